@@ -1,0 +1,1 @@
+"""The `docbackup` command: parses input, calls the engine, renders its result."""

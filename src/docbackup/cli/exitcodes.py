@@ -1,0 +1,25 @@
+"""The one table from results and errors to exit codes (0 done, 1 failed or partial, 2 usage)."""
+
+from __future__ import annotations
+
+from docbackup.errors import ConfigError
+
+OK = 0
+FAILED = 1
+USAGE = 2
+
+_STATUS = {
+    "complete": OK,
+    "ok": OK,
+    "partial": FAILED,
+    "failed": FAILED,
+    "mismatch": FAILED,
+}
+
+
+def for_status(status: str) -> int:
+    return _STATUS[status]
+
+
+def for_error(exc: BaseException) -> int:
+    return USAGE if isinstance(exc, ConfigError) else FAILED

@@ -1,0 +1,138 @@
+"""How results look: one JSON object with --json, otherwise short human text and tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from docbackup.engine.results import BackupResult, RestoreResult, SnapshotInfo, VerifyResult
+
+
+def emit_json(doc: dict[str, Any]) -> None:
+    click.echo(json.dumps(doc, ensure_ascii=False, sort_keys=True))
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+class BarReporter:
+    """A rich progress bar on stderr (files, bytes, rate, ETA); only on a terminal."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task: TaskID | None = None
+        self._files = 0
+        self._lock = threading.Lock()
+
+    def start(self, phase: str, documents: int, total_bytes: int) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task(phase, total=total_bytes or None)
+        self._total_files = documents
+
+    def advance(self, path: str, nbytes: int) -> None:
+        with self._lock:
+            self._files += 1
+            if self._task is not None:
+                self._progress.update(
+                    self._task,
+                    advance=nbytes,
+                    description=f"{self._files}/{self._total_files} files",
+                )
+
+    def finish(self) -> None:
+        self._progress.stop()
+
+
+def wants_bar(as_json: bool) -> bool:
+    return not as_json and sys.stderr.isatty()
+
+
+def _problems(title: str, problems: Sequence[Any], limit: int = 20) -> None:
+    if not problems:
+        return
+    click.echo(f"{title} ({len(problems)}):", err=True)
+    for p in problems[:limit]:
+        click.echo(f"  {p.path}: {p.reason}", err=True)
+    if len(problems) > limit:
+        click.echo(f"  ... and {len(problems) - limit} more (--json lists all)", err=True)
+
+
+def backup_text(r: BackupResult) -> None:
+    verb = "would upload" if r.dry_run else "uploaded"
+    click.echo(
+        f"{r.date} {r.set}: {r.status}: {r.documents} documents ({r.new} new, {r.changed} changed, "
+        f"{r.unchanged} unchanged, {r.refreshed} refreshed, {r.failed} failed), "
+        f"{human_bytes(r.bytes_uploaded)} {verb} in {r.duration_s:.1f} s"
+    )
+    if r.manifest_key:
+        click.echo(f"manifest: {r.manifest_key}")
+    if r.error:
+        click.echo(f"stopped: {r.error}", err=True)
+    _problems("not stored", r.failures)
+    _problems("skipped (not documents)", r.skipped, limit=5)
+
+
+def restore_text(r: RestoreResult, target: str) -> None:
+    click.echo(
+        f"{r.date} {r.set}: {r.status}: restored {r.restored} documents "
+        f"({human_bytes(r.bytes)}) into {target}, SHA-256 verified; {r.failed} failed"
+    )
+    _problems("not restored", r.failures)
+
+
+def verify_text(r: VerifyResult) -> None:
+    depth = "read back and re-hashed" if r.deep else "present with size and encryption"
+    dates = ", ".join(d.isoformat() for d in r.dates)
+    click.echo(f"{r.status}: {r.checked} stored copies {depth} ({dates})")
+    _problems("mismatches", r.mismatches, limit=50)
+
+
+def snapshots_table(infos: Sequence[SnapshotInfo], bucket: str, set_name: str) -> None:
+    console = Console()
+    if not infos:
+        console.print(f"no snapshots of set {set_name!r} in bucket {bucket!r}")
+        return
+    table = Table(title=f"{bucket}: set {set_name}")
+    for col in ("date", "status", "documents", "size", "failed", "restorable"):
+        table.add_column(col, justify="right" if col in ("documents", "size", "failed") else "left")
+    for i in infos:
+        table.add_row(
+            i.date.isoformat(),
+            i.status,
+            str(i.documents),
+            human_bytes(i.bytes),
+            str(i.failed),
+            "yes" if i.restorable else f"no: {i.note}",
+        )
+    console.print(table)

@@ -1,0 +1,82 @@
+"""The one place where boto3 clients are built and stores are wired together.
+
+Settings resolve argument > environment > default. Region, credentials and endpoint come from
+the standard AWS chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...), so the same code talks
+to AWS, to the embedded sandbox, or to any S3-compatible server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from docbackup.sources.local import LocalSource
+from docbackup.sources.s3 import ObjectSource, parse_s3_url
+from docbackup.storage.s3 import S3Store
+
+# Multipart part size: boto3's default; a part is held in memory while it is sent.
+PART_SIZE = 8 * 1024 * 1024
+# Parallel parts within one large upload, on top of the per-document workers.
+PART_CONCURRENCY = 4
+
+
+class RequestCounter:
+    """Counts HTTP requests by S3 operation, retries included: what a night really cost."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, event_name: str = "", **_: Any) -> None:
+        # botocore names the event before-send.s3.<Operation>.
+        with self._lock:
+            self.counts[event_name.rsplit(".", 1)[-1]] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def s3_client(*, workers: int, counter: RequestCounter | None = None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        # botocore retries throttling (503 SlowDown), 5xx and connection resets with
+        # exponential backoff; "standard" also caps retries with a token bucket.
+        retries={"mode": "standard", "max_attempts": 6},
+        max_pool_connections=workers + PART_CONCURRENCY,
+        connect_timeout=10,
+        read_timeout=60,
+        tcp_keepalive=True,
+    )
+    client = boto3.session.Session().client("s3", config=config)
+    if counter is not None:
+        client.meta.events.register("before-send.s3", counter)
+    return client
+
+
+def transfer_config(multipart_threshold: int) -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(
+        multipart_threshold=multipart_threshold,
+        multipart_chunksize=PART_SIZE,
+        max_concurrency=PART_CONCURRENCY,
+    )
+
+
+def backup_store(
+    bucket: str, *, workers: int, multipart_threshold: int, counter: RequestCounter | None = None
+) -> S3Store:
+    client = s3_client(workers=workers, counter=counter)
+    return S3Store(client, bucket, transfer=transfer_config(multipart_threshold))
+
+
+def source_for(spec: str, store: S3Store) -> LocalSource | ObjectSource:
+    """A folder, or s3://bucket/prefix read through the same client as the backup bucket."""
+    if spec.startswith("s3://"):
+        bucket, prefix = parse_s3_url(spec)
+        return ObjectSource(S3Store(store.client, bucket), prefix)
+    return LocalSource(spec)

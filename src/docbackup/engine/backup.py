@@ -1,0 +1,431 @@
+"""One night's backup of one set: plan against what is stored, transfer, write the manifest.
+
+The plan compares every source document with the copies that earlier manifests describe:
+  same identity       -> unchanged (the entry carries over), or refreshed by a server-side
+                         copy when that copy nears the end of retention (G2)
+  identity in doubt   -> re-hashed; sent only if the bytes differ
+  new or different    -> uploaded into tonight's snapshot, hashed in the same read
+Copies stored by an interrupted run of the same night are adopted, not sent again (G6).
+The manifest is written last; failures make it `partial` and the run says so (G1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from docbackup import __version__, layout
+from docbackup.engine import transfer
+from docbackup.engine.catalog import Catalog
+from docbackup.engine.progress import NullReporter, Reporter
+from docbackup.engine.results import BackupResult, Problem
+from docbackup.errors import (
+    AccessDenied,
+    BucketNotFound,
+    ConfigError,
+    DocbackupError,
+    EncryptionNotConfirmed,
+    KeyUnusable,
+    ObjectNotFound,
+)
+from docbackup.manifest import Action, Entry, Failure, Manifest, count_actions
+from docbackup.sources.base import Document, FileOrigin, ScanResult
+from docbackup.storage.base import Encryption, Store
+
+# Errors after which no further request can succeed: the run stops instead of failing every
+# document one by one.
+_FATAL = (EncryptionNotConfirmed, BucketNotFound, AccessDenied, KeyUnusable)
+Clock = Callable[[], dt.datetime]
+# boto3's default; smaller files are read whole and sent in one PUT.
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupOptions:
+    set_name: str = layout.DEFAULT_SET
+    date: dt.date | None = None  # None: today in `timezone`
+    timezone: str = "UTC"
+    encryption: Encryption = field(default_factory=Encryption)
+    retention_days: int = 30
+    # Refresh a copy this many days before it would expire; None: a quarter of retention.
+    refresh_margin_days: int | None = None
+    workers: int = 16
+    multipart_threshold: int = MULTIPART_THRESHOLD
+    dry_run: bool = False
+
+    def margin(self) -> int:
+        if self.refresh_margin_days is not None:
+            return self.refresh_margin_days
+        return max(1, self.retention_days // 4)
+
+
+class Source(Protocol):
+    """What the engine needs of a source (see docbackup.sources)."""
+
+    def describe(self) -> str: ...
+
+    def scan(self) -> ScanResult: ...
+
+
+TaskKind = Literal["upload", "recheck", "refresh", "adopt"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    kind: TaskKind
+    doc: Document
+    key: str
+    action: Action
+    previous: Entry | None
+
+
+def run_date(options: BackupOptions, now: dt.datetime) -> dt.date:
+    try:
+        tz = ZoneInfo(options.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {options.timezone!r}") from None
+    today = now.astimezone(tz).date()
+    if options.date is None:
+        return today
+    if options.date > today:
+        raise ConfigError(f"date {options.date} is in the future (today is {today} in {tz})")
+    return options.date
+
+
+def backup(
+    store: Store,
+    source: Source,
+    options: BackupOptions,
+    *,
+    reporter: Reporter | None = None,
+    clock: Clock = utc_now,
+) -> BackupResult:
+    reporter = reporter or NullReporter()
+    started = clock()
+    t0 = time.monotonic()
+    if options.retention_days < 1 or not 0 <= options.margin() < options.retention_days:
+        raise ConfigError("retention must be at least 1 day and longer than the refresh margin")
+    if options.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    date = run_date(options, started)
+    catalog = Catalog(store, options.set_name)
+    store.check_access()
+    scan = source.scan()
+    known, tonight = _known_copies(catalog, date)
+    run = _Run(store, options, date, started, reporter, clock)
+    run.plan(scan.documents, known, interrupted=_interrupted_copies(catalog, date, tonight))
+    for skipped in scan.skipped:
+        if skipped.failure:
+            run.failures.append(Failure(skipped.path, skipped.reason))
+    if not options.dry_run:
+        run.execute()
+    manifest = run.manifest(source.describe(), clock())
+    manifest_key = None
+    if not options.dry_run and run.fatal is None:
+        manifest_key = catalog.write(manifest, options.encryption)
+    elif not options.dry_run and run.stored_any:
+        # Stopped by a fatal error: record what did get stored, if the bucket still lets us.
+        with contextlib.suppress(DocbackupError):
+            manifest_key = catalog.write(manifest, options.encryption)
+    counts = count_actions(manifest.entries.values())
+    if run.fatal is not None or (run.failures and not manifest.entries):
+        status: Literal["complete", "partial", "failed"] = "failed"
+    else:
+        status = manifest.status
+    return BackupResult(
+        status=status,
+        date=date,
+        set=options.set_name,
+        documents=len(manifest.entries),
+        new=counts["new"],
+        changed=counts["changed"],
+        unchanged=counts["unchanged"],
+        refreshed=counts["refreshed"],
+        failed=len(manifest.failures),
+        bytes_uploaded=run.planned_bytes if options.dry_run else run.bytes_sent,
+        total_bytes=manifest.total_bytes,
+        duration_s=time.monotonic() - t0,
+        manifest_key=manifest_key,
+        dry_run=options.dry_run,
+        failures=tuple(Problem(f.path, f.reason) for f in manifest.failures),
+        skipped=tuple(Problem(s.path, s.reason) for s in scan.skipped if not s.failure),
+        error=None if run.fatal is None else str(run.fatal),
+    )
+
+
+def _interrupted_copies(catalog: Catalog, date: dt.date, tonight: Manifest | None) -> set[str]:
+    """Keys already under tonight's snapshot that no manifest lists: a run was cut off.
+
+    Costs nothing on an ordinary night: the date listing already says tonight is empty.
+    """
+    if date not in catalog.dates():
+        return set()
+    listed = {e.key for e in tonight.entries.values()} if tonight else set()
+    prefix = layout.snapshot_prefix(date, catalog.set)
+    return {o.key for o in catalog.store.objects(prefix)} - listed
+
+
+def _known_copies(catalog: Catalog, date: dt.date) -> tuple[list[Manifest], Manifest | None]:
+    """Manifests whose copies tonight may reuse: newest first, down to the newest complete one.
+
+    Partial nights newer than that are included, so documents they did store are not sent
+    again. Also returns tonight's own manifest if this date already has one (a rerun).
+    """
+    known: list[Manifest] = []
+    tonight = None
+    for manifest in catalog.manifests(on_or_before=date):
+        if manifest.date == date:
+            tonight = manifest
+        known.append(manifest)
+        if manifest.status == "complete":
+            break
+    return known, tonight
+
+
+class _Run:
+    def __init__(
+        self,
+        store: Store,
+        options: BackupOptions,
+        date: dt.date,
+        started: dt.datetime,
+        reporter: Reporter,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.options = options
+        self.date = date
+        self.started = started
+        self.reporter = reporter
+        self.prefix = layout.snapshot_prefix(date, options.set_name)
+        self.entries: dict[str, Entry] = {}
+        self.failures: list[Failure] = []
+        self.tasks: list[_Task] = []
+        self.bytes_sent = 0
+        self.planned_bytes = 0
+        self.fatal: DocbackupError | None = None
+        self.stored_any = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._refresh_age = dt.timedelta(days=options.retention_days - options.margin())
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def plan(
+        self, documents: Iterable[Document], known: list[Manifest], interrupted: set[str]
+    ) -> None:
+        base = known[-1] if known else None
+        for doc in documents:
+            key = layout.document_key(self.date, self.options.set_name, doc.path)
+            problem = layout.key_problem(key)
+            if problem:
+                self.failures.append(Failure(doc.path, problem))
+                continue
+            match = next(
+                (
+                    m.entries[doc.path]
+                    for m in known
+                    if doc.path in m.entries and m.entries[doc.path].fingerprint == doc.fingerprint
+                ),
+                None,
+            )
+            if match is not None:
+                self._plan_same(doc, key, match)
+                continue
+            previous = base.entries.get(doc.path) if base else None
+            action: Action = "new" if previous is None else "changed"
+            if key in interrupted:
+                self.tasks.append(_Task("adopt", doc, key, action, previous))
+            elif previous is not None and doc.origin.match(previous.fingerprint) == "maybe":
+                self.tasks.append(_Task("recheck", doc, key, action, previous))
+            else:
+                self.tasks.append(_Task("upload", doc, key, action, previous))
+        self.planned_bytes = sum(t.doc.size for t in self.tasks if t.kind != "refresh")
+
+    def _plan_same(self, doc: Document, key: str, entry: Entry) -> None:
+        if entry.key.startswith(self.prefix):
+            self.entries[doc.path] = entry  # already stored tonight: keep what that run did
+        elif self.started - entry.stored_datetime() >= self._refresh_age:
+            self.tasks.append(_Task("refresh", doc, key, "refreshed", entry))
+        else:
+            self.entries[doc.path] = replace(entry, action="unchanged")
+
+    # -- execution --------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        tasks = self.tasks
+        self.reporter.start("backup", len(tasks), sum(t.doc.size for t in tasks))
+        try:
+            if not tasks:
+                return
+            # The first transfer runs alone: if the bucket, the credentials or the key are
+            # unusable, it fails before anything is written, and the CLI exits 2.
+            try:
+                self._do(tasks[0])
+            except (BucketNotFound, AccessDenied, KeyUnusable):
+                raise
+            except Exception as exc:  # reported below like any other document's failure
+                self._fail(tasks[0], exc)
+            if self.fatal is not None:
+                return
+            with ThreadPoolExecutor(self.options.workers, thread_name_prefix="docbackup") as pool:
+                futures = {pool.submit(self._guarded, t): t for t in tasks[1:]}
+                for _ in as_completed(futures):
+                    pass
+        finally:
+            self.reporter.finish()
+
+    def _guarded(self, task: _Task) -> None:
+        if self._stop.is_set():
+            self._record_failure(task.doc.path, f"not attempted: the run stopped ({self.fatal})")
+            return
+        try:
+            self._do(task)
+        except Exception as exc:
+            self._fail(task, exc)
+
+    def _fail(self, task: _Task, exc: Exception) -> None:
+        if isinstance(exc, _FATAL):
+            with self._lock:
+                if self.fatal is None:
+                    self.fatal = exc
+            self._stop.set()
+        if isinstance(exc, OSError):
+            reason = f"cannot read: {exc.strerror or exc}"
+            if isinstance(exc, FileNotFoundError):
+                reason = "removed from the source during the run"
+        elif isinstance(exc, DocbackupError):
+            reason = str(exc)
+        else:
+            reason = f"unexpected error: {exc!r}"
+        self._record_failure(task.doc.path, reason)
+        self.reporter.advance(task.doc.path, task.doc.size)
+
+    def _record_failure(self, path: str, reason: str) -> None:
+        with self._lock:
+            self.failures.append(Failure(path, reason))
+
+    def _do(self, task: _Task) -> None:
+        if task.kind == "refresh":
+            entry = self._refresh(task)
+        elif task.kind == "adopt":
+            entry = self._adopt(task) or self._send(task)
+        else:
+            entry = self._send(task)
+        with self._lock:
+            self.entries[task.doc.path] = entry
+        self.reporter.advance(task.doc.path, task.doc.size)
+
+    def _send(self, task: _Task) -> Entry:
+        doc, enc = task.doc, self.options.encryption
+        if isinstance(doc.origin, FileOrigin):
+            unless = task.previous.sha256 if task.kind == "recheck" and task.previous else None
+            outcome = transfer.store_file(
+                self.store,
+                task.key,
+                doc,
+                enc,
+                multipart_threshold=self.options.multipart_threshold,
+                unless_sha256=unless,
+            )
+        else:
+            outcome = transfer.copy_object(self.store, task.key, doc, enc)
+        if outcome.stored is None:
+            # Re-hashed and found equal: the earlier copy stands, under the new identity.
+            assert task.previous is not None
+            same = replace(
+                task.previous, fingerprint=outcome.fingerprint, mtime_ns=outcome.mtime_ns
+            )
+            if self.started - same.stored_datetime() >= self._refresh_age:
+                return self._refresh(replace(task, previous=same, action="refreshed"))
+            return replace(same, action="unchanged")
+        with self._lock:
+            self.bytes_sent += outcome.bytes_sent
+            self.stored_any = True
+        return Entry(
+            path=doc.path,
+            size=outcome.size,
+            mtime_ns=outcome.mtime_ns,
+            sha256=outcome.sha256,
+            key=task.key,
+            version_id=outcome.stored.version_id,
+            action=task.action,
+            stored_at=self.clock().isoformat(),
+            fingerprint=outcome.fingerprint,
+        )
+
+    def _refresh(self, task: _Task) -> Entry:
+        previous = task.previous
+        assert previous is not None
+        try:
+            stored = transfer.refresh(self.store, task.key, previous, self.options.encryption)
+        except ObjectNotFound:
+            # The old copy is already gone (nights were missed): send the document again.
+            return self._send(replace(task, kind="upload", action="changed"))
+        with self._lock:
+            self.stored_any = True
+        return replace(
+            previous,
+            key=task.key,
+            version_id=stored.version_id,
+            action="refreshed",
+            stored_at=self.clock().isoformat(),
+        )
+
+    def _adopt(self, task: _Task) -> Entry | None:
+        """Reuse a copy an interrupted run of tonight stored, if it is provably this document."""
+        info = self.store.head(task.key)
+        if info is None or info.metadata is None:
+            return None
+        meta = info.metadata
+        sha = meta.get(transfer.META_SHA256)
+        if (
+            sha is None
+            or meta.get(transfer.META_FINGERPRINT) != task.doc.fingerprint
+            or info.size != task.doc.size
+            or not self.options.encryption.confirmed_by(info.sse, info.kms_key_id)
+        ):
+            return None
+        return Entry(
+            path=task.doc.path,
+            size=info.size,
+            mtime_ns=task.doc.mtime_ns,
+            sha256=sha,
+            key=task.key,
+            version_id=info.version_id,
+            action=task.action,
+            stored_at=info.last_modified.astimezone(dt.UTC).isoformat(),
+            fingerprint=task.doc.fingerprint,
+        )
+
+    # -- result -----------------------------------------------------------------------------
+
+    def manifest(self, source: str, finished: dt.datetime) -> Manifest:
+        failures = tuple(sorted(self.failures, key=lambda f: f.path))
+        return Manifest(
+            set=self.options.set_name,
+            date=self.date,
+            status="partial" if failures or self.fatal else "complete",
+            started_at=self.started.isoformat(),
+            finished_at=finished.isoformat(),
+            source=source,
+            retention_days=self.options.retention_days,
+            encryption=self.options.encryption.describe(),
+            tool_version=__version__,
+            entries=dict(self.entries),
+            failures=failures,
+            bytes_uploaded=self.bytes_sent,
+            counts=count_actions(self.entries.values()),
+        )

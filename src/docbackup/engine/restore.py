@@ -1,0 +1,129 @@
+"""Restoring a night: every file verified by SHA-256 before it takes its name."""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import os
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from docbackup.engine.catalog import Catalog
+from docbackup.engine.paths import UnsafePath, prepare_parent, safe_parts
+from docbackup.engine.progress import NullReporter, Reporter
+from docbackup.engine.results import Problem, RestoreResult, RunStatus
+from docbackup.errors import ConfigError, DocbackupError
+from docbackup.manifest import Entry
+from docbackup.storage.base import Store
+
+_CHUNK = 1 << 20
+
+
+def restore(
+    store: Store,
+    set_name: str,
+    when: str,
+    target: str,
+    *,
+    include: tuple[str, ...] = (),
+    overwrite: bool = False,
+    workers: int = 16,
+    reporter: Reporter | None = None,
+) -> RestoreResult:
+    reporter = reporter or NullReporter()
+    store.check_access()
+    manifest = Catalog(store, set_name).resolve(when)
+    entries = [
+        e
+        for e in manifest.entries.values()
+        if not include or any(fnmatch.fnmatchcase(e.path, g) for g in include)
+    ]
+    root = _target_root(target)
+    problems: list[Problem] = []
+    plan: list[tuple[Entry, list[str]]] = []
+    conflicts = []
+    for entry in entries:
+        try:
+            parts = safe_parts(entry.path)
+        except UnsafePath as exc:
+            problems.append(Problem(entry.path, f"unsafe path in manifest, not followed: {exc}"))
+            continue
+        dest = os.path.join(root, *parts)
+        if os.path.lexists(dest) and not overwrite:
+            conflicts.append(entry.path)
+        plan.append((entry, parts))
+    if conflicts:
+        raise ConfigError(
+            f"{len(conflicts)} file(s) already exist in {root} (first: {conflicts[0]}); "
+            "restore into an empty folder or pass --overwrite"
+        )
+    lock = threading.Lock()
+    restored = 0
+    nbytes = 0
+
+    def one(item: tuple[Entry, list[str]]) -> None:
+        nonlocal restored, nbytes
+        entry, parts = item
+        try:
+            _restore_one(store, root, entry, parts)
+        except (OSError, DocbackupError, UnsafePath) as exc:
+            with lock:
+                problems.append(Problem(entry.path, str(exc)))
+        else:
+            with lock:
+                restored += 1
+                nbytes += entry.size
+        reporter.advance(entry.path, entry.size)
+
+    reporter.start("restore", len(plan), sum(e.size for e, _ in plan))
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="restore") as pool:
+            list(pool.map(one, plan))
+    finally:
+        reporter.finish()
+    failures = tuple(sorted(problems, key=lambda p: p.path))
+    status: RunStatus
+    if failures:
+        status = "failed" if restored == 0 else "partial"
+    else:
+        status = "complete" if manifest.status == "complete" else "partial"
+    return RestoreResult(status, manifest.date, set_name, restored, len(failures), nbytes, failures)
+
+
+def _target_root(target: str) -> str:
+    if os.path.lexists(target) and not os.path.isdir(target):
+        raise ConfigError(f"restore target {target} exists and is not a folder")
+    os.makedirs(target, exist_ok=True)
+    return os.path.realpath(target)
+
+
+def _restore_one(store: Store, root: str, entry: Entry, parts: list[str]) -> None:
+    parent = prepare_parent(root, parts)
+    dest = os.path.join(parent, parts[-1])
+    tmp = os.path.join(parent, f".{parts[-1][:64]}.docbackup-{secrets.token_hex(6)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o644)
+    try:
+        sha = hashlib.sha256()
+        size = 0
+        with os.fdopen(fd, "wb") as out, store.open(entry.key, entry.version_id) as body:
+            while chunk := body.read(_CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if size != entry.size or sha.hexdigest() != entry.sha256:
+            raise DocbackupError(
+                f"stored copy does not match the manifest (size {size}, sha256 "
+                f"{sha.hexdigest()[:16]}..., expected {entry.size}, {entry.sha256[:16]}...)"
+            )
+        os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns))
+        # replace() swaps the name itself: a symlink already at `dest` is replaced, not followed.
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

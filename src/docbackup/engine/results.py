@@ -1,0 +1,123 @@
+"""What the engine returns: frozen results that the adapters render."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+RunStatus = Literal["complete", "partial", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BackupResult:
+    status: RunStatus
+    date: dt.date
+    set: str
+    documents: int
+    new: int
+    changed: int
+    unchanged: int
+    refreshed: int
+    failed: int
+    bytes_uploaded: int
+    total_bytes: int
+    duration_s: float
+    manifest_key: str | None
+    dry_run: bool
+    failures: tuple[Problem, ...]
+    skipped: tuple[Problem, ...]
+    error: str | None = None
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "date": self.date.isoformat(),
+            "set": self.set,
+            "documents": self.documents,
+            "new": self.new,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "refreshed": self.refreshed,
+            "failed": self.failed,
+            "bytes_uploaded": self.bytes_uploaded,
+            "bytes": self.total_bytes,
+            "duration_s": round(self.duration_s, 3),
+            "manifest_key": self.manifest_key,
+            "dry_run": self.dry_run,
+            "failures": [{"path": p.path, "reason": p.reason} for p in self.failures],
+            "skipped": [{"path": p.path, "reason": p.reason} for p in self.skipped],
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreResult:
+    status: RunStatus
+    date: dt.date
+    set: str
+    restored: int
+    failed: int
+    bytes: int
+    failures: tuple[Problem, ...]
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "date": self.date.isoformat(),
+            "set": self.set,
+            "restored": self.restored,
+            "failed": self.failed,
+            "bytes": self.bytes,
+            "failures": [{"path": p.path, "reason": p.reason} for p in self.failures],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    status: Literal["ok", "mismatch"]
+    dates: tuple[dt.date, ...]
+    checked: int
+    deep: bool
+    mismatches: tuple[Problem, ...]
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "dates": [d.isoformat() for d in self.dates],
+            "checked": self.checked,
+            "deep": self.deep,
+            "mismatches": len(self.mismatches),
+            "problems": [{"path": p.path, "reason": p.reason} for p in self.mismatches],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    date: dt.date
+    set: str
+    status: str
+    documents: int
+    bytes: int
+    failed: int
+    restorable: bool
+    # Why the snapshot is not fully restorable, when it is not.
+    note: str | None
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "date": self.date.isoformat(),
+            "set": self.set,
+            "status": self.status,
+            "documents": self.documents,
+            "bytes": self.bytes,
+            "failed": self.failed,
+            "restorable": self.restorable,
+            "note": self.note,
+        }

@@ -1,0 +1,198 @@
+"""Storing one document: read once, hash in the same read, send, confirm.
+
+Each function returns an `Outcome` describing the verified stored copy, or raises: OSError for
+the source, a `StoreError` subclass for the bucket, `DocumentChanged` when the bytes moved
+under us on every attempt.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from docbackup.errors import DocbackupError, EncryptionNotConfirmed
+from docbackup.manifest import Entry
+from docbackup.sources.base import Document, FileOrigin, ObjectOrigin
+from docbackup.sources.local import file_fingerprint
+from docbackup.storage.base import Encryption, Store, Stored
+
+# User metadata on every stored copy, so an interrupted night can adopt what it already sent.
+META_SHA256 = "docbackup-sha256"
+META_FINGERPRINT = "docbackup-fingerprint"
+# A file that keeps changing while it is read is tried this many times, then reported.
+READ_ATTEMPTS = 3
+_CHUNK = 1 << 20
+
+
+class DocumentChanged(DocbackupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    stored: Stored | None  # None: the bytes equal the previous copy, nothing was sent
+    sha256: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+    bytes_sent: int
+
+
+class _HashingReader:
+    """A read-once, non-seekable view of a file that hashes what it hands out.
+
+    Non-seekable on purpose: s3transfer then reads it strictly in order, so the digest is of
+    exactly the bytes that were sent, and memory stays at a few part sizes.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.sha.update(data)
+        self.count += len(data)
+        return data
+
+
+def _confirm(stored: Stored, encryption: Encryption) -> Stored:
+    if not encryption.confirmed_by(stored.sse, stored.kms_key_id):
+        raise EncryptionNotConfirmed(
+            f"the server did not confirm {encryption.describe()} for {stored.key} (it answered "
+            f"{stored.sse or 'no encryption'}); for a server without KMS choose --sse AES256 "
+            "or --sse none explicitly"
+        )
+    return stored
+
+
+def _hash_file(raw: BinaryIO) -> str:
+    sha = hashlib.sha256()
+    while chunk := raw.read(_CHUNK):
+        sha.update(chunk)
+    return sha.hexdigest()
+
+
+def store_file(
+    store: Store,
+    key: str,
+    doc: Document,
+    encryption: Encryption,
+    *,
+    multipart_threshold: int,
+    unless_sha256: str | None = None,
+) -> Outcome:
+    """Upload a local file; with `unless_sha256`, skip sending when its bytes still match."""
+    assert isinstance(doc.origin, FileOrigin)
+    for _ in range(READ_ATTEMPTS):
+        fd = os.open(doc.origin.abspath, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as raw:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise DocumentChanged("no longer a regular file")
+            fingerprint = file_fingerprint(before)
+            outcome = functools.partial(
+                Outcome, size=before.st_size, mtime_ns=before.st_mtime_ns, fingerprint=fingerprint
+            )
+
+            if before.st_size < multipart_threshold:
+                data = raw.read()
+                if not _unchanged(fd, before, len(data)):
+                    continue  # the file moved while we read it: read it again
+                sha = hashlib.sha256(data)
+                if sha.hexdigest() == unless_sha256:
+                    return outcome(stored=None, sha256=sha.hexdigest(), bytes_sent=0)
+                stored = store.put(
+                    key,
+                    data,
+                    sha256_b64=base64.b64encode(sha.digest()).decode(),
+                    metadata={META_FINGERPRINT: fingerprint, META_SHA256: sha.hexdigest()},
+                    encryption=encryption,
+                )
+                return outcome(
+                    stored=_confirm(stored, encryption),
+                    sha256=sha.hexdigest(),
+                    bytes_sent=len(data),
+                )
+            if unless_sha256 is not None:
+                digest = _hash_file(raw)
+                if not _unchanged(fd, before, before.st_size):
+                    continue
+                if digest == unless_sha256:
+                    return outcome(stored=None, sha256=digest, bytes_sent=0)
+                raw.seek(0)
+            reader = _HashingReader(raw)
+            stored = store.upload(
+                key, reader, metadata={META_FINGERPRINT: fingerprint}, encryption=encryption
+            )
+            if not _unchanged(fd, before, reader.count):
+                continue  # what was sent is not one state of the file: send it again
+            return outcome(
+                stored=_confirm(stored, encryption),
+                sha256=reader.sha.hexdigest(),
+                bytes_sent=reader.count,
+            )
+    raise DocumentChanged(f"changed while being read, {READ_ATTEMPTS} times; next run retries")
+
+
+def _unchanged(fd: int, before: os.stat_result, nbytes: int) -> bool:
+    return file_fingerprint(os.fstat(fd)) == file_fingerprint(before) and nbytes == before.st_size
+
+
+def copy_object(store: Store, key: str, doc: Document, encryption: Encryption) -> Outcome:
+    """Copy a source-bucket object server-side, then hash the stored copy itself.
+
+    The copy moves no bytes through the client; reading the copy back is the one transfer
+    needed for a SHA-256 that describes what is really stored (servers' copy checksums differ).
+    """
+    origin = doc.origin
+    assert isinstance(origin, ObjectOrigin)
+    stored = _confirm(
+        store.copy(
+            key,
+            source_bucket=origin.bucket,
+            source_key=origin.key,
+            source_version=None,
+            if_match=origin.etag,
+            size=doc.size,
+            metadata={META_FINGERPRINT: origin.fingerprint},
+            encryption=encryption,
+        ),
+        encryption,
+    )
+    with store.open(key, stored.version_id) as body:
+        reader = _HashingReader(body)
+        while reader.read(_CHUNK):
+            pass
+    if reader.count != doc.size:
+        raise DocumentChanged(f"stored copy has {reader.count} bytes, the source listed {doc.size}")
+    return Outcome(stored, reader.sha.hexdigest(), doc.size, doc.mtime_ns, origin.fingerprint, 0)
+
+
+def refresh(store: Store, key: str, entry: Entry, encryption: Encryption) -> Stored:
+    """Copy an existing stored copy server-side into tonight's snapshot (G2), metadata kept."""
+    return _confirm(
+        store.copy(
+            key,
+            source_bucket=store.bucket,
+            source_key=entry.key,
+            source_version=entry.version_id,
+            if_match=None,
+            size=entry.size,
+            metadata=None,
+            encryption=encryption,
+        ),
+        encryption,
+    )

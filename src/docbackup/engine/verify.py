@@ -1,0 +1,103 @@
+"""Checking that what the manifests promise is in the bucket, and with --deep, byte for byte."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from docbackup.engine.catalog import Catalog
+from docbackup.engine.progress import NullReporter, Reporter
+from docbackup.engine.results import Problem, VerifyResult
+from docbackup.engine.transfer import META_SHA256
+from docbackup.errors import ConfigError, DocbackupError, ManifestError
+from docbackup.manifest import Entry, Manifest
+from docbackup.storage.base import Store
+
+_CHUNK = 1 << 20
+
+
+def _check(catalog: Catalog, manifest: Manifest, entry: Entry, deep: bool) -> str | None:
+    info = catalog.store.head(entry.key, entry.version_id)
+    if info is None:
+        return "stored copy is missing"
+    if info.size != entry.size:
+        return f"stored copy has {info.size} bytes, the manifest says {entry.size}"
+    if manifest.encryption.startswith("aws:kms") and info.sse != "aws:kms":
+        return f"stored copy is not SSE-KMS encrypted (server says {info.sse})"
+    if manifest.encryption == "AES256" and info.sse is None:
+        return "stored copy is not encrypted"
+    stored_sha = (info.metadata or {}).get(META_SHA256)
+    if stored_sha is not None and stored_sha != entry.sha256:
+        return "the manifest's SHA-256 differs from the one recorded with the stored copy"
+    if deep:
+        sha = hashlib.sha256()
+        with catalog.store.open(entry.key, entry.version_id) as body:
+            while chunk := body.read(_CHUNK):
+                sha.update(chunk)
+        if sha.hexdigest() != entry.sha256:
+            return f"stored bytes hash to {sha.hexdigest()[:16]}..., not {entry.sha256[:16]}..."
+    return None
+
+
+def verify(
+    store: Store,
+    set_name: str,
+    when: str | None,
+    *,
+    all_dates: bool = False,
+    deep: bool = False,
+    workers: int = 16,
+    reporter: Reporter | None = None,
+) -> VerifyResult:
+    reporter = reporter or NullReporter()
+    store.check_access()
+    catalog = Catalog(store, set_name)
+    problems: list[Problem] = []
+    manifests: list[Manifest] = []
+    if all_dates:
+        for date in catalog.dates():
+            try:
+                manifest = catalog.load(date)
+            except ManifestError as exc:
+                problems.append(Problem(f"{date} manifest", str(exc)))
+                continue
+            if manifest is not None:
+                manifests.append(manifest)
+        if not manifests and not problems:
+            raise ConfigError(f"no snapshot of set {catalog.set!r} to verify")
+    else:
+        manifests.append(catalog.resolve(when or "latest"))
+    # A copy listed by several nights is checked once.
+    work: dict[tuple[str, str | None], tuple[Manifest, Entry]] = {}
+    for manifest in manifests:
+        for entry in manifest.entries.values():
+            work.setdefault((entry.key, entry.version_id), (manifest, entry))
+    lock = threading.Lock()
+
+    def one(item: tuple[Manifest, Entry]) -> None:
+        manifest, entry = item
+        try:
+            reason = _check(catalog, manifest, entry, deep)
+        except DocbackupError as exc:
+            reason = str(exc)
+        if reason:
+            with lock:
+                problems.append(Problem(f"{manifest.date} {entry.path}", reason))
+        reporter.advance(entry.path, entry.size if deep else 0)
+
+    reporter.start("verify", len(work), sum(e.size for _, e in work.values()) if deep else 0)
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="verify") as pool:
+            list(pool.map(one, work.values()))
+    finally:
+        reporter.finish()
+    dates: tuple[dt.date, ...] = tuple(m.date for m in manifests)
+    return VerifyResult(
+        status="mismatch" if problems else "ok",
+        dates=dates,
+        checked=len(work),
+        deep=deep,
+        mismatches=tuple(sorted(problems, key=lambda p: p.path)),
+    )

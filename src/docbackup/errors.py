@@ -1,0 +1,52 @@
+"""Errors that carry their own meaning for the user.
+
+Every error the CLI can show is one of these; the CLI maps the class to an exit code in one
+table (`docbackup.cli.exitcodes`). Per-document problems are not raised: the engine collects
+them in its result, so one bad file never hides the rest of the night.
+"""
+
+from __future__ import annotations
+
+
+class DocbackupError(Exception):
+    """Base class; the message is one line a user can act on."""
+
+
+class ConfigError(DocbackupError):
+    """Bad input or configuration: nothing was written (exit 2)."""
+
+
+class BucketNotFound(ConfigError):
+    pass
+
+
+class AccessDenied(ConfigError):
+    pass
+
+
+class KeyUnusable(ConfigError):
+    """The KMS key named for encryption cannot be used by these credentials."""
+
+
+class ManifestError(DocbackupError):
+    """A manifest that cannot be trusted: not JSON, unknown schema, or inconsistent."""
+
+
+class StoreError(DocbackupError):
+    """A storage operation failed after the retries botocore already made."""
+
+
+class ObjectNotFound(StoreError):
+    pass
+
+
+class PreconditionFailed(StoreError):
+    """A conditional request (If-Match, If-None-Match) was refused."""
+
+
+class EncryptionNotConfirmed(StoreError):
+    """The server stored an object without confirming the encryption that was asked for."""
+
+
+class RunAborted(DocbackupError):
+    """The run stopped before finishing; what was stored is in a partial manifest."""

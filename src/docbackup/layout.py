@@ -1,0 +1,83 @@
+"""Where things live in the backup bucket.
+
+    backups/<YYYY-MM-DD>/<set>/<relative path>     a stored copy of one document
+    backups/<YYYY-MM-DD>/<set>.manifest.json       that night's manifest for the set
+
+A set name may not contain a dot or a slash, so `<set>.manifest.json` can never be the first
+component of a document key in any set: manifests and documents cannot collide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from docbackup.errors import ConfigError
+
+ROOT = "backups/"
+MANIFEST_SUFFIX = ".manifest.json"
+DEFAULT_SET = "documents"
+# S3 refuses keys longer than 1,024 bytes of UTF-8.
+MAX_KEY_BYTES = 1024
+
+_SET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def check_set_name(name: str) -> str:
+    if not _SET_RE.match(name):
+        raise ConfigError(
+            f"invalid set name {name!r}: use 1-63 lowercase letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def parse_date(text: str) -> dt.date:
+    """A snapshot date, strictly YYYY-MM-DD."""
+    if not _DATE_RE.match(text):
+        raise ConfigError(f"invalid date {text!r}: expected YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"invalid date {text!r}: no such day") from None
+
+
+def date_prefix(date: dt.date) -> str:
+    return f"{ROOT}{date.isoformat()}/"
+
+
+def snapshot_prefix(date: dt.date, set_name: str) -> str:
+    return f"{date_prefix(date)}{set_name}/"
+
+
+def document_key(date: dt.date, set_name: str, path: str) -> str:
+    return snapshot_prefix(date, set_name) + path
+
+
+def manifest_key(date: dt.date, set_name: str) -> str:
+    return f"{date_prefix(date)}{set_name}{MANIFEST_SUFFIX}"
+
+
+def date_from_prefix(prefix: str) -> dt.date | None:
+    """`backups/2025-10-15/` -> 2025-10-15; anything else -> None."""
+    if not prefix.startswith(ROOT):
+        return None
+    text = prefix[len(ROOT) :].rstrip("/")
+    if not _DATE_RE.match(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def key_problem(key: str) -> str | None:
+    """Why S3 would refuse this key, or None when it is storable."""
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8 and cannot be an S3 key"
+    if size > MAX_KEY_BYTES:
+        return f"key would be {size} bytes, over S3's {MAX_KEY_BYTES}-byte limit"
+    return None

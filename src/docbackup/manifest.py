@@ -1,0 +1,198 @@
+"""The manifest: one JSON document per set and night, the only thing restore and verify need.
+
+It is written last, in one PUT, after every document it lists is stored; a run that could not
+store everything writes it with status `partial` and the list of failures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from docbackup import layout
+from docbackup.errors import ManifestError
+
+SCHEMA_VERSION = 1
+Action = Literal["new", "changed", "unchanged", "refreshed"]
+Status = Literal["complete", "partial"]
+ACTIONS: tuple[Action, ...] = ("new", "changed", "unchanged", "refreshed")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One live document and where its verified copy is stored."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    key: str
+    version_id: str | None
+    action: Action
+    # When the stored copy was written (UTC); lifecycle expiry counts from here (G2).
+    stored_at: str
+    # Source-specific identity used for change detection (see docbackup.sources).
+    fingerprint: str
+
+    def stored_datetime(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.stored_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    set: str
+    date: dt.date
+    status: Status
+    started_at: str
+    finished_at: str
+    source: str
+    retention_days: int
+    encryption: str
+    tool_version: str
+    entries: Mapping[str, Entry]
+    failures: tuple[Failure, ...] = ()
+    bytes_uploaded: int = 0
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(e.size for e in self.entries.values())
+
+    def to_json(self) -> bytes:
+        doc: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "tool": f"docbackup {self.tool_version}",
+            "set": self.set,
+            "date": self.date.isoformat(),
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "source": self.source,
+            "retention_days": self.retention_days,
+            "encryption": self.encryption,
+            "counts": dict(self.counts),
+            "documents": len(self.entries),
+            "bytes": self.total_bytes,
+            "bytes_uploaded": self.bytes_uploaded,
+            "entries": [asdict(self.entries[p]) for p in sorted(self.entries)],
+            "failures": [asdict(f) for f in self.failures],
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes, *, expect_set: str, expect_date: dt.date) -> Manifest:
+        """Parse and check a manifest; anything untrustworthy raises ManifestError."""
+        where = layout.manifest_key(expect_date, expect_set)
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ManifestError(f"{where}: not a JSON manifest ({exc})") from None
+        if not isinstance(doc, dict):
+            raise ManifestError(f"{where}: not a JSON object")
+        version = doc.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ManifestError(
+                f"{where}: schema version {version!r} is not one this docbackup reads "
+                f"({SCHEMA_VERSION}); upgrade docbackup"
+            )
+        try:
+            manifest = cls._from_doc(doc)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"{where}: malformed manifest ({exc!r})") from None
+        if manifest.set != expect_set or manifest.date != expect_date:
+            raise ManifestError(
+                f"{where}: says set {manifest.set!r} date {manifest.date}, not where it is stored"
+            )
+        for entry in manifest.entries.values():
+            _check_entry(entry, manifest, where)
+        return manifest
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any]) -> Manifest:
+        status = doc["status"]
+        if status not in ("complete", "partial"):
+            raise ValueError(f"status {status!r}")
+        entries: dict[str, Entry] = {}
+        for raw in doc["entries"]:
+            entry = Entry(
+                path=_str(raw["path"]),
+                size=_int(raw["size"]),
+                mtime_ns=_int(raw["mtime_ns"]),
+                sha256=_str(raw["sha256"]),
+                key=_str(raw["key"]),
+                version_id=None if raw.get("version_id") is None else _str(raw["version_id"]),
+                action=raw["action"],
+                stored_at=_str(raw["stored_at"]),
+                fingerprint=_str(raw["fingerprint"]),
+            )
+            if entry.path in entries:
+                raise ValueError(f"path {entry.path!r} listed twice")
+            entries[entry.path] = entry
+        return cls(
+            set=_str(doc["set"]),
+            date=dt.date.fromisoformat(_str(doc["date"])),
+            status=status,
+            started_at=_str(doc["started_at"]),
+            finished_at=_str(doc["finished_at"]),
+            source=_str(doc["source"]),
+            retention_days=_int(doc["retention_days"]),
+            encryption=_str(doc["encryption"]),
+            tool_version=_str(doc["tool"]).removeprefix("docbackup "),
+            entries=entries,
+            failures=tuple(Failure(_str(f["path"]), _str(f["reason"])) for f in doc["failures"]),
+            bytes_uploaded=_int(doc.get("bytes_uploaded", 0)),
+            counts={str(k): _int(v) for k, v in dict(doc.get("counts", {})).items()},
+        )
+
+
+def _check_entry(entry: Entry, manifest: Manifest, where: str) -> None:
+    """An entry must point inside its own set at a date no later than the manifest's."""
+    bad = None
+    if entry.action not in ACTIONS:
+        bad = f"unknown action {entry.action!r}"
+    elif not _HEX64.match(entry.sha256):
+        bad = "sha256 is not 64 hex digits"
+    elif entry.size < 0:
+        bad = "negative size"
+    else:
+        stored = layout.date_from_prefix(entry.key[: len(layout.ROOT) + 11])
+        expected = None if stored is None else layout.document_key(stored, manifest.set, entry.path)
+        if stored is None or stored > manifest.date or entry.key != expected:
+            bad = f"key {entry.key!r} is not this set's copy of the document"
+        else:
+            try:
+                entry.stored_datetime()
+            except ValueError:
+                bad = f"stored_at {entry.stored_at!r} is not a timestamp"
+    if bad:
+        raise ManifestError(f"{where}: entry {entry.path!r}: {bad}")
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {value!r}")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def count_actions(entries: Iterable[Entry]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
+    for entry in entries:
+        counts[entry.action] += 1
+    return counts

@@ -1,0 +1,231 @@
+"""A real, thread-safe, versioned in-memory object store.
+
+Not a mock: it keeps bytes and versions, checks SHA-256 on arrival like S3, applies and reports
+encryption, and honours conditional requests. The functional tests run the whole engine on it,
+and the contract suite holds it to the same behaviour as S3Store.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+import itertools
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from docbackup.errors import (
+    AccessDenied,
+    BucketNotFound,
+    KeyUnusable,
+    ObjectNotFound,
+    PreconditionFailed,
+    StoreError,
+)
+from docbackup.storage.base import Encryption, ObjectInfo, Readable, Stored
+
+
+@dataclass(slots=True)
+class _Version:
+    data: bytes
+    version_id: str
+    etag: str
+    last_modified: dt.datetime
+    sse: str | None
+    kms_key_id: str | None
+    metadata: dict[str, str]
+
+
+@dataclass(slots=True)
+class _Bucket:
+    default_encryption: Encryption
+    versions: dict[str, list[_Version]] = field(default_factory=dict)
+
+
+class MemoryBackend:
+    """Several buckets, like one S3 endpoint; `requests` counts calls by operation."""
+
+    def __init__(self, *, known_kms_keys: tuple[str, ...] = ("test-key",)) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[str, _Bucket] = {}
+        self._ids = itertools.count(1)
+        self.known_kms_keys = set(known_kms_keys)
+        self.requests: Counter[str] = Counter()
+        self.denied: set[str] = set()
+        # Tests move time forward to exercise retention.
+        self.clock: Callable[[], dt.datetime] = _utc_now
+
+    def create_bucket(self, name: str, *, default_encryption: Encryption | None = None) -> None:
+        with self._lock:
+            self._buckets[name] = _Bucket(default_encryption or Encryption("AES256"))
+
+    def store(self, name: str) -> MemoryStore:
+        return MemoryStore(self, name)
+
+    def _bucket(self, name: str, op: str | None) -> _Bucket:
+        if op is not None:
+            self.requests[op] += 1
+        if name in self.denied:
+            raise AccessDenied(f"access denied to bucket {name!r}")
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            raise BucketNotFound(f"bucket {name!r} does not exist")
+        return bucket
+
+    def _new_version(
+        self, bucket: _Bucket, key: str, data: bytes, enc: Encryption, meta: Mapping[str, str]
+    ) -> _Version:
+        if enc.mode == "aws:kms" and enc.kms_key_id is None:
+            enc = bucket.default_encryption
+        if enc.mode == "aws:kms" and enc.kms_key_id not in self.known_kms_keys:
+            raise KeyUnusable(f"KMS key {enc.kms_key_id!r} cannot be used")
+        version = _Version(
+            data=data,
+            version_id=f"v{next(self._ids)}",
+            etag=f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"',
+            last_modified=self.clock(),
+            sse=None if enc.mode == "none" else enc.mode,
+            kms_key_id=enc.kms_key_id if enc.mode == "aws:kms" else None,
+            metadata=dict(meta),
+        )
+        bucket.versions.setdefault(key, []).append(version)
+        return version
+
+    @staticmethod
+    def _find(bucket: _Bucket, key: str, version_id: str | None) -> _Version | None:
+        versions = bucket.versions.get(key)
+        if not versions:
+            return None
+        if version_id is None:
+            return versions[-1]
+        return next((v for v in versions if v.version_id == version_id), None)
+
+    def version_count(self, bucket: str, key: str) -> int:
+        with self._lock:
+            return len(self._buckets[bucket].versions.get(key, []))
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _stored(key: str, v: _Version) -> Stored:
+    return Stored(key, v.version_id, v.etag, v.sse, v.kms_key_id)
+
+
+def _info(key: str, v: _Version) -> ObjectInfo:
+    return ObjectInfo(
+        key,
+        len(v.data),
+        v.etag,
+        v.last_modified,
+        v.version_id,
+        v.sse,
+        v.kms_key_id,
+        dict(v.metadata),
+    )
+
+
+class MemoryStore:
+    def __init__(self, backend: MemoryBackend, bucket: str) -> None:
+        self._backend = backend
+        self._name = bucket
+
+    @property
+    def bucket(self) -> str:
+        return self._name
+
+    def check_access(self) -> None:
+        with self._backend._lock:
+            self._backend._bucket(self._name, "HeadBucket")
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        sha256_b64: str,
+        metadata: Mapping[str, str],
+        encryption: Encryption,
+        if_none_match: bool = False,
+    ) -> Stored:
+        if base64.b64encode(hashlib.sha256(data).digest()).decode() != sha256_b64:
+            raise StoreError(f"{key}: BadDigest, the bytes do not match their SHA-256")
+        with self._backend._lock:
+            bucket = self._backend._bucket(self._name, "PutObject")
+            if if_none_match and self._backend._find(bucket, key, None) is not None:
+                raise PreconditionFailed(f"{key} already exists")
+            return _stored(key, self._backend._new_version(bucket, key, data, encryption, metadata))
+
+    def upload(
+        self, key: str, stream: Readable, *, metadata: Mapping[str, str], encryption: Encryption
+    ) -> Stored:
+        parts = []
+        while chunk := stream.read(1 << 20):
+            parts.append(chunk)
+        with self._backend._lock:
+            bucket = self._backend._bucket(self._name, "CompleteMultipartUpload")
+            version = self._backend._new_version(bucket, key, b"".join(parts), encryption, metadata)
+            return _stored(key, version)
+
+    def copy(
+        self,
+        key: str,
+        *,
+        source_bucket: str,
+        source_key: str,
+        source_version: str | None,
+        if_match: str | None,
+        size: int,
+        metadata: Mapping[str, str] | None,
+        encryption: Encryption,
+    ) -> Stored:
+        with self._backend._lock:
+            src_bucket = self._backend._bucket(source_bucket, "CopyObject")
+            src = self._backend._find(src_bucket, source_key, source_version)
+            if src is None:
+                raise ObjectNotFound(f"{source_bucket}/{source_key} does not exist")
+            if if_match is not None and src.etag != if_match:
+                raise PreconditionFailed(f"{source_key} changed since it was listed")
+            bucket = self._backend._bucket(self._name, None)
+            meta = src.metadata if metadata is None else metadata
+            return _stored(key, self._backend._new_version(bucket, key, src.data, encryption, meta))
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        with self._backend._lock:
+            version = self._backend._find(
+                self._backend._bucket(self._name, "GetObject"), key, version_id
+            )
+        if version is None:
+            raise ObjectNotFound(f"{key} does not exist")
+        return io.BytesIO(version.data)
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        with self._backend._lock:
+            version = self._backend._find(
+                self._backend._bucket(self._name, "HeadObject"), key, version_id
+            )
+        return None if version is None else _info(key, version)
+
+    def objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        with self._backend._lock:
+            bucket = self._backend._bucket(self._name, "ListObjectsV2")
+            found = sorted((k, v[-1]) for k, v in bucket.versions.items() if k.startswith(prefix))
+            # S3 pages by 1,000 keys; count the extra requests the same way.
+            self._backend.requests["ListObjectsV2"] += max(0, (len(found) - 1) // 1000)
+        for key, version in found:
+            yield _info(key, version)
+
+    def folders(self, prefix: str) -> list[str]:
+        with self._backend._lock:
+            bucket = self._backend._bucket(self._name, "ListObjectsV2")
+            folders = {
+                prefix + k[len(prefix) :].split("/", 1)[0] + "/"
+                for k in bucket.versions
+                if k.startswith(prefix) and "/" in k[len(prefix) :]
+            }
+        return sorted(folders)

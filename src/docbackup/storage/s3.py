@@ -1,0 +1,237 @@
+"""The S3 implementation of `Store`, over an injected boto3 client.
+
+The client (and its retry mode, timeouts and connection pool) is built in
+`docbackup.compose`; this module only speaks the S3 API and turns its errors into
+docbackup's. Large objects go through boto3's managed transfer (s3transfer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, BinaryIO, NoReturn
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
+
+from docbackup.errors import (
+    AccessDenied,
+    BucketNotFound,
+    ConfigError,
+    KeyUnusable,
+    ObjectNotFound,
+    PreconditionFailed,
+    StoreError,
+)
+from docbackup.storage.base import Encryption, ObjectInfo, Readable, Stored
+
+# CopyObject takes at most 5 GiB in one request; above it the managed copy goes multipart.
+_COPY_LIMIT = 5 * 1024**3
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+_DENIED = {
+    "403",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+}
+
+
+def _sse_args(enc: Encryption) -> dict[str, Any]:
+    if enc.mode == "aws:kms":
+        if enc.kms_key_id is None:
+            return {}  # the bucket's default encryption applies; the answer is still checked
+        return {
+            "ServerSideEncryption": "aws:kms",
+            "SSEKMSKeyId": enc.kms_key_id,
+            "BucketKeyEnabled": True,
+        }
+    if enc.mode == "AES256":
+        return {"ServerSideEncryption": "AES256"}
+    return {}
+
+
+class S3Store:
+    def __init__(self, client: Any, bucket: str, *, transfer: TransferConfig | None = None) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._transfer = transfer or TransferConfig()
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn botocore's exceptions, raised after its own retries, into docbackup's."""
+        try:
+            yield
+        except ClientError as exc:
+            self._raise(exc, what)
+        except NoCredentialsError:
+            raise ConfigError(
+                "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY"
+            ) from None
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            raise StoreError(f"cannot reach S3 for {what}: {exc}") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"{what}: {exc}") from None
+
+    def _raise(self, exc: ClientError, what: str) -> NoReturn:
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        message = err.get("Message") or code
+        if code == "NoSuchBucket" or (code == "404" and what == "bucket"):
+            raise BucketNotFound(f"bucket {self._bucket!r} does not exist") from None
+        if code in _NOT_FOUND:
+            raise ObjectNotFound(f"{what} does not exist") from None
+        if code in _DENIED:
+            raise AccessDenied(
+                f"access denied to {what} in bucket {self._bucket!r}: {message}"
+            ) from None
+        if code.startswith("KMS") or "KMS" in str(message):
+            raise KeyUnusable(f"the KMS key cannot be used for {what}: {message}") from None
+        if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            raise PreconditionFailed(f"{what}: {message}") from None
+        raise StoreError(f"{what}: {code}: {message}") from None
+
+    def check_access(self) -> None:
+        with self._errors("bucket"):
+            self._client.head_bucket(Bucket=self._bucket)
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        sha256_b64: str,
+        metadata: Mapping[str, str],
+        encryption: Encryption,
+        if_none_match: bool = False,
+    ) -> Stored:
+        args: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": key,
+            "Body": data,
+            # Sent with the request so S3 rejects bytes that do not match (BadDigest).
+            "ChecksumSHA256": sha256_b64,
+            "Metadata": dict(metadata),
+            **_sse_args(encryption),
+        }
+        if if_none_match:
+            args["IfNoneMatch"] = "*"
+        with self._errors(key):
+            resp = self._client.put_object(**args)
+        return _stored(key, resp)
+
+    def upload(
+        self, key: str, stream: Readable, *, metadata: Mapping[str, str], encryption: Encryption
+    ) -> Stored:
+        extra = {"Metadata": dict(metadata), "ChecksumAlgorithm": "SHA256", **_sse_args(encryption)}
+        with self._errors(key):
+            self._client.upload_fileobj(
+                stream, self._bucket, key, ExtraArgs=extra, Config=self._transfer
+            )
+            # s3transfer returns nothing; one HEAD gives the version and confirms encryption.
+            resp = self._client.head_object(Bucket=self._bucket, Key=key)
+        return _stored(key, resp)
+
+    def copy(
+        self,
+        key: str,
+        *,
+        source_bucket: str,
+        source_key: str,
+        source_version: str | None,
+        if_match: str | None,
+        size: int,
+        metadata: Mapping[str, str] | None,
+        encryption: Encryption,
+    ) -> Stored:
+        src: dict[str, str] = {"Bucket": source_bucket, "Key": source_key}
+        if source_version:
+            src["VersionId"] = source_version
+        extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256", **_sse_args(encryption)}
+        if metadata is not None:
+            extra |= {"Metadata": dict(metadata), "MetadataDirective": "REPLACE"}
+        with self._errors(f"{source_bucket}/{source_key}"):
+            if if_match:
+                extra["CopySourceIfMatch"] = if_match
+            if size >= _COPY_LIMIT:
+                self._client.copy(src, self._bucket, key, ExtraArgs=extra, Config=self._transfer)
+                resp = self._client.head_object(Bucket=self._bucket, Key=key)
+            else:
+                resp = self._client.copy_object(
+                    Bucket=self._bucket, Key=key, CopySource=src, **extra
+                )
+        return _stored(key, resp)
+
+    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+        args = {"Bucket": self._bucket, "Key": key}
+        if version_id:
+            args["VersionId"] = version_id
+        with self._errors(key):
+            body: BinaryIO = self._client.get_object(**args)["Body"]
+        return body
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        args = {"Bucket": self._bucket, "Key": key}
+        if version_id:
+            args["VersionId"] = version_id
+        try:
+            with self._errors(key):
+                resp = self._client.head_object(**args)
+        except ObjectNotFound:
+            return None
+        return ObjectInfo(
+            key=key,
+            size=int(resp["ContentLength"]),
+            etag=resp["ETag"],
+            last_modified=resp["LastModified"],
+            version_id=resp.get("VersionId"),
+            sse=resp.get("ServerSideEncryption"),
+            kms_key_id=resp.get("SSEKMSKeyId"),
+            metadata=resp.get("Metadata", {}),
+        )
+
+    def objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        )
+        with self._errors("bucket"):
+            for page in pages:
+                for obj in page.get("Contents", ()):
+                    yield ObjectInfo(
+                        key=obj["Key"],
+                        size=int(obj["Size"]),
+                        etag=obj["ETag"],
+                        last_modified=obj["LastModified"],
+                    )
+
+    def folders(self, prefix: str) -> list[str]:
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix, Delimiter="/"
+        )
+        with self._errors("bucket"):
+            return [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", ())]
+
+
+def _stored(key: str, resp: Mapping[str, Any]) -> Stored:
+    return Stored(
+        key=key,
+        version_id=resp.get("VersionId"),
+        etag=resp.get("ETag") or resp.get("CopyObjectResult", {}).get("ETag", ""),
+        sse=resp.get("ServerSideEncryption"),
+        kms_key_id=resp.get("SSEKMSKeyId"),
+    )
