@@ -57,6 +57,15 @@ def s3_client(*, workers: int, counter: RequestCounter | None = None) -> Any:
     return client
 
 
+def kms_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "kms", config=Config(retries={"mode": "standard", "max_attempts": 6})
+    )
+
+
 def transfer_config(multipart_threshold: int) -> Any:
     from boto3.s3.transfer import TransferConfig
 
@@ -71,7 +80,9 @@ def backup_store(
     bucket: str, *, workers: int, multipart_threshold: int, counter: RequestCounter | None = None
 ) -> S3Store:
     client = s3_client(workers=workers, counter=counter)
-    return S3Store(client, bucket, transfer=transfer_config(multipart_threshold))
+    return S3Store(
+        client, bucket, transfer=transfer_config(multipart_threshold), kms_client=kms_client()
+    )
 
 
 def source_for(spec: str, store: S3Store) -> LocalSource | ObjectSource:

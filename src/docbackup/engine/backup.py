@@ -121,6 +121,7 @@ def backup(
     date = run_date(options, started)
     catalog = Catalog(store, options.set_name)
     store.check_access()
+    store.check_encryption(options.encryption)
     scan = source.scan()
     known, tonight = _known_copies(catalog, date)
     run = _Run(store, options, date, started, reporter, clock)
@@ -139,6 +140,12 @@ def backup(
         with contextlib.suppress(DocbackupError):
             manifest_key = catalog.write(manifest, options.encryption)
     counts = count_actions(manifest.entries.values())
+    documents = len(manifest.entries)
+    if options.dry_run:
+        # Nothing was transferred: report what the run would have done.
+        for task in run.tasks:
+            counts[task.action] += 1
+        documents += len(run.tasks)
     if run.fatal is not None or (run.failures and not manifest.entries):
         status: Literal["complete", "partial", "failed"] = "failed"
     else:
@@ -147,7 +154,7 @@ def backup(
         status=status,
         date=date,
         set=options.set_name,
-        documents=len(manifest.entries),
+        documents=documents,
         new=counts["new"],
         changed=counts["changed"],
         unchanged=counts["unchanged"],
@@ -255,9 +262,7 @@ class _Run:
         self.planned_bytes = sum(t.doc.size for t in self.tasks if t.kind != "refresh")
 
     def _plan_same(self, doc: Document, key: str, entry: Entry) -> None:
-        if entry.key.startswith(self.prefix):
-            self.entries[doc.path] = entry  # already stored tonight: keep what that run did
-        elif self.started - entry.stored_datetime() >= self._refresh_age:
+        if self.started - entry.stored_datetime() >= self._refresh_age:
             self.tasks.append(_Task("refresh", doc, key, "refreshed", entry))
         else:
             self.entries[doc.path] = replace(entry, action="unchanged")
@@ -281,9 +286,10 @@ class _Run:
             if self.fatal is not None:
                 return
             with ThreadPoolExecutor(self.options.workers, thread_name_prefix="docbackup") as pool:
-                futures = {pool.submit(self._guarded, t): t for t in tasks[1:]}
-                for _ in as_completed(futures):
-                    pass
+                futures = [pool.submit(self._guarded, t) for t in tasks[1:]]
+                for future in as_completed(futures):
+                    # _guarded records every Exception; anything else (a crash) propagates.
+                    future.result()
         finally:
             self.reporter.finish()
 

@@ -85,6 +85,9 @@ class Store(Protocol):
     def check_access(self) -> None:
         """Raise BucketNotFound or AccessDenied unless the bucket can be used."""
 
+    def check_encryption(self, encryption: Encryption) -> None:
+        """Raise KeyUnusable if the KMS key asked for is known not to work (missing, disabled)."""
+
     def put(
         self,
         key: str,

@@ -104,6 +104,21 @@ class MemoryBackend:
             return versions[-1]
         return next((v for v in versions if v.version_id == version_id), None)
 
+    def expire(self, bucket: str, *, days: int) -> int:
+        """Apply a lifecycle rule: drop every version stored `days` or more ago; say how many."""
+        cutoff = self.clock() - dt.timedelta(days=days)
+        dropped = 0
+        with self._lock:
+            versions = self._buckets[bucket].versions
+            for key in list(versions):
+                kept = [v for v in versions[key] if v.last_modified > cutoff]
+                dropped += len(versions[key]) - len(kept)
+                if kept:
+                    versions[key] = kept
+                else:
+                    del versions[key]
+        return dropped
+
     def version_count(self, bucket: str, key: str) -> int:
         with self._lock:
             return len(self._buckets[bucket].versions.get(key, []))
@@ -142,6 +157,11 @@ class MemoryStore:
     def check_access(self) -> None:
         with self._backend._lock:
             self._backend._bucket(self._name, "HeadBucket")
+
+    def check_encryption(self, encryption: Encryption) -> None:
+        key = encryption.kms_key_id
+        if encryption.mode == "aws:kms" and key and key not in self._backend.known_kms_keys:
+            raise KeyUnusable(f"KMS key {key!r} does not exist")
 
     def put(
         self,

@@ -57,9 +57,22 @@ def _sse_args(enc: Encryption) -> dict[str, Any]:
     return {}
 
 
+def _managed(enc: Encryption) -> dict[str, Any]:
+    # s3transfer does not pass BucketKeyEnabled; the bucket's own setting applies instead.
+    return {k: v for k, v in _sse_args(enc).items() if k != "BucketKeyEnabled"}
+
+
 class S3Store:
-    def __init__(self, client: Any, bucket: str, *, transfer: TransferConfig | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        transfer: TransferConfig | None = None,
+        kms_client: Any = None,
+    ) -> None:
         self._client = client
+        self._kms = kms_client
         self._bucket = bucket
         self._transfer = transfer or TransferConfig()
 
@@ -110,6 +123,27 @@ class S3Store:
         with self._errors("bucket"):
             self._client.head_bucket(Bucket=self._bucket)
 
+    def check_encryption(self, encryption: Encryption) -> None:
+        key = encryption.kms_key_id
+        if encryption.mode != "aws:kms" or not key or self._kms is None:
+            return
+        try:
+            meta = self._kms.describe_key(KeyId=key)["KeyMetadata"]
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("NotFoundException", "InvalidArnException", "ValidationException"):
+                raise KeyUnusable(
+                    f"KMS key {key!r} does not exist in this account and region"
+                ) from None
+            # Not allowed to describe it: S3 itself will say whether it may use the key.
+            return
+        except BotoCoreError:
+            return
+        if meta.get("KeyState") != "Enabled":
+            raise KeyUnusable(f"KMS key {key!r} is {meta.get('KeyState')}, not Enabled")
+        if meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
+            raise KeyUnusable(f"KMS key {key!r} is not an encryption key")
+
     def put(
         self,
         key: str,
@@ -138,7 +172,7 @@ class S3Store:
     def upload(
         self, key: str, stream: Readable, *, metadata: Mapping[str, str], encryption: Encryption
     ) -> Stored:
-        extra = {"Metadata": dict(metadata), "ChecksumAlgorithm": "SHA256", **_sse_args(encryption)}
+        extra = {"Metadata": dict(metadata), "ChecksumAlgorithm": "SHA256", **_managed(encryption)}
         with self._errors(key):
             self._client.upload_fileobj(
                 stream, self._bucket, key, ExtraArgs=extra, Config=self._transfer
@@ -169,7 +203,8 @@ class S3Store:
             if if_match:
                 extra["CopySourceIfMatch"] = if_match
             if size >= _COPY_LIMIT:
-                self._client.copy(src, self._bucket, key, ExtraArgs=extra, Config=self._transfer)
+                managed = {k: v for k, v in extra.items() if k != "BucketKeyEnabled"}
+                self._client.copy(src, self._bucket, key, ExtraArgs=managed, Config=self._transfer)
                 resp = self._client.head_object(Bucket=self._bucket, Key=key)
             else:
                 resp = self._client.copy_object(

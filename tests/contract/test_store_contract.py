@@ -1,0 +1,218 @@
+"""One contract, two stores: the in-memory store must behave as S3 does (here, moto on loopback)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from docbackup import compose
+from docbackup.errors import BucketNotFound, KeyUnusable, ObjectNotFound, PreconditionFailed
+from docbackup.sandbox.server import LocalAWS
+from docbackup.storage import Encryption, MemoryBackend, Store
+from docbackup.storage.s3 import S3Store
+
+_n = itertools.count(1)
+SMALL_PARTS = 5 * 1024 * 1024  # S3's smallest part
+
+
+def sha(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@pytest.fixture(params=["memory", "s3"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def pair(kind: str, request: pytest.FixtureRequest) -> Iterator[tuple[Store, Encryption, Store]]:
+    """(store, the encryption it supports, a second bucket on the same endpoint)."""
+    if kind == "memory":
+        backend = MemoryBackend(known_kms_keys=("k1",))
+        backend.create_bucket("main", default_encryption=Encryption("aws:kms", "k1"))
+        backend.create_bucket("other")
+        yield backend.store("main"), Encryption("aws:kms", "k1"), backend.store("other")
+        return
+    aws: LocalAWS = request.getfixturevalue("aws_env")
+    name, other = f"contract-{next(_n)}", f"contract-src-{next(_n)}"
+    key = aws.create_backup_bucket(name)
+    aws.client("s3").create_bucket(Bucket=other)
+    store = compose.backup_store(name, workers=4, multipart_threshold=SMALL_PARTS)
+    yield store, Encryption("aws:kms", key), S3Store(store.client, other)
+
+
+def test_put_then_read_back(pair: tuple[Store, Encryption, Store]) -> None:
+    store, enc, _ = pair
+    data = b"invoice\n" * 100
+    stored = store.put("a/b c.txt", data, sha256_b64=sha(data), metadata={"m": "1"}, encryption=enc)
+
+    assert enc.confirmed_by(stored.sse, stored.kms_key_id)
+    assert stored.version_id
+    with store.open("a/b c.txt", stored.version_id) as body:
+        assert body.read() == data
+    info = store.head("a/b c.txt")
+    assert info is not None
+    assert (info.size, info.version_id, info.sse) == (len(data), stored.version_id, "aws:kms")
+    assert info.metadata == {"m": "1"}
+
+
+def test_versions_are_kept(pair: tuple[Store, Encryption, Store]) -> None:
+    store, enc, _ = pair
+    v1 = store.put("k", b"one", sha256_b64=sha(b"one"), metadata={}, encryption=enc)
+    v2 = store.put("k", b"two", sha256_b64=sha(b"two"), metadata={}, encryption=enc)
+
+    assert v1.version_id != v2.version_id
+    with store.open("k", v1.version_id) as body:
+        assert body.read() == b"one"
+    with store.open("k") as body:
+        assert body.read() == b"two"
+
+
+def test_missing_things(pair: tuple[Store, Encryption, Store], kind: str) -> None:
+    store, enc, _ = pair
+    assert store.head("nope") is None
+    with pytest.raises(ObjectNotFound):
+        store.open("nope")
+    with pytest.raises(KeyUnusable):
+        store.check_encryption(Encryption("aws:kms", "no-such-key"))
+    store.check_encryption(enc)
+    store.check_access()
+
+
+def test_missing_bucket(kind: str, request: pytest.FixtureRequest) -> None:
+    if kind == "memory":
+        missing: Store = MemoryBackend().store("nowhere")
+    else:
+        request.getfixturevalue("aws_env")
+        missing = compose.backup_store("nowhere-at-all", workers=1, multipart_threshold=1 << 23)
+    with pytest.raises(BucketNotFound):
+        missing.check_access()
+
+
+def test_multipart_upload_reads_the_stream_once_in_order(
+    pair: tuple[Store, Encryption, Store],
+) -> None:
+    store, enc, _ = pair
+    data = os.urandom(SMALL_PARTS * 2 + 123)
+    reads = []
+
+    class OnceReader:
+        def __init__(self) -> None:
+            self._f = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return False
+
+        def read(self, size: int = -1) -> bytes:
+            reads.append(self._f.tell())
+            return self._f.read(size)
+
+    stored = store.upload("big", OnceReader(), metadata={"x": "y"}, encryption=enc)
+
+    assert reads == sorted(reads)
+    assert enc.confirmed_by(stored.sse, stored.kms_key_id)
+    with store.open("big", stored.version_id) as body:
+        assert body.read() == data
+
+
+def test_copy_within_and_across_buckets(pair: tuple[Store, Encryption, Store], kind: str) -> None:
+    store, enc, other = pair
+    src = store.put("orig", b"abc", sha256_b64=sha(b"abc"), metadata={"s": "1"}, encryption=enc)
+
+    same = store.copy(
+        "copy",
+        source_bucket=store.bucket,
+        source_key="orig",
+        source_version=src.version_id,
+        if_match=None,
+        size=3,
+        metadata=None,
+        encryption=enc,
+    )
+    assert enc.confirmed_by(same.sse, same.kms_key_id)
+    info = store.head("copy")
+    assert info is not None and info.metadata == {"s": "1"}
+
+    # From another bucket (an S3 source), replacing the metadata.
+    elsewhere = other.put(
+        "doc.pdf", b"xyz", sha256_b64=sha(b"xyz"), metadata={}, encryption=Encryption("AES256")
+    )
+    across = store.copy(
+        "from-source",
+        source_bucket=other.bucket,
+        source_key="doc.pdf",
+        source_version=None,
+        if_match=elsewhere.etag,
+        size=3,
+        metadata={"fp": "2"},
+        encryption=enc,
+    )
+    assert enc.confirmed_by(across.sse, across.kms_key_id)
+    with store.open("from-source", across.version_id) as body:
+        assert body.read() == b"xyz"
+    assert (store.head("from-source") or pytest.fail()).metadata == {"fp": "2"}
+
+    with pytest.raises(ObjectNotFound):
+        store.copy(
+            "copy3",
+            source_bucket=store.bucket,
+            source_key="absent",
+            source_version=None,
+            if_match=None,
+            size=3,
+            metadata={},
+            encryption=enc,
+        )
+    if kind == "s3":
+        pytest.skip("moto 5.2.5 ignores CopySourceIfMatch")
+    with pytest.raises(PreconditionFailed):
+        store.copy(
+            "copy2",
+            source_bucket=store.bucket,
+            source_key="orig",
+            source_version=None,
+            if_match='"0000"',
+            size=3,
+            metadata={},
+            encryption=enc,
+        )
+
+
+def test_listing_pages_and_folders(pair: tuple[Store, Encryption, Store]) -> None:
+    store, enc, _ = pair
+    keys = [f"backups/2025-10-{d:02d}/documents/{i}.txt" for d in (1, 2) for i in range(3)]
+    keys.append("backups/2025-10-02/documents.manifest.json")
+    for key in keys:
+        store.put(key, b"x", sha256_b64=sha(b"x"), metadata={}, encryption=enc)
+
+    assert [o.key for o in store.objects("backups/")] == sorted(keys)
+    assert store.folders("backups/") == ["backups/2025-10-01/", "backups/2025-10-02/"]
+    assert [o.key for o in store.objects("backups/2025-10-02/documents/")] == sorted(
+        k for k in keys if k.startswith("backups/2025-10-02/documents/")
+    )
+
+
+def test_conditional_create(pair: tuple[Store, Encryption, Store]) -> None:
+    store, enc, _ = pair
+    store.put("once", b"1", sha256_b64=sha(b"1"), metadata={}, encryption=enc, if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        store.put(
+            "once", b"2", sha256_b64=sha(b"2"), metadata={}, encryption=enc, if_none_match=True
+        )
+
+
+def test_wrong_checksum_is_refused(pair: tuple[Store, Encryption, Store], kind: str) -> None:
+    if kind == "s3":
+        pytest.skip("moto 5.2.5 accepts a wrong ChecksumSHA256 (real S3 answers BadDigest)")
+    store, enc, _ = pair
+    with pytest.raises(Exception, match="BadDigest"):
+        store.put("bad", b"data", sha256_b64=sha(b"other"), metadata={}, encryption=enc)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from docbackup import layout
+from docbackup.errors import ConfigError, ManifestError
+from docbackup.manifest import Entry, Manifest
+
+DATE = dt.date(2025, 10, 15)
+
+
+def entry(path: str, **kw: object) -> Entry:
+    fields: dict[str, object] = {
+        "path": path,
+        "size": 3,
+        "mtime_ns": 1,
+        "sha256": "a" * 64,
+        "key": layout.document_key(DATE, "documents", path),
+        "version_id": "v1",
+        "action": "new",
+        "stored_at": "2025-10-15T02:00:00+00:00",
+        "fingerprint": "3:1:1:1",
+    }
+    fields.update(kw)
+    return Entry(**fields)  # type: ignore[arg-type]
+
+
+def manifest(*entries: Entry) -> Manifest:
+    return Manifest(
+        set="documents",
+        date=DATE,
+        status="complete",
+        started_at="s",
+        finished_at="f",
+        source="/office",
+        retention_days=30,
+        encryption="aws:kms:k",
+        tool_version="0.1.0",
+        entries={e.path: e for e in entries},
+    )
+
+
+def test_layout_matches_the_seeds() -> None:
+    assert (
+        layout.document_key(DATE, "documents", "a/b.pdf") == "backups/2025-10-15/documents/a/b.pdf"
+    )
+    assert layout.manifest_key(DATE, "documents") == "backups/2025-10-15/documents.manifest.json"
+    assert layout.date_from_prefix("backups/2025-10-15/") == DATE
+    assert layout.date_from_prefix("backups/notadate/") is None
+
+
+@pytest.mark.parametrize("bad", ["", "Docs", "a.b", "a/b", "-x", "x" * 64, ".."])
+def test_set_names_that_could_collide_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        layout.check_set_name(bad)
+
+
+@pytest.mark.parametrize("bad", ["2025-02-30", "20251015", "2025-1-5", "yesterday", ""])
+def test_dates_are_strict(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        layout.parse_date(bad)
+
+
+def test_key_limit() -> None:
+    assert layout.key_problem("k" * 1024) is None
+    assert "1024" in (layout.key_problem("é" * 513) or "")
+
+
+def test_manifest_round_trip() -> None:
+    m = manifest(entry("a.txt"), entry("dir/ünï code.pdf", version_id=None))
+    back = Manifest.from_json(m.to_json(), expect_set="documents", expect_date=DATE)
+    assert back == m
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: "not json", "not a JSON manifest"),
+        (lambda d: d | {"schema_version": 99}, "schema version 99"),
+        (lambda d: d | {"date": "2025-10-16"}, "not where it is stored"),
+        (lambda d: d | {"status": "great"}, "malformed"),
+        (lambda d: _entry0(d, sha256="xyz"), "sha256"),
+        (lambda d: _entry0(d, key="backups/2025-10-15/other/a.txt"), "not this set's copy"),
+        (lambda d: _entry0(d, key="backups/2025-10-20/documents/a.txt"), "not this set's copy"),
+        (lambda d: _entry0(d, size="3"), "malformed"),
+    ],
+)
+def test_untrustworthy_manifests_are_refused(mutate: object, message: str) -> None:
+    doc = json.loads(manifest(entry("a.txt")).to_json())
+    changed = mutate(doc)  # type: ignore[operator]
+    data = changed.encode() if isinstance(changed, str) else json.dumps(changed).encode()
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_json(data, expect_set="documents", expect_date=DATE)
+
+
+def _entry0(doc: dict[str, object], **changes: object) -> dict[str, object]:
+    entries = doc["entries"]
+    assert isinstance(entries, list)
+    entries[0].update(changes)
+    return doc
