@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from docbackup.errors import ConfigError
 from docbackup.sources.local import LocalSource
 from docbackup.sources.s3 import ObjectSource, parse_s3_url
 from docbackup.storage.s3 import S3Store
@@ -69,20 +70,29 @@ def kms_client() -> Any:
 def transfer_config(multipart_threshold: int) -> Any:
     from boto3.s3.transfer import TransferConfig
 
-    return TransferConfig(
+    config = TransferConfig(
         multipart_threshold=multipart_threshold,
         multipart_chunksize=PART_SIZE,
         max_concurrency=PART_CONCURRENCY,
     )
+    # Parts of a read-once stream held while waiting to be sent (s3transfer's default is 10):
+    # bounds memory per large upload. boto3's constructor does not take it; s3transfer reads it.
+    config.max_in_memory_upload_chunks = PART_CONCURRENCY
+    return config
 
 
 def backup_store(
     bucket: str, *, workers: int, multipart_threshold: int, counter: RequestCounter | None = None
 ) -> S3Store:
-    client = s3_client(workers=workers, counter=counter)
-    return S3Store(
-        client, bucket, transfer=transfer_config(multipart_threshold), kms_client=kms_client()
-    )
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        client = s3_client(workers=workers, counter=counter)
+        kms = kms_client()
+    except (BotoCoreError, ValueError) as exc:
+        # A profile that does not exist, an endpoint URL that is not one, ...
+        raise ConfigError(f"AWS configuration: {exc}") from None
+    return S3Store(client, bucket, transfer=transfer_config(multipart_threshold), kms_client=kms)
 
 
 def source_for(spec: str, store: S3Store) -> LocalSource | ObjectSource:

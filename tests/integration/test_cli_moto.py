@@ -211,3 +211,16 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert aws_env.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_a_missing_aws_profile_is_a_configuration_error(
+    tmp_path: Path, moto_bucket: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket, _ = moto_bucket
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    write(str(tmp_path / "office"), "a.txt", b"a")
+
+    result = run("backup", str(tmp_path / "office"), "--bucket", bucket)
+
+    assert result.exit_code == 2
+    assert "no-such-profile" in result.stderr

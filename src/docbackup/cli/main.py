@@ -159,16 +159,15 @@ def backup_cmd(
 @cli.command("list")
 @bucket_option
 @set_option
-@retention_option
 @json_option
-def list_cmd(bucket: str | None, set_name: str, retention_days: int, as_json: bool) -> None:
+def list_cmd(bucket: str | None, set_name: str, as_json: bool) -> None:
     """List the snapshots of a set: status, size, and whether each restores fully."""
     try:
         store = compose.backup_store(
             need_bucket(bucket), workers=4, multipart_threshold=MULTIPART_THRESHOLD
         )
         store.check_access()
-        infos = Catalog(store, set_name).snapshots(retention_days=retention_days, now=utc_now())
+        infos = Catalog(store, set_name).snapshots(now=utc_now())
     except DocbackupError as exc:
         fail(exc)
     if as_json:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from docbackup import __version__, layout
 from docbackup.engine import transfer
 from docbackup.engine.catalog import Catalog
+from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import BackupResult, Problem
 from docbackup.errors import (
@@ -122,6 +123,7 @@ def backup(
     catalog = Catalog(store, options.set_name)
     store.check_access()
     store.check_encryption(options.encryption)
+    _refuse_rewriting_history(catalog, date)
     scan = source.scan()
     known, tonight = _known_copies(catalog, date)
     run = _Run(store, options, date, started, reporter, clock)
@@ -174,13 +176,38 @@ def backup(
 def _interrupted_copies(catalog: Catalog, date: dt.date, tonight: Manifest | None) -> set[str]:
     """Keys already under tonight's snapshot that no manifest lists: a run was cut off.
 
-    Costs nothing on an ordinary night: the date listing already says tonight is empty.
+    Costs nothing on an ordinary night: the date listing already says tonight is empty. Keys
+    tonight's manifest lists count too: a rerun of the night may have been cut off after
+    replacing them. Adoption checks each one against the document before trusting it.
     """
     if date not in catalog.dates():
         return set()
-    listed = {e.key for e in tonight.entries.values()} if tonight else set()
-    prefix = layout.snapshot_prefix(date, catalog.set)
-    return {o.key for o in catalog.store.objects(prefix)} - listed
+    return {o.key for o in catalog.store.objects(layout.snapshot_prefix(date, catalog.set))}
+
+
+def _refuse_rewriting_history(catalog: Catalog, date: dt.date) -> None:
+    """A night older than the set's newest may not be written: newer nights point at its copies.
+
+    Writing a new version under an older night's key would make the version a newer manifest
+    lists noncurrent, and lifecycle would then delete it.
+    """
+    for newer in catalog.dates():
+        if newer <= date:
+            break
+        if catalog.has_snapshot(newer):
+            raise ConfigError(
+                f"set {catalog.set!r} already has a snapshot on {newer}, after {date}: "
+                "only the newest night can be backed up again"
+            )
+
+
+def _restore_problem(path: str) -> str | None:
+    """A path restore would refuse must not be reported as backed up (S3 keys can be anything)."""
+    try:
+        safe_parts(path)
+    except UnsafePath as exc:
+        return f"cannot be restored as a file: {exc}"
+    return None
 
 
 def _known_copies(catalog: Catalog, date: dt.date) -> tuple[list[Manifest], Manifest | None]:
@@ -236,7 +263,7 @@ class _Run:
         base = known[-1] if known else None
         for doc in documents:
             key = layout.document_key(self.date, self.options.set_name, doc.path)
-            problem = layout.key_problem(key)
+            problem = layout.key_problem(key) or _restore_problem(doc.path)
             if problem:
                 self.failures.append(Failure(doc.path, problem))
                 continue
@@ -396,14 +423,17 @@ class _Run:
         if info is None or info.metadata is None:
             return None
         meta = info.metadata
-        sha = meta.get(transfer.META_SHA256)
         if (
-            sha is None
-            or meta.get(transfer.META_FINGERPRINT) != task.doc.fingerprint
+            meta.get(transfer.META_FINGERPRINT) != task.doc.fingerprint
             or info.size != task.doc.size
             or not self.options.encryption.confirmed_by(info.sse, info.kms_key_id)
         ):
             return None
+        # Multipart uploads and server-side copies learn their SHA-256 only after the fact:
+        # reading the stored copy back costs a download, never an upload.
+        sha = meta.get(transfer.META_SHA256) or transfer.hash_stored(
+            self.store, task.key, info.version_id
+        )
         return Entry(
             path=task.doc.path,
             size=info.size,

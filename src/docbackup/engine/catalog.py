@@ -25,6 +25,14 @@ class Catalog:
             self._dates = sorted((d for d in found if d is not None), reverse=True)
         return self._dates
 
+    def has_snapshot(self, date: dt.date) -> bool:
+        """Does this set have anything stored on `date` (a manifest or copies)?"""
+        if self.store.head(layout.manifest_key(date, self.set)) is not None:
+            return True
+        return (
+            next(iter(self.store.objects(layout.snapshot_prefix(date, self.set))), None) is not None
+        )
+
     def load(self, date: dt.date) -> Manifest | None:
         """The manifest of `date`, None if that night has none; ManifestError if untrustworthy."""
         try:
@@ -57,7 +65,7 @@ class Catalog:
         from docbackup.errors import ConfigError
 
         if when == "latest":
-            manifest = self.newest(complete=True) or self.newest(complete=False)
+            manifest = self._latest()
             if manifest is None:
                 raise ConfigError(
                     f"no snapshot of set {self.set!r} in bucket {self.store.bucket!r}"
@@ -70,6 +78,19 @@ class Catalog:
                 f"no snapshot of set {self.set!r} on {date}; `docbackup list` shows the dates"
             )
         return manifest
+
+    def _latest(self) -> Manifest | None:
+        """The newest complete night, else the newest; an unreadable one on the way is an error,
+        never silently passed over for an older night."""
+        newest = None
+        for date in self.dates():
+            manifest = self.load(date)
+            if manifest is None:
+                continue
+            if manifest.status == "complete":
+                return manifest
+            newest = newest or manifest
+        return newest
 
     def write(self, manifest: Manifest, encryption: Encryption) -> str:
         import base64
@@ -87,7 +108,7 @@ class Catalog:
             )
         return key
 
-    def snapshots(self, *, retention_days: int, now: dt.datetime) -> list[SnapshotInfo]:
+    def snapshots(self, *, now: dt.datetime) -> list[SnapshotInfo]:
         infos = []
         for date in self.dates():
             try:
@@ -97,12 +118,13 @@ class Catalog:
                 continue
             if manifest is None:
                 continue
-            infos.append(describe(manifest, retention_days=retention_days, now=now))
+            infos.append(describe(manifest, now=now))
         return infos
 
 
-def describe(manifest: Manifest, *, retention_days: int, now: dt.datetime) -> SnapshotInfo:
+def describe(manifest: Manifest, *, now: dt.datetime) -> SnapshotInfo:
     """Is every copy this night lists still within retention? (G3: which dates restore fully)."""
+    retention_days = manifest.retention_days
     note = None
     if manifest.status != "complete":
         note = f"partial run: {len(manifest.failures)} document(s) were not stored"

@@ -102,7 +102,8 @@ def _target_root(target: str) -> str:
 def _restore_one(store: Store, root: str, entry: Entry, parts: list[str]) -> None:
     parent = prepare_parent(root, parts)
     dest = os.path.join(parent, parts[-1])
-    tmp = os.path.join(parent, f".{parts[-1][:64]}.docbackup-{secrets.token_hex(6)}")
+    # A fixed short ASCII name: the document's own name may already be at the length limit.
+    tmp = os.path.join(parent, f".docbackup-{secrets.token_hex(8)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(tmp, flags, 0o644)
     try:

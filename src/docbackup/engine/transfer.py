@@ -151,6 +151,14 @@ def _unchanged(fd: int, before: os.stat_result, nbytes: int) -> bool:
     return file_fingerprint(os.fstat(fd)) == file_fingerprint(before) and nbytes == before.st_size
 
 
+def hash_stored(store: Store, key: str, version_id: str | None) -> str:
+    with store.open(key, version_id) as body:
+        reader = _HashingReader(body)
+        while reader.read(_CHUNK):
+            pass
+    return reader.sha.hexdigest()
+
+
 def copy_object(store: Store, key: str, doc: Document, encryption: Encryption) -> Outcome:
     """Copy a source-bucket object server-side, then hash the stored copy itself.
 
@@ -172,13 +180,11 @@ def copy_object(store: Store, key: str, doc: Document, encryption: Encryption) -
         ),
         encryption,
     )
-    with store.open(key, stored.version_id) as body:
-        reader = _HashingReader(body)
-        while reader.read(_CHUNK):
-            pass
-    if reader.count != doc.size:
-        raise DocumentChanged(f"stored copy has {reader.count} bytes, the source listed {doc.size}")
-    return Outcome(stored, reader.sha.hexdigest(), doc.size, doc.mtime_ns, origin.fingerprint, 0)
+    info = store.head(key, stored.version_id)
+    if info is None or info.size != doc.size:
+        raise DocumentChanged(f"the stored copy is not the {doc.size} bytes the source listed")
+    sha = hash_stored(store, key, stored.version_id)
+    return Outcome(stored, sha, doc.size, doc.mtime_ns, origin.fingerprint, 0)
 
 
 def refresh(store: Store, key: str, entry: Entry, encryption: Encryption) -> Stored:

@@ -7,9 +7,10 @@ docbackup's. Large objects go through boto3's managed transfer (s3transfer).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn, cast
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import (
@@ -33,6 +34,22 @@ from docbackup.storage.base import Encryption, ObjectInfo, Readable, Stored
 
 # CopyObject takes at most 5 GiB in one request; above it the managed copy goes multipart.
 _COPY_LIMIT = 5 * 1024**3
+_THROTTLED = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+}
+_KMS = {
+    "KMSInvalidStateException",
+    "KMSNotFoundException",
+    "KMSDisabledException",
+    "KMSInvalidKeyUsageException",
+    "KMSAccessDeniedException",
+}
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 _DENIED = {
     "403",
@@ -101,6 +118,16 @@ class S3Store:
         except BotoCoreError as exc:
             raise StoreError(f"{what}: {exc}") from None
 
+    @contextmanager
+    def _source_errors(self, what: str, *, foreign: bool) -> Iterator[None]:
+        """Denied access to one object of a source bucket fails that document, not the night."""
+        try:
+            yield
+        except AccessDenied as exc:
+            if not foreign:
+                raise
+            raise StoreError(f"cannot read source object: {exc}") from None
+
     def _raise(self, exc: ClientError, what: str) -> NoReturn:
         err = exc.response.get("Error", {})
         code = str(err.get("Code", ""))
@@ -113,7 +140,9 @@ class S3Store:
             raise AccessDenied(
                 f"access denied to {what} in bucket {self._bucket!r}: {message}"
             ) from None
-        if code.startswith("KMS") or "KMS" in str(message):
+        if code in _THROTTLED or code.startswith("5"):
+            raise StoreError(f"{what}: {code}: {message} (still failing after retries)") from None
+        if code.startswith("KMS.") or code in _KMS:
             raise KeyUnusable(f"the KMS key cannot be used for {what}: {message}") from None
         if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
             raise PreconditionFailed(f"{what}: {message}") from None
@@ -179,6 +208,9 @@ class S3Store:
             )
             # s3transfer returns nothing; one HEAD gives the version and confirms encryption.
             resp = self._client.head_object(Bucket=self._bucket, Key=key)
+        if resp.get("Metadata") != {k.lower(): v for k, v in metadata.items()}:
+            # Not the object just sent: another writer replaced it in between.
+            raise StoreError(f"{key}: replaced by another writer during the upload")
         return _stored(key, resp)
 
     def copy(
@@ -199,7 +231,8 @@ class S3Store:
         extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256", **_sse_args(encryption)}
         if metadata is not None:
             extra |= {"Metadata": dict(metadata), "MetadataDirective": "REPLACE"}
-        with self._errors(f"{source_bucket}/{source_key}"):
+        what = f"{source_bucket}/{source_key}"
+        with self._source_errors(what, foreign=source_bucket != self._bucket), self._errors(what):
             if if_match:
                 extra["CopySourceIfMatch"] = if_match
             if size >= _COPY_LIMIT:
@@ -217,8 +250,9 @@ class S3Store:
         if version_id:
             args["VersionId"] = version_id
         with self._errors(key):
-            body: BinaryIO = self._client.get_object(**args)["Body"]
-        return body
+            body = self._client.get_object(**args)["Body"]
+        # _Body has the whole file interface the engine uses (read, close, with).
+        return cast(BinaryIO, _Body(body, key))
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
         args = {"Bucket": self._bucket, "Key": key}
@@ -260,6 +294,29 @@ class S3Store:
         )
         with self._errors("bucket"):
             return [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", ())]
+
+
+class _Body(io.RawIOBase):
+    """A response body whose network errors mid-read surface as StoreError."""
+
+    def __init__(self, body: Any, key: str) -> None:
+        super().__init__()
+        self._body = body
+        self._key = key
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._body.read(None if size < 0 else size)
+        except (BotoCoreError, OSError, ValueError) as exc:
+            raise StoreError(f"{self._key}: download interrupted: {exc}") from None
+        return data
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
 
 
 def _stored(key: str, resp: Mapping[str, Any]) -> Stored:
