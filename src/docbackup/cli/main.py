@@ -14,6 +14,7 @@ from docbackup.engine import BackupOptions, Catalog, backup, restore, verify
 from docbackup.engine.backup import MULTIPART_THRESHOLD, utc_now
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import Encryption
+from docbackup.storage.s3 import S3Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,6 +71,28 @@ def need_bucket(bucket: str | None) -> str:
     if not bucket:
         raise ConfigError("no bucket given: pass --bucket NAME or set DOCBACKUP_BUCKET")
     return bucket
+
+
+def open_store(
+    bucket: str | None, workers: int, counter: compose.RequestCounter | None = None
+) -> S3Store:
+    return compose.backup_store(
+        need_bucket(bucket),
+        workers=workers,
+        multipart_threshold=MULTIPART_THRESHOLD,
+        counter=counter,
+    )
+
+
+def finish(
+    summary: dict[str, object], status: str, as_json: bool, text: Callable[[], None]
+) -> NoReturn:
+    """Print the result (one JSON object, or text) and exit with its status's code."""
+    if as_json:
+        render.emit_json(summary)
+    else:
+        text()
+    sys.exit(exitcodes.for_status(status))
 
 
 def reporter(as_json: bool) -> render.BarReporter | None:
@@ -138,22 +161,18 @@ def backup_cmd(
             workers=workers,
             dry_run=dry_run,
         )
-        store = compose.backup_store(
-            need_bucket(bucket),
-            workers=workers,
-            multipart_threshold=options.multipart_threshold,
-            counter=counter,
-        )
+        store = open_store(bucket, workers, counter)
         result = backup(
             store, compose.source_for(source, store), options, reporter=reporter(as_json)
         )
     except DocbackupError as exc:
         fail(exc)
-    if as_json:
-        render.emit_json(result.summary() | {"requests": counter.total})
-    else:
-        render.backup_text(result)
-    sys.exit(exitcodes.for_status(result.status))
+    finish(
+        result.summary() | {"requests": counter.total},
+        result.status,
+        as_json,
+        lambda: render.backup_text(result),
+    )
 
 
 @cli.command("list")
@@ -163,9 +182,7 @@ def backup_cmd(
 def list_cmd(bucket: str | None, set_name: str, as_json: bool) -> None:
     """List the snapshots of a set: status, size, and whether each restores fully."""
     try:
-        store = compose.backup_store(
-            need_bucket(bucket), workers=4, multipart_threshold=MULTIPART_THRESHOLD
-        )
+        store = open_store(bucket, workers=4)
         store.check_access()
         infos = Catalog(store, set_name).snapshots(now=utc_now())
     except DocbackupError as exc:
@@ -210,11 +227,7 @@ def restore_cmd(
 ) -> None:
     """Rebuild the documents of night DATE (or the latest) in a folder, SHA-256 verified."""
     try:
-        if when != "latest":
-            layout.parse_date(when)
-        store = compose.backup_store(
-            need_bucket(bucket), workers=workers, multipart_threshold=MULTIPART_THRESHOLD
-        )
+        store = open_store(bucket, workers)
         result = restore(
             store,
             layout.check_set_name(set_name),
@@ -227,11 +240,7 @@ def restore_cmd(
         )
     except DocbackupError as exc:
         fail(exc)
-    if as_json:
-        render.emit_json(result.summary())
-    else:
-        render.restore_text(result, target)
-    sys.exit(exitcodes.for_status(result.status))
+    finish(result.summary(), result.status, as_json, lambda: render.restore_text(result, target))
 
 
 @cli.command("verify")
@@ -255,11 +264,7 @@ def verify_cmd(
     try:
         if when and all_dates:
             raise ConfigError("give a DATE or --all, not both")
-        if when and when != "latest":
-            layout.parse_date(when)
-        store = compose.backup_store(
-            need_bucket(bucket), workers=workers, multipart_threshold=MULTIPART_THRESHOLD
-        )
+        store = open_store(bucket, workers)
         result = verify(
             store,
             layout.check_set_name(set_name),
@@ -271,11 +276,7 @@ def verify_cmd(
         )
     except DocbackupError as exc:
         fail(exc)
-    if as_json:
-        render.emit_json(result.summary())
-    else:
-        render.verify_text(result)
-    sys.exit(exitcodes.for_status(result.status))
+    finish(result.summary(), result.status, as_json, lambda: render.verify_text(result))
 
 
 @cli.command("demo")
