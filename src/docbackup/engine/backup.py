@@ -61,6 +61,8 @@ class BackupOptions:
     retention_days: int = 30
     # Refresh a copy this many days before it would expire; None: a quarter of retention.
     refresh_margin_days: int | None = None
+    # 8, 16 and 32 took the same time on 500 documents against moto on 2 cores (bench/); 16
+    # keeps a slow real endpoint busy without holding many files in memory at once.
     workers: int = 16
     multipart_threshold: int = MULTIPART_THRESHOLD
     dry_run: bool = False

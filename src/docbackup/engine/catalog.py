@@ -54,12 +54,6 @@ class Catalog:
             if manifest is not None:
                 yield manifest
 
-    def newest(self, *, on_or_before: dt.date | None = None, complete: bool) -> Manifest | None:
-        for manifest in self.manifests(on_or_before=on_or_before):
-            if manifest.status == "complete" or not complete:
-                return manifest
-        return None
-
     def resolve(self, when: str) -> Manifest:
         """`latest` (the newest complete night, else the newest) or a YYYY-MM-DD date."""
         from docbackup.errors import ConfigError
