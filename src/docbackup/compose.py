@@ -67,6 +67,15 @@ def kms_client() -> Any:
     )
 
 
+def publish(topic_arn: str, subject: str, message: str) -> None:
+    """A short notice on the stack's SNS topic."""
+    import boto3
+
+    boto3.session.Session().client("sns").publish(
+        TopicArn=topic_arn, Subject=subject, Message=message
+    )
+
+
 def transfer_config(multipart_threshold: int) -> Any:
     from boto3.s3.transfer import TransferConfig
 

@@ -66,6 +66,10 @@ class BackupOptions:
     workers: int = 16
     multipart_threshold: int = MULTIPART_THRESHOLD
     dry_run: bool = False
+    # Seconds left before the caller is stopped (a Lambda's time limit), and how many of them
+    # to keep for transfers in flight and the manifest: no transfer starts inside the reserve.
+    time_left: Callable[[], float] | None = None
+    reserve_s: float = 120.0
 
     def margin(self) -> int:
         if self.refresh_margin_days is not None:
@@ -172,6 +176,7 @@ def backup(
         failures=tuple(Problem(f.path, f.reason) for f in manifest.failures),
         skipped=tuple(Problem(s.path, s.reason) for s in scan.skipped if not s.failure),
         error=None if run.fatal is None else str(run.fatal),
+        out_of_time=run.out_of_time,
     )
 
 
@@ -252,6 +257,7 @@ class _Run:
         self.bytes_sent = 0
         self.planned_bytes = 0
         self.fatal: DocbackupError | None = None
+        self.out_of_time = False
         self.stored_any = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -326,10 +332,23 @@ class _Run:
         if self._stop.is_set():
             self._record_failure(task.doc.path, f"not attempted: the run stopped ({self.fatal})")
             return
+        if self._out_of_time():
+            self._record_failure(
+                task.doc.path, "not attempted: the time limit was near; the next run resumes"
+            )
+            return
         try:
             self._do(task)
         except Exception as exc:
             self._fail(task, exc)
+
+    def _out_of_time(self) -> bool:
+        left = self.options.time_left
+        if left is None or left() > self.options.reserve_s:
+            return False
+        with self._lock:
+            self.out_of_time = True
+        return True
 
     def _fail(self, task: _Task, exc: Exception) -> None:
         if isinstance(exc, _FATAL):

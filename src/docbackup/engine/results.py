@@ -34,6 +34,8 @@ class BackupResult:
     failures: tuple[Problem, ...]
     skipped: tuple[Problem, ...]
     error: str | None = None
+    # Stopped starting transfers because the time limit was near (a Lambda's timeout).
+    out_of_time: bool = False
 
     def summary(self) -> dict[str, object]:
         return {
@@ -54,6 +56,7 @@ class BackupResult:
             "failures": [{"path": p.path, "reason": p.reason} for p in self.failures],
             "skipped": [{"path": p.path, "reason": p.reason} for p in self.skipped],
             "error": self.error,
+            "out_of_time": self.out_of_time,
         }
 
 

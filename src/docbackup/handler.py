@@ -1,0 +1,33 @@
+"""The nightly Lambda function: the schedule's event in, one verified snapshot out.
+
+Raises when the night is not complete, so the invocation counts as failed: the asynchronous
+retries run it again (a retry resumes where it stopped, uploading nothing twice), and after the
+last one the event goes to the dead-letter queue. Metrics go out as EMF lines on stdout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+
+from docbackup import nightly
+
+logger = Logger(service="docbackup")
+metrics = Metrics(namespace="BackupSystem", service="docbackup")
+
+
+class NightIncomplete(Exception):
+    pass
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    metrics.set_default_dimensions(Environment=nightly.environment())
+    result = nightly.run(event, lambda: context.get_remaining_time_in_millis() / 1000, metrics)
+    summary = result.summary()
+    logger.info("backup finished", extra={"summary": summary})
+    if result.status != "complete":
+        raise NightIncomplete(f"{result.status}: {result.failed} not stored; {result.error or ''}")
+    return summary

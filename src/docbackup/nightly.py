@@ -1,0 +1,190 @@
+"""The nightly job's adapter: event and environment in, one engine run, metrics out.
+
+The Lambda handler (docbackup.handler) is a thin shell around `run`. Settings come from the
+environment variables the stack sets, named once here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from docbackup import compose, layout
+from docbackup.engine import BackupOptions, BackupResult, backup
+from docbackup.engine.backup import MULTIPART_THRESHOLD
+from docbackup.errors import ConfigError
+from docbackup.storage.base import Encryption
+
+# Environment variables set by lib/TapStack.yml.
+BACKUP_BUCKET = "BACKUP_BUCKET"
+KMS_KEY_ARN = "KMS_KEY_ARN"
+SOURCE_BUCKET = "SOURCE_BUCKET"
+SOURCE_PREFIX = "SOURCE_PREFIX"
+BACKUP_SET = "BACKUP_SET"
+RETENTION_DAYS = "RETENTION_DAYS"
+TIMEZONE = "TIMEZONE"
+ENVIRONMENT = "ENVIRONMENT"
+WORKERS = "WORKERS"
+NOTIFY_TOPIC_ARN = "NOTIFY_TOPIC_ARN"
+NOTIFY_ON_SUCCESS = "NOTIFY_ON_SUCCESS"
+# Seconds before the function's timeout after which no transfer starts (see BackupOptions).
+TIME_RESERVE_SECONDS = "TIME_RESERVE_SECONDS"
+
+_MANUAL_KEYS = {"date", "dry_run"}
+
+
+class MetricsSink(Protocol):
+    def add_metric(self, name: str, unit: str, value: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bucket: str
+    kms_key_arn: str
+    source: str
+    set_name: str
+    retention_days: int
+    timezone: str
+    environment: str
+    workers: int
+    reserve_s: float
+    notify_topic_arn: str | None
+    notify_on_success: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def need(name: str) -> str:
+            value = env.get(name, "")
+            if not value:
+                raise ConfigError(f"environment variable {name} is not set")
+            return value
+
+        prefix = env.get(SOURCE_PREFIX, "").strip("/")
+        try:
+            return cls(
+                bucket=need(BACKUP_BUCKET),
+                kms_key_arn=need(KMS_KEY_ARN),
+                source=f"s3://{need(SOURCE_BUCKET)}/{prefix}",
+                set_name=layout.check_set_name(env.get(BACKUP_SET, layout.DEFAULT_SET)),
+                retention_days=int(env.get(RETENTION_DAYS, "30")),
+                timezone=env.get(TIMEZONE, "UTC"),
+                environment=env.get(ENVIRONMENT, "dev"),
+                workers=int(env.get(WORKERS, "16")),
+                reserve_s=float(env.get(TIME_RESERVE_SECONDS, "120")),
+                notify_topic_arn=env.get(NOTIFY_TOPIC_ARN) or None,
+                notify_on_success=env.get(NOTIFY_ON_SUCCESS, "false").lower() == "true",
+            )
+        except ValueError as exc:
+            raise ConfigError(f"bad setting in the environment: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    date: dt.date | None
+    dry_run: bool
+
+
+def parse_event(event: object, timezone: str) -> Request:
+    """The schedule's event (with its scheduled time), or a manual {"date", "dry_run"} event.
+
+    The night is taken from the scheduled time, not the clock, so a retry after midnight still
+    completes the night it was meant for.
+    """
+    if not isinstance(event, dict):
+        raise ConfigError(f"event must be a JSON object, got {type(event).__name__}")
+    scheduled = event.get("scheduled_time") or (
+        event.get("time") if event.get("source") == "aws.events" else None
+    )
+    if scheduled is not None:
+        try:
+            when = dt.datetime.fromisoformat(str(scheduled).replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"event has an unreadable scheduled time {scheduled!r}") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return Request(when.astimezone(ZoneInfo(timezone)).date(), dry_run=False)
+    unknown = set(event) - _MANUAL_KEYS - {"trigger"}
+    if unknown:
+        raise ConfigError(
+            f"unknown event field(s) {sorted(unknown)}: a manual run takes "
+            '{"date": "YYYY-MM-DD", "dry_run": true}'
+        )
+    date = event.get("date")
+    if date is not None and not isinstance(date, str):
+        raise ConfigError("event field date must be a string YYYY-MM-DD")
+    dry_run = event.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise ConfigError("event field dry_run must be true or false")
+    return Request(layout.parse_date(date) if date else None, dry_run)
+
+
+def run(
+    event: object,
+    time_left: Callable[[], float],
+    metrics: MetricsSink,
+    env: Mapping[str, str] | None = None,
+) -> BackupResult:
+    """One night. Emits the metrics; the caller raises on anything but a complete run."""
+    started = dt.datetime.now(dt.UTC)
+    try:
+        settings = Settings.from_env(os.environ if env is None else env)
+        request = parse_event(event, settings.timezone)
+        store = compose.backup_store(
+            settings.bucket, workers=settings.workers, multipart_threshold=MULTIPART_THRESHOLD
+        )
+        options = BackupOptions(
+            set_name=settings.set_name,
+            date=request.date,
+            timezone=settings.timezone,
+            encryption=Encryption("aws:kms", settings.kms_key_arn),
+            retention_days=settings.retention_days,
+            workers=settings.workers,
+            dry_run=request.dry_run,
+            time_left=time_left,
+            reserve_s=settings.reserve_s,
+        )
+        result = backup(store, compose.source_for(settings.source, store), options)
+    except Exception:
+        metrics.add_metric("BackupFailure", "Count", 1)
+        metrics.add_metric(
+            "BackupDuration", "Seconds", (dt.datetime.now(dt.UTC) - started).total_seconds()
+        )
+        raise
+    ok = result.status == "complete"
+    metrics.add_metric("BackupSuccess", "Count", 1 if ok else 0)
+    metrics.add_metric("BackupFailure", "Count", 0 if ok else 1)
+    metrics.add_metric("DocumentsBackedUp", "Count", result.documents)
+    metrics.add_metric("DocumentsUploaded", "Count", result.new + result.changed)
+    metrics.add_metric("DocumentsFailed", "Count", result.failed)
+    metrics.add_metric("BytesUploaded", "Bytes", result.bytes_uploaded)
+    metrics.add_metric("BackupDuration", "Seconds", result.duration_s)
+    metrics.add_metric("BackupIncomplete", "Count", 1 if result.out_of_time else 0)
+    if settings.notify_topic_arn and (settings.notify_on_success or not ok):
+        compose.publish(settings.notify_topic_arn, _subject(result), _message(result))
+    return result
+
+
+def _subject(r: BackupResult) -> str:
+    return f"docbackup {r.set} {r.date}: {r.status}"[:100]
+
+
+def _message(r: BackupResult) -> str:
+    lines = [
+        f"{r.date} {r.set}: {r.status}",
+        f"{r.documents} documents: {r.new} new, {r.changed} changed, {r.unchanged} unchanged, "
+        f"{r.refreshed} refreshed, {r.failed} failed",
+        f"{r.bytes_uploaded} bytes uploaded in {r.duration_s:.1f} s",
+    ]
+    lines += [f"not stored: {p.path}: {p.reason}" for p in r.failures[:20]]
+    if r.error:
+        lines.append(f"stopped: {r.error}")
+    return "\n".join(lines)
+
+
+def environment() -> str:
+    """The metrics dimension: the stack's Environment parameter."""
+    return os.environ.get(ENVIRONMENT, "dev")
