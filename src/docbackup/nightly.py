@@ -33,6 +33,20 @@ NOTIFY_TOPIC_ARN = "NOTIFY_TOPIC_ARN"
 NOTIFY_ON_SUCCESS = "NOTIFY_ON_SUCCESS"
 # Seconds before the function's timeout after which no transfer starts (see BackupOptions).
 TIME_RESERVE_SECONDS = "TIME_RESERVE_SECONDS"
+# What the template sets (WORKERS is an optional tuning knob with a measured default).
+STACK_SETTINGS = (
+    BACKUP_BUCKET,
+    KMS_KEY_ARN,
+    SOURCE_BUCKET,
+    SOURCE_PREFIX,
+    BACKUP_SET,
+    RETENTION_DAYS,
+    TIMEZONE,
+    ENVIRONMENT,
+    NOTIFY_TOPIC_ARN,
+    NOTIFY_ON_SUCCESS,
+    TIME_RESERVE_SECONDS,
+)
 
 _MANUAL_KEYS = {"date", "dry_run"}
 

@@ -1,0 +1,214 @@
+"""lib/TapStack.yml: what the stack promises, read from the template itself.
+
+cfn-lint and checkov run on it in `make test` (the `scan` target); these tests hold the
+template to the product's own rules.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cfn_flip
+import pytest
+
+from docbackup import nightly
+
+ROOT = Path(__file__).resolve().parents[2]
+YAML = ROOT / "lib" / "TapStack.yml"
+
+
+def load() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(json.dumps(cfn_flip.load_yaml(YAML.read_text())))
+    return doc
+
+
+T = load()
+RES: dict[str, dict[str, Any]] = T["Resources"]
+TAGGABLE = {
+    "AWS::KMS::Key",
+    "AWS::S3::Bucket",
+    "AWS::Logs::LogGroup",
+    "AWS::SQS::Queue",
+    "AWS::IAM::Role",
+    "AWS::Lambda::Function",
+    "AWS::SNS::Topic",
+    "AWS::CloudWatch::Alarm",
+}
+# These types have no Tags property in CloudFormation.
+UNTAGGABLE = {
+    "AWS::KMS::Alias",
+    "AWS::S3::BucketPolicy",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::Scheduler::Schedule",
+    "AWS::SNS::Subscription",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::IAM::ManagedPolicy",
+}
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RES.items() if r["Type"] == kind}
+
+
+def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = policy["Statement"]
+    return found
+
+
+def actions(statement: dict[str, Any]) -> set[str]:
+    value = statement["Action"]
+    return {value} if isinstance(value, str) else set(value)
+
+
+def test_json_twin_is_the_same_template() -> None:
+    assert json.loads((ROOT / "lib" / "TapStack.json").read_text()) == T, (
+        "regenerate it: cfn-flip -j lib/TapStack.yml lib/TapStack.json"
+    )
+
+
+def test_every_taggable_resource_carries_the_three_tags() -> None:
+    for name, resource in RES.items():
+        assert resource["Type"] in TAGGABLE | UNTAGGABLE, f"classify {resource['Type']}"
+        if resource["Type"] in TAGGABLE:
+            tags = {t["Key"] for t in resource["Properties"]["Tags"]}
+            assert {"Environment", "Purpose", "iac-rlhf-amazon"} <= tags, name
+
+
+def test_the_function_role_has_exactly_what_the_code_uses() -> None:
+    (policy,) = RES["BackupFunctionRole"]["Properties"]["Policies"]
+    granted = {a for s in statements(policy["PolicyDocument"]) for a in actions(s)}
+    assert granted == {
+        "s3:ListBucket",
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:AbortMultipartUpload",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "sqs:SendMessage",
+        "sns:Publish",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["BackupFunctionRole", "OfficeAgentPolicy", "RestorePolicy", "SchedulerRole"]
+)
+def test_no_identity_can_delete_or_overwrite_acls_or_use_wildcards(name: str) -> None:
+    props = RES[name]["Properties"]
+    documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+    documents += [props["PolicyDocument"]] if "PolicyDocument" in props else []
+    for document in documents:
+        for s in statements(document):
+            assert not any("Delete" in a or "Acl" in a or "*" in a for a in actions(s)), s
+            resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+            assert "*" not in resources, s
+
+
+def test_restore_policy_is_read_only() -> None:
+    document = RES["RestorePolicy"]["Properties"]["PolicyDocument"]
+    granted = {a for s in statements(document) for a in actions(s)}
+    assert granted == {
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+    }
+
+
+def test_retention_per_environment_and_lifecycle_rules() -> None:
+    config = T["Mappings"]["EnvironmentConfig"]
+    assert {env: config[env]["RetentionDays"] for env in config} == {
+        "dev": 7,
+        "staging": 14,
+        "prod": 30,
+    }
+    rules = {
+        r["Id"]: r for r in RES["BackupS3Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
+    expire = rules["ExpireBackupsAfterRetention"]
+    assert expire["ExpirationInDays"]["Fn::If"][2] == {
+        "Fn::FindInMap": ["EnvironmentConfig", {"Ref": "Environment"}, "RetentionDays"]
+    }
+    assert expire["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
+    assert expire["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert rules["RemoveExpiredDeleteMarkers"]["ExpiredObjectDeleteMarker"] is True
+    assert rules["ArchiveLargerCopies"]["ObjectSizeGreaterThan"] == 131072
+    # The function refreshes copies against the same retention the bucket enforces.
+    env = RES["BackupLambdaFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["RETENTION_DAYS"] == expire["ExpirationInDays"]
+
+
+def test_archive_transitions_are_guarded_by_rules() -> None:
+    rules = T["Rules"]
+    choices = set(T["Parameters"]["ArchiveTransition"]["AllowedValues"]) - {"none"}
+    guarded = {r["RuleCondition"]["Fn::Equals"][1] for r in rules.values()}
+    assert guarded == choices
+
+
+def test_backup_bucket_is_encrypted_private_and_logged() -> None:
+    props = RES["BackupS3Bucket"]["Properties"]
+    (sse,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert sse["BucketKeyEnabled"] is True
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "LoggingBucket"}
+    sids = {s["Sid"] for s in statements(RES["BackupBucketPolicy"]["Properties"]["PolicyDocument"])}
+    assert {"DenyInsecureTransport", "DenyUploadsNotUnderTheStackKey"} <= sids
+    for name in ("BackupKMSKey", "BackupS3Bucket", "LoggingBucket"):
+        assert RES[name]["DeletionPolicy"] == "Retain"
+    assert RES["BackupKMSKey"]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_every_alarm_reaches_the_topic() -> None:
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    assert set(alarms) == {
+        "BackupFailureAlarm",
+        "NoSuccessfulBackupAlarm",
+        "NearTimeoutAlarm",
+        "DeadLetterQueueAlarm",
+    }
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert props["OKActions"] == [{"Ref": "AlarmTopic"}], name
+    missed = alarms["NoSuccessfulBackupAlarm"]["Properties"]
+    assert missed["Period"] * missed["EvaluationPeriods"] == 26 * 3600
+    assert missed["TreatMissingData"] == "breaching"
+
+
+def test_function_runtime_schedule_and_settings() -> None:
+    fn = RES["BackupLambdaFunction"]["Properties"]
+    version = tuple(int(p) for p in fn["Runtime"].removeprefix("python").split("."))
+    assert version >= (3, 12)
+    assert fn["Handler"] == "docbackup.handler.handler"
+    assert fn["ReservedConcurrentExecutions"] == 1
+    assert "ZipFile" not in fn["Code"]
+    schedule = of_type("AWS::Scheduler::Schedule")["DailyBackupSchedule"]["Properties"]
+    assert schedule["ScheduleExpression"] == "cron(0 2 * * ? *)"
+    assert schedule["ScheduleExpressionTimezone"] == {"Ref": "ScheduleTimezone"}
+    assert "DeadLetterConfig" in schedule["Target"] and "RetryPolicy" in schedule["Target"]
+    # The names the handler reads are the names the template sets.
+    assert set(nightly.STACK_SETTINGS) <= set(fn["Environment"]["Variables"])
+
+
+def test_seed_outputs_are_present() -> None:
+    assert {
+        "BackupBucketName",
+        "BackupLambdaArn",
+        "EventBridgeRuleName",
+        "KMSKeyId",
+        "LoggingBucketName",
+    } <= set(T["Outputs"])
+
+
+def test_bucket_name_parameter_leaves_room_for_its_suffixes() -> None:
+    longest_suffix = len("-logs-") + 12 + len("-") + len("staging")
+    assert T["Parameters"]["BackupBucketName"]["MaxLength"] + longest_suffix <= 63
