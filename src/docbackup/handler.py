@@ -24,7 +24,9 @@ class NightIncomplete(Exception):
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    metrics.set_default_dimensions(Environment=nightly.environment())
+    environment = nightly.environment()
+    if metrics.default_dimensions.get("Environment") != environment:  # once per container
+        metrics.set_default_dimensions(Environment=environment)
     result = nightly.run(event, lambda: context.get_remaining_time_in_millis() / 1000, metrics)
     summary = result.summary()
     logger.info("backup finished", extra={"summary": summary})

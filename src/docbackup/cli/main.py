@@ -279,6 +279,78 @@ def verify_cmd(
     finish(result.summary(), result.status, as_json, lambda: render.verify_text(result))
 
 
+@cli.command("deploy")
+@click.option("--stack-name", required=True, help="CloudFormation stack to create or update.")
+@click.option(
+    "--environment",
+    type=click.Choice(["dev", "staging", "prod"]),
+    help="Sets retention (7/14/30 days); default prod on create, unchanged on update.",
+)
+@click.option("--bucket-name", help="Base name of the buckets (default: from the stack name).")
+@click.option(
+    "--source-bucket", help="The bucket whose documents are backed up (needed to create)."
+)
+@click.option("--source-prefix", help="Only documents under this prefix.")
+@click.option("--alert-email", help="Address that receives alarms.")
+@click.option(
+    "--artifact-bucket",
+    help="Bucket for the function package (default: docbackup-artifacts-ACCOUNT-REGION).",
+)
+def deploy_cmd(
+    stack_name: str,
+    environment: str | None,
+    bucket_name: str | None,
+    source_bucket: str | None,
+    source_prefix: str | None,
+    alert_email: str | None,
+    artifact_bucket: str | None,
+) -> None:
+    """Package the function and create or update the stack through a change set."""
+    from docbackup.stack.deploy import OUTPUTS_FILE, DeployRequest, deploy
+
+    request = DeployRequest(
+        stack_name,
+        environment=environment,
+        bucket_name=bucket_name,
+        source_bucket=source_bucket,
+        source_prefix=source_prefix,
+        alert_email=alert_email,
+        artifact_bucket=artifact_bucket,
+    )
+    try:
+        result = deploy(request, say=lambda m: click.echo(m, err=True))
+    except DocbackupError as exc:
+        fail(exc)
+    click.echo(f"stack {result.stack_name}: {result.action}")
+    for key, value in sorted(result.outputs.items()):
+        click.echo(f"  {key}: {value}")
+    click.echo(f"outputs written to {OUTPUTS_FILE}")
+
+
+@cli.command("status")
+@click.option("--stack-name", required=True, help="The deployed docbackup stack.")
+@click.option(
+    "--nights",
+    type=click.IntRange(1, 400),
+    default=7,
+    show_default=True,
+    help="How many recent nights to show.",
+)
+@json_option
+def status_cmd(stack_name: str, nights: int, as_json: bool) -> None:
+    """The last nights, the alarm states, and the live configuration read back."""
+    from docbackup.stack.status import status
+
+    try:
+        report = status(stack_name, nights=nights)
+    except DocbackupError as exc:
+        fail(exc)
+    summary = report.summary()
+    finish(
+        summary, "complete" if report.ok else "failed", as_json, lambda: render.status_text(report)
+    )
+
+
 @cli.command("demo")
 @click.option(
     "--documents",

@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from docbackup.engine.results import BackupResult, RestoreResult, SnapshotInfo, VerifyResult
+from docbackup.stack.status import StatusReport
 
 
 def emit_json(doc: dict[str, Any]) -> None:
@@ -134,3 +135,20 @@ def snapshots_table(infos: Sequence[SnapshotInfo], bucket: str, set_name: str) -
             "yes" if i.restorable else f"no: {i.note}",
         )
     console.print(table)
+
+
+def status_text(report: StatusReport) -> None:
+    console = Console()
+    nights = Table(title=f"stack {report.stack}: last nights")
+    for col in ("date", "status", "documents", "size", "failed", "duration"):
+        nights.add_column(col)
+    for n in report.nights:
+        took = f"{n.duration_s:.0f} s" if n.duration_s is not None else "?"
+        nights.add_row(
+            n.date, n.status, str(n.documents), human_bytes(n.bytes), str(n.failed), took
+        )
+    console.print(nights)
+    for name, state in sorted(report.alarms.items()):
+        console.print(f"alarm {name}: {state}")
+    for c in report.checks:
+        console.print(f"{'pass' if c.ok else 'FAIL'}  {c.item}: {c.detail}", markup=False)

@@ -452,8 +452,9 @@ class _Run:
             return None
         # Multipart uploads and server-side copies learn their SHA-256 only after the fact:
         # reading the stored copy back costs a download, never an upload.
-        sha = meta.get(transfer.META_SHA256) or transfer.hash_stored(
-            self.store, task.key, info.version_id
+        sha = (
+            meta.get(transfer.META_SHA256)
+            or transfer.hash_stored(self.store, task.key, info.version_id)[0]
         )
         return Entry(
             path=task.doc.path,

@@ -151,12 +151,13 @@ def _unchanged(fd: int, before: os.stat_result, nbytes: int) -> bool:
     return file_fingerprint(os.fstat(fd)) == file_fingerprint(before) and nbytes == before.st_size
 
 
-def hash_stored(store: Store, key: str, version_id: str | None) -> str:
+def hash_stored(store: Store, key: str, version_id: str | None) -> tuple[str, int]:
+    """SHA-256 and size of a stored copy, read back."""
     with store.open(key, version_id) as body:
         reader = _HashingReader(body)
         while reader.read(_CHUNK):
             pass
-    return reader.sha.hexdigest()
+    return reader.sha.hexdigest(), reader.count
 
 
 def copy_object(store: Store, key: str, doc: Document, encryption: Encryption) -> Outcome:
@@ -180,10 +181,9 @@ def copy_object(store: Store, key: str, doc: Document, encryption: Encryption) -
         ),
         encryption,
     )
-    info = store.head(key, stored.version_id)
-    if info is None or info.size != doc.size:
-        raise DocumentChanged(f"the stored copy is not the {doc.size} bytes the source listed")
-    sha = hash_stored(store, key, stored.version_id)
+    sha, size = hash_stored(store, key, stored.version_id)
+    if size != doc.size:
+        raise DocumentChanged(f"stored copy has {size} bytes, the source listed {doc.size}")
     return Outcome(stored, sha, doc.size, doc.mtime_ns, origin.fingerprint, 0)
 
 

@@ -1,98 +1,236 @@
-"""`docbackup demo`: two nights of a small office on the embedded local AWS, then restores.
+"""`docbackup demo`: the whole nightly system on an embedded local AWS, checked end to end.
 
-Night 1 backs up a generated folder; a few documents are then edited, added and deleted
-(one edit keeps its size and has its mtime put back); night 2 backs up again. Both nights are
-restored into empty folders and compared byte for byte with the folder as it was each night,
-and the latest snapshot is verified by re-hashing every stored copy.
+1. moto's server starts on a free loopback port; lib/TapStack.yml is deployed through the same
+   code as `docbackup deploy` (moto's gaps covered by docbackup.sandbox.moto_gaps).
+2. Generated office documents go into the source bucket.
+3. The deployed function's handler runs in-process with the function's own environment, as the
+   02:00 schedule would invoke it; then documents are edited, added and deleted, and a second
+   night runs.
+4. Both nights are listed, verified by re-hashing every stored copy, restored and compared byte
+   for byte with the source as it was each night; every stored object must be SSE-KMS under the
+   stack's key; `status` reads the configuration back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import io
+import json
 import os
 import random
+import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from docbackup import compose
-from docbackup.engine import BackupOptions, backup, restore, verify
+from docbackup.engine import Catalog, restore, verify
 from docbackup.sandbox import sample
-from docbackup.sandbox.server import local_aws
-from docbackup.sources.local import LocalSource
-from docbackup.storage.base import Encryption
+from docbackup.sandbox.moto_gaps import MotoGaps
+from docbackup.sandbox.server import LocalAWS, local_aws
+from docbackup.stack.deploy import DeployRequest, deploy
+from docbackup.stack.status import status
 
-BUCKET = "docbackup-demo"
+STACK = "docbackup-demo"
+SOURCE_BUCKET = "office-documents"
+SOURCE_PREFIX = "shared/"
+
+
+class _Context:
+    """What Lambda hands the handler: a name and a clock running down from 15 minutes."""
+
+    def __init__(self, function_arn: str) -> None:
+        self.invoked_function_arn = function_arn
+        self.function_name = function_arn.rsplit(":", 1)[-1]
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = f"demo-{time.time_ns()}"
+        self._deadline = time.monotonic() + 900
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _invoke(aws: LocalAWS, function_arn: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Run the deployed function's handler here, with its configured environment."""
+    config = aws.client("lambda").get_function_configuration(FunctionName=function_arn)
+    module, name = config["Handler"].rsplit(".", 1)
+    handler = getattr(__import__(module, fromlist=[name]), name)
+    env = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
+    printed = io.StringIO()
+    # Powertools' logger holds the stdout it found at import: point it here for the call too.
+    log_handler = getattr(getattr(sys.modules[module], "logger", None), "registered_handler", None)
+    stream = log_handler.setStream(printed) if log_handler else None
+    try:
+        with _environment(env), contextlib.redirect_stdout(printed):
+            result: dict[str, Any] = handler(event, _Context(function_arn))
+    finally:
+        if log_handler:
+            log_handler.setStream(stream)
+    result["metrics"] = _emf(printed.getvalue())
+    return result
+
+
+def _emf(printed: str) -> dict[str, Any]:
+    for line in printed.splitlines():
+        if '"_aws"' in line:
+            doc = json.loads(line)
+            names = [m["Name"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+            return {n: doc[n][0] if isinstance(doc[n], list) else doc[n] for n in names}
+    return {}
+
+
+class _SourceBucket:
+    """The office's documents in the source bucket, with a local mirror of what is there."""
+
+    def __init__(self, aws: LocalAWS, folder: str) -> None:
+        self.s3 = aws.client("s3")
+        self.folder = folder
+        self.state: dict[str, str] = {}
+
+    def fill(self, documents: int) -> None:
+        self.s3.create_bucket(Bucket=SOURCE_BUCKET)
+        sample.generate(self.folder, documents)
+        for rel in sample.tree_hashes(self.folder):
+            with open(os.path.join(self.folder, rel), "rb") as f:
+                self.put(rel, f.read())
+
+    def put(self, rel: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=SOURCE_BUCKET, Key=SOURCE_PREFIX + rel, Body=data)
+        self.state[rel] = hashlib.sha256(data).hexdigest()
+
+    def edit(self) -> str:
+        victims = random.Random(2).sample(sorted(self.state), 6)
+        for rel in victims[:5]:
+            with open(os.path.join(self.folder, rel), "rb") as f:
+                self.put(rel, f.read() + b"\namended")
+        self.s3.delete_object(Bucket=SOURCE_BUCKET, Key=SOURCE_PREFIX + victims[5])
+        del self.state[victims[5]]
+        self.put("memos/new/minutes.txt", b"added after night 1\n")
+        self.put("reports/new/summary.csv", b"month,total\n10,1200\n")
+        return "edited 5 documents, added 2, deleted 1"
+
+
+def _all_under_stack_key(aws: LocalAWS, bucket: str, key_arn: str, date: dt.date) -> bool:
+    s3 = aws.client("s3")
+    prefix = f"backups/{date}/documents/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+    for key in keys:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        used = head.get("SSEKMSKeyId", "")
+        if head.get("ServerSideEncryption") != "aws:kms" or not key_arn.endswith(
+            used.split("/")[-1]
+        ):
+            return False
+    return bool(keys)
 
 
 def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str, Any]:
-    tell = say or (lambda _msg: None)
+    tell = say or (lambda _m: None)
+    started = time.monotonic()
+    checks: dict[str, bool] = {}
     with local_aws() as aws, tempfile.TemporaryDirectory(prefix="docbackup-demo-") as work:
-        tell(f"local AWS (moto) listening on {aws.endpoint}")
-        key_id = aws.create_backup_bucket(BUCKET)
-        tell(f"bucket {BUCKET}: versioned, SSE-KMS under key {key_id}")
-        src = os.path.join(work, "office")
-        sample.generate(src, documents)
-        tell(f"generated {documents} sample documents in a temporary folder")
-        store = compose.backup_store(BUCKET, workers=16, multipart_threshold=8 * 1024 * 1024)
+        tell(f"local AWS (moto) on {aws.endpoint}")
+        source = _SourceBucket(aws, os.path.join(work, "office"))
+        source.fill(documents)
+        tell(f"{documents} generated documents in s3://{SOURCE_BUCKET}/{SOURCE_PREFIX}")
+        gaps = MotoGaps()
+        deployed = deploy(
+            DeployRequest(
+                STACK, environment="prod", source_bucket=SOURCE_BUCKET, source_prefix=SOURCE_PREFIX
+            ),
+            hooks=gaps,
+            say=lambda m: tell(f"  {m}"),
+        )
+        out = deployed.outputs
+        tell(
+            f"stack {STACK} {deployed.action}: bucket {out['BackupBucketName']}, "
+            f"key {out['KMSKeyId']}, schedule {out['EventBridgeRuleName']}"
+        )
+        tell(
+            f"  applied outside moto's CloudFormation: {len(gaps.applied)} resources "
+            "(see docbackup.sandbox.moto_gaps)"
+        )
+
         today = dt.datetime.now(dt.UTC).date()
+        dates = (today - dt.timedelta(days=1), today)
+        states: dict[dt.date, dict[str, str]] = {}
         nights = []
-        states = {}
-        for night, date in enumerate((today - dt.timedelta(days=1), today), start=1):
-            if night == 2:
-                _edit(src)
-                tell(
-                    "edited 5 documents (one in place: same size, mtime put back), "
-                    "added 2, deleted 1"
-                )
-            states[date] = sample.tree_hashes(src)
-            options = BackupOptions(date=date, encryption=Encryption("aws:kms", key_id))
-            result = backup(store, LocalSource(src), options)
+        for number, date in enumerate(dates, start=1):
+            if number == 2:
+                tell(source.edit())
+            states[date] = dict(source.state)
+            event = {"trigger": "schedule", "scheduled_time": f"{date}T02:00:00Z"}
+            t0 = time.monotonic()
+            summary = _invoke(aws, out["BackupLambdaArn"], event)
+            took = time.monotonic() - t0
             tell(
-                f"night {night} ({date}): {result.status}, {result.documents} documents: "
-                f"{result.new} new, {result.changed} changed, {result.unchanged} unchanged; "
-                f"{result.bytes_uploaded:,} bytes uploaded in {result.duration_s:.1f} s"
+                f"night {number} ({date}): {summary['status']}, {summary['documents']} documents "
+                f"({summary['new']} new, {summary['changed']} changed, {summary['unchanged']} "
+                f"unchanged), handler {took:.1f} s; metrics {summary['metrics']}"
             )
-            nights.append(result.summary())
+            checks[f"night {number} complete"] = summary["status"] == "complete"
+            nights.append(summary | {"handler_s": round(took, 2)})
+
+        store = compose.backup_store(
+            out["BackupBucketName"], workers=16, multipart_threshold=8 * 1024 * 1024
+        )
+        listed = Catalog(store, "documents").snapshots(now=dt.datetime.now(dt.UTC))
+        checks["both nights listed restorable"] = sorted(
+            s.date for s in listed if s.restorable
+        ) == sorted(dates)
+        deep = verify(store, "documents", None, all_dates=True, deep=True)
+        checks["verify --all --deep"] = deep.status == "ok"
+        tell(f"verify --all --deep: {deep.status}, {deep.checked} stored copies re-hashed")
         restores = []
-        ok = all(n["status"] == "complete" for n in nights)
         for date, expected in states.items():
             target = os.path.join(work, f"restore-{date}")
-            r = restore(store, "documents", date.isoformat(), target)
+            result = restore(store, "documents", date.isoformat(), target)
             same = sample.tree_hashes(target) == expected
-            ok = ok and same and r.status == "complete"
-            tell(f"restore {date}: {r.restored} documents, byte-identical to that night: {same}")
-            restores.append(r.summary() | {"identical": same})
-        check = verify(store, "documents", "latest", deep=True)
-        ok = ok and check.status == "ok"
-        tell(f"verify --deep latest: {check.status}, {check.checked} stored copies re-hashed")
-        tell("demo: ok" if ok else "demo: FAILED")
-        first = dict(nights[0])
-        first.pop("status")
+            checks[f"restore {date} byte-identical"] = same and result.status == "complete"
+            tell(f"restore {date}: {result.restored} documents, byte-identical: {same}")
+            restores.append(result.summary() | {"identical": same})
+        checks["every stored copy under the stack key"] = all(
+            _all_under_stack_key(aws, out["BackupBucketName"], out["KMSKeyArn"], d) for d in dates
+        )
+        report = status(STACK, session=None, outputs=out)
+        for c in report.checks:
+            tell(f"  status: {'pass' if c.ok else 'FAIL'} {c.item}: {c.detail}")
+        checks["status read-back"] = report.ok
+        alarms = (
+            f"{name.removeprefix(STACK + '-')} {state}" for name, state in report.alarms.items()
+        )
+        tell(f"  alarms: {', '.join(alarms)}")
+        ok = all(checks.values())
+        for name, passed in checks.items():
+            if not passed:
+                tell(f"FAILED: {name}")
+        seconds = time.monotonic() - started
+        tell(f"demo: {'ok' if ok else 'FAILED'} in {seconds:.0f} s")
+        first = {k: v for k, v in nights[0].items() if k != "status"}
         return first | {
             "status": "ok" if ok else "failed",
+            "checks": checks,
+            "stack": {"name": STACK, "action": deployed.action, "outputs": out},
             "nights": nights,
             "restores": restores,
-            "verify": check.summary(),
-            "endpoint": aws.endpoint,
+            "verify": deep.summary(),
+            "status_report": report.summary(),
+            "duration_s": round(seconds, 1),
         }
-
-
-def _edit(root: str) -> None:
-    rng = random.Random(2)
-    files = sorted(sample.tree_hashes(root))
-    victims = rng.sample(files, 6)
-    # A same-size in-place edit with the mtime put back: only ctime (and the bytes) change.
-    sly = os.path.join(root, victims[0])
-    st = os.stat(sly)
-    with open(sly, "r+b") as f:
-        first = f.read(1)
-        f.seek(0)
-        f.write(bytes([(first[0] + 1) % 256]) if first else b"")
-    os.utime(sly, ns=(st.st_atime_ns, st.st_mtime_ns))
-    for rel in victims[1:5]:
-        with open(os.path.join(root, rel), "ab") as f:
-            f.write(b" amended")
-    os.remove(os.path.join(root, victims[5]))
-    sample.write(root, "memos/new/hello.txt", b"added after night 1\n")
-    sample.write(root, "reports/new/summary.csv", b"a,b\n1,2\n")

@@ -1,0 +1,1 @@
+"""The stack: packaging the function, deploying lib/TapStack.yml, reading it back."""

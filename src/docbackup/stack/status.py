@@ -1,0 +1,218 @@
+"""`docbackup status`: the last nights, the alarms, and the live configuration read back.
+
+Each configuration item is read from the deployed resources themselves (not the template), so
+a setting changed by hand after the deploy shows up as a failed check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from docbackup.engine.catalog import Catalog
+from docbackup.errors import ConfigError
+
+SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    item: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Night:
+    date: str
+    status: str
+    documents: int
+    bytes: int
+    failed: int
+    duration_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    stack: str
+    outputs: dict[str, str]
+    nights: list[Night]
+    alarms: dict[str, str]
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "status": "ok" if self.ok else "failed",
+            "stack": self.stack,
+            "nights": [asdict(n) for n in self.nights],
+            "alarms": self.alarms,
+            "checks": [asdict(c) for c in self.checks],
+            "outputs": self.outputs,
+        }
+
+
+def stack_outputs(session: Any, stack_name: str) -> dict[str, str]:
+    from botocore.exceptions import ClientError
+
+    try:
+        stack = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    except ClientError as exc:
+        raise ConfigError(f"stack {stack_name}: {exc.response['Error'].get('Message')}") from None
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def status(
+    stack_name: str,
+    *,
+    session: Any = None,
+    outputs: dict[str, str] | None = None,
+    nights: int = 7,
+) -> StatusReport:
+    import boto3
+
+    from docbackup import compose
+
+    session = session or boto3.session.Session()
+    outputs = outputs or stack_outputs(session, stack_name)
+    needed = ("BackupBucketName", "KMSKeyArn", "BackupLambdaArn", "EventBridgeRuleName")
+    missing = [k for k in needed if k not in outputs]
+    if missing:
+        raise ConfigError(
+            f"stack {stack_name} has no output(s) {missing}: is it a docbackup stack?"
+        )
+    store = compose.backup_store(
+        outputs["BackupBucketName"], workers=4, multipart_threshold=8 * 1024 * 1024
+    )
+    catalog = Catalog(store, outputs.get("BackupSetName", "documents"))
+    recent = []
+    for manifest in list(catalog.manifests())[:nights]:
+        try:
+            took: float | None = (
+                dt.datetime.fromisoformat(manifest.finished_at)
+                - dt.datetime.fromisoformat(manifest.started_at)
+            ).total_seconds()
+        except ValueError:
+            took = None
+        recent.append(
+            Night(
+                manifest.date.isoformat(),
+                manifest.status,
+                len(manifest.entries),
+                manifest.total_bytes,
+                len(manifest.failures),
+                took,
+            )
+        )
+    alarms = {
+        a["AlarmName"]: a["StateValue"]
+        for page in session.client("cloudwatch")
+        .get_paginator("describe_alarms")
+        .paginate(AlarmNamePrefix=stack_name)
+        for a in page["MetricAlarms"]
+    }
+    return StatusReport(stack_name, outputs, recent, alarms, _checks(session, outputs))
+
+
+def _checks(session: Any, out: dict[str, str]) -> list[Check]:
+    s3, kms = session.client("s3"), session.client("kms")
+    bucket, key_arn = out["BackupBucketName"], out["KMSKeyArn"]
+    checks: list[Check] = []
+
+    def check(item: str, read: Callable[[], tuple[bool, str]]) -> None:
+        try:
+            ok, detail = read()
+        except Exception as exc:  # a setting that cannot be read is a failed check
+            ok, detail = False, f"could not read: {exc}"
+        checks.append(Check(item, ok, detail))
+
+    def encryption() -> tuple[bool, str]:
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"][
+            "Rules"
+        ]
+        rule = rules[0]
+        default = rule["ApplyServerSideEncryptionByDefault"]
+        key = default.get("KMSMasterKeyID", "")
+        ok = (
+            default["SSEAlgorithm"] == "aws:kms"
+            and key_arn.endswith(key.split("/")[-1])
+            and bool(rule.get("BucketKeyEnabled"))
+        )
+        return ok, f"{default['SSEAlgorithm']} {key}, bucket key {rule.get('BucketKeyEnabled')}"
+
+    def versioning() -> tuple[bool, str]:
+        state = s3.get_bucket_versioning(Bucket=bucket).get("Status", "off")
+        return state == "Enabled", state
+
+    def lifecycle() -> tuple[bool, str]:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        days = {r.get("Expiration", {}).get("Days") for r in rules if r["Status"] == "Enabled"}
+        grace = any("NoncurrentVersionExpiration" in r for r in rules)
+        aborts = any("AbortIncompleteMultipartUpload" in r for r in rules)
+        want = int(out.get("RetentionDays", "0"))
+        ok = want in days and grace and aborts
+        return (
+            ok,
+            f"expire after {sorted(d for d in days if d)} days (stack: {want}), "
+            f"noncurrent grace {grace}, abort multipart {aborts}",
+        )
+
+    def public_access() -> tuple[bool, str]:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        return all(block.values()), ", ".join(f"{k} {v}" for k, v in block.items())
+
+    def logging() -> tuple[bool, str]:
+        enabled = s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled")
+        target = (enabled or {}).get("TargetBucket")
+        return target == out.get("LoggingBucketName"), f"to {target}"
+
+    def policy() -> tuple[bool, str]:
+        doc = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        tls = any(
+            s["Effect"] == "Deny"
+            and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            for s in doc["Statement"]
+        )
+        key = any(
+            s["Effect"] == "Deny" and key_arn in json.dumps(s.get("Condition", {}))
+            for s in doc["Statement"]
+        )
+        return tls and key, f"denies non-TLS {tls}, denies other keys {key}"
+
+    def rotation() -> tuple[bool, str]:
+        on = bool(kms.get_key_rotation_status(KeyId=key_arn)["KeyRotationEnabled"])
+        return on, "on" if on else "off"
+
+    def schedule() -> tuple[bool, str]:
+        got = session.client("scheduler").get_schedule(Name=out["EventBridgeRuleName"])
+        ok = got["State"] == "ENABLED"
+        return (
+            ok,
+            f"{got['State']} {got['ScheduleExpression']} {got.get('ScheduleExpressionTimezone')}",
+        )
+
+    def runtime() -> tuple[bool, str]:
+        got = session.client("lambda").get_function_configuration(
+            FunctionName=out["BackupLambdaArn"]
+        )
+        return got["Runtime"] in SUPPORTED_RUNTIMES, got["Runtime"]
+
+    for item, read in (
+        ("encryption under the stack key with bucket key", encryption),
+        ("versioning", versioning),
+        ("lifecycle", lifecycle),
+        ("public access block", public_access),
+        ("access logging", logging),
+        ("bucket policy", policy),
+        ("key rotation", rotation),
+        ("schedule enabled", schedule),
+        ("supported runtime", runtime),
+    ):
+        check(item, read)
+    return checks

@@ -1,0 +1,142 @@
+"""End to end: lib/TapStack.yml deployed to moto on 127.0.0.1, nights run by its handler."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from docbackup.cli.main import cli
+from docbackup.errors import ConfigError
+from docbackup.sandbox import demo
+from docbackup.sandbox.moto_gaps import MotoGaps
+from docbackup.sandbox.server import LocalAWS
+from docbackup.stack import package
+from docbackup.stack.deploy import DeployRequest, deploy
+
+
+@pytest.fixture
+def stack(
+    aws_env: LocalAWS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    monkeypatch.chdir(tmp_path)  # deploy writes cfn-outputs/ here
+    s3 = aws_env.client("s3")
+    name = f"e2e-{os.getpid()}-{len(s3.list_buckets()['Buckets'])}"
+    s3.create_bucket(Bucket=f"{name}-office")
+    for i in range(25):
+        s3.put_object(Bucket=f"{name}-office", Key=f"docs/{i:02d}.pdf", Body=os.urandom(2000 + i))
+    result = deploy(
+        DeployRequest(
+            name, environment="dev", source_bucket=f"{name}-office", source_prefix="docs"
+        ),
+        hooks=MotoGaps(),
+    )
+    yield {"name": name, "outputs": result.outputs, "aws": aws_env, "action": result.action}
+
+
+def test_a_night_stores_every_document_under_the_stack_key(stack: dict[str, Any]) -> None:
+    out, aws = stack["outputs"], stack["aws"]
+    assert stack["action"] == "created"
+    assert json.loads(Path("cfn-outputs/flat-outputs.json").read_text()) == out
+
+    summary = demo._invoke(
+        aws,
+        out["BackupLambdaArn"],
+        {"trigger": "schedule", "scheduled_time": "2025-10-15T02:00:00Z"},
+    )
+
+    assert (summary["status"], summary["new"]) == ("complete", 25)
+    assert summary["metrics"]["BackupSuccess"] == 1.0
+    s3 = aws.client("s3")
+    listed = s3.list_objects_v2(
+        Bucket=out["BackupBucketName"], Prefix="backups/2025-10-15/documents/"
+    )["Contents"]
+    assert len(listed) == 25
+    for obj in listed:
+        head = s3.head_object(Bucket=out["BackupBucketName"], Key=obj["Key"])
+        assert head["ServerSideEncryption"] == "aws:kms"
+        assert out["KMSKeyArn"].endswith(head["SSEKMSKeyId"].split("/")[-1])
+
+
+def test_status_reads_the_configuration_back(stack: dict[str, Any]) -> None:
+    demo._invoke(stack["aws"], stack["outputs"]["BackupLambdaArn"], {"date": "2025-10-15"})
+
+    result = CliRunner().invoke(cli, ["status", "--stack-name", stack["name"], "--json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["status"] == "ok"
+    assert all(c["ok"] for c in report["checks"]), report["checks"]
+    assert len(report["checks"]) == 9
+    assert [n["date"] for n in report["nights"]] == ["2025-10-15"]
+    assert len(report["alarms"]) == 4
+
+
+def test_a_hand_changed_setting_fails_its_check(stack: dict[str, Any]) -> None:
+    stack["aws"].client("s3").put_bucket_versioning(
+        Bucket=stack["outputs"]["BackupBucketName"],
+        VersioningConfiguration={"Status": "Suspended"},
+    )
+
+    result = CliRunner().invoke(cli, ["status", "--stack-name", stack["name"], "--json"])
+
+    assert result.exit_code == 1
+    failed = [c["item"] for c in json.loads(result.stdout)["checks"] if not c["ok"]]
+    assert failed == ["versioning"]
+
+
+def test_deploying_again_updates_in_place(stack: dict[str, Any]) -> None:
+    again = deploy(DeployRequest(stack["name"]), hooks=MotoGaps())
+    assert again.action in ("updated", "unchanged")
+    assert again.outputs["BackupBucketName"] == stack["outputs"]["BackupBucketName"]
+
+
+def test_creating_without_a_source_is_refused(aws_env: LocalAWS) -> None:
+    with pytest.raises(ConfigError, match="--source-bucket"):
+        deploy(DeployRequest("no-source-stack"), hooks=MotoGaps())
+    result = CliRunner().invoke(cli, ["deploy", "--stack-name", "no-source-stack"])
+    assert result.exit_code == 2 and "--source-bucket" in result.stderr
+
+
+def test_the_function_package_holds_the_engine_and_powertools_but_not_boto3(
+    tmp_path: Path,
+) -> None:
+    pkg = package.build()
+    assert package.build().sha256 == pkg.sha256  # deterministic: same code, same key
+    names = zipfile.ZipFile(io.BytesIO(pkg.data)).namelist()
+    assert "docbackup/handler.py" in names
+    assert any(n.startswith("aws_lambda_powertools/") for n in names)
+    assert not any(
+        n.startswith(("boto3/", "botocore/", "docbackup/cli/", "docbackup/sandbox/")) for n in names
+    )
+    zipfile.ZipFile(io.BytesIO(pkg.data)).extractall(tmp_path / "fn")
+    # Import the handler from the package alone (plus the runtime's boto3), with the CLI's
+    # libraries and the sandbox made unimportable, as in Lambda.
+    probe = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('click', 'rich', 'moto', 'cfn_flip'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"sys.path.insert(0, {str(tmp_path / 'fn')!r})\n"
+        "import docbackup.handler as h\n"
+        "assert h.__file__.startswith(sys.path[0]), h.__file__\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "AWS_REGION": "us-east-1"},
+    )
+    assert done.stdout.strip() == "ok", done.stderr
