@@ -41,6 +41,7 @@ test: lint typecheck scan
 
 bench: $(STAMP)
 	$(BIN)/python bench/backup_scale.py
+	$(BIN)/python bench/handler_night.py
 
 clean:
 	rm -rf $(VENV) $(SCAN) .pytest_cache .mypy_cache .ruff_cache
