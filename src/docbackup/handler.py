@@ -14,7 +14,9 @@ from aws_lambda_powertools import Logger, Metrics
 from docbackup import nightly
 
 logger = Logger(service="docbackup")
-metrics = Metrics(namespace="BackupSystem", service="docbackup")
+# No service name: Powertools would add it as a second dimension, and the stack's alarms
+# watch the metrics by Environment alone.
+metrics = Metrics(namespace="BackupSystem")
 
 
 class NightIncomplete(Exception):

@@ -80,9 +80,8 @@ def test_scheduled_night_backs_up_the_source_and_reports_metrics(
     metrics = emf(capsys.readouterr().out)
     directive = metrics["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "BackupSystem"
-    assert ["Environment", "service"] in directive["Dimensions"] or ["Environment"] in directive[
-        "Dimensions"
-    ]
+    # Exactly the dimension the stack's alarms watch.
+    assert directive["Dimensions"] == [["Environment"]]
     assert metrics["Environment"] == "staging"
     assert (metrics["BackupSuccess"], metrics["BackupFailure"]) == (1.0, 0.0)
     assert metrics["DocumentsBackedUp"] == 30.0
