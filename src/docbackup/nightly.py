@@ -168,13 +168,15 @@ def run(
             "BackupDuration", "Seconds", (dt.datetime.now(dt.UTC) - started).total_seconds()
         )
         raise
+    if result.dry_run:
+        return result  # nothing was stored: neither a good night nor a bad one
     ok = result.status == "complete"
     metrics.add_metric("BackupSuccess", "Count", 1 if ok else 0)
     metrics.add_metric("BackupFailure", "Count", 0 if ok else 1)
     metrics.add_metric("DocumentsBackedUp", "Count", result.documents)
     metrics.add_metric("DocumentsUploaded", "Count", result.new + result.changed)
     metrics.add_metric("DocumentsFailed", "Count", result.failed)
-    metrics.add_metric("BytesUploaded", "Bytes", result.bytes_uploaded)
+    metrics.add_metric("BytesStored", "Bytes", result.bytes_stored)
     metrics.add_metric("BackupDuration", "Seconds", result.duration_s)
     metrics.add_metric("BackupIncomplete", "Count", 1 if result.out_of_time else 0)
     if settings.notify_topic_arn and (settings.notify_on_success or not ok):

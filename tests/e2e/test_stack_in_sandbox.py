@@ -96,8 +96,28 @@ def test_a_hand_changed_setting_fails_its_check(stack: dict[str, Any]) -> None:
 
 def test_deploying_again_updates_in_place(stack: dict[str, Any]) -> None:
     again = deploy(DeployRequest(stack["name"]), hooks=MotoGaps())
+
     assert again.action in ("updated", "unchanged")
-    assert again.outputs["BackupBucketName"] == stack["outputs"]["BackupBucketName"]
+    assert again.outputs == stack["outputs"]
+
+
+def test_a_bucket_under_another_key_fails_the_encryption_check(stack: dict[str, Any]) -> None:
+    stack["aws"].client("s3").put_bucket_encryption(
+        Bucket=stack["outputs"]["BackupBucketName"],
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"},
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+
+    result = CliRunner().invoke(cli, ["status", "--stack-name", stack["name"], "--json"])
+
+    failed = [c["item"] for c in json.loads(result.stdout)["checks"] if not c["ok"]]
+    assert failed == ["encryption under the stack key with bucket key"]
 
 
 def test_creating_without_a_source_is_refused(aws_env: LocalAWS) -> None:

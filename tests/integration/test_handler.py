@@ -87,11 +87,15 @@ def test_scheduled_night_backs_up_the_source_and_reports_metrics(
     assert metrics["DocumentsBackedUp"] == 30.0
 
 
-def test_manual_dry_run_writes_nothing(night: dict[str, Any]) -> None:
+def test_manual_dry_run_writes_nothing_and_is_not_a_good_night(
+    night: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     summary = lambda_module.handler({"date": "2025-10-15", "dry_run": True}, Context())
 
     assert (summary["dry_run"], summary["new"]) == (True, 30)
     assert night["s3"].list_objects_v2(Bucket=night["bucket"]).get("KeyCount") == 0
+    # No BackupSuccess: a dry run must not quiet the "no successful backup" alarm.
+    assert '"BackupSuccess"' not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ UNTAGGABLE = {
     "AWS::SNS::Subscription",
     "AWS::CloudWatch::Dashboard",
     "AWS::IAM::ManagedPolicy",
+    "AWS::IAM::Policy",
 }
 
 
@@ -96,7 +97,14 @@ def test_the_function_role_has_exactly_what_the_code_uses() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["BackupFunctionRole", "OfficeAgentPolicy", "RestorePolicy", "SchedulerRole"]
+    "name",
+    [
+        "BackupFunctionRole",
+        "OfficeAgentPolicy",
+        "RestorePolicy",
+        "SchedulerRole",
+        "SourceKeyPolicy",
+    ],
 )
 def test_no_identity_can_delete_or_overwrite_acls_or_use_wildcards(name: str) -> None:
     props = RES[name]["Properties"]

@@ -306,7 +306,7 @@ def deploy_cmd(
     artifact_bucket: str | None,
 ) -> None:
     """Package the function and create or update the stack through a change set."""
-    from docbackup.stack.deploy import OUTPUTS_FILE, DeployRequest, deploy
+    from docbackup.stack.deploy import DeployRequest, deploy
 
     request = DeployRequest(
         stack_name,
@@ -324,7 +324,7 @@ def deploy_cmd(
     click.echo(f"stack {result.stack_name}: {result.action}")
     for key, value in sorted(result.outputs.items()):
         click.echo(f"  {key}: {value}")
-    click.echo(f"outputs written to {OUTPUTS_FILE}")
+    click.echo(f"outputs written to {request.outputs_file}")
 
 
 @cli.command("status")

@@ -177,6 +177,9 @@ def backup(
         skipped=tuple(Problem(s.path, s.reason) for s in scan.skipped if not s.failure),
         error=None if run.fatal is None else str(run.fatal),
         out_of_time=run.out_of_time,
+        bytes_stored=run.planned_bytes
+        if options.dry_run
+        else sum(e.size for e in manifest.entries.values() if e.action in ("new", "changed")),
     )
 
 

@@ -36,6 +36,9 @@ class BackupResult:
     error: str | None = None
     # Stopped starting transfers because the time limit was near (a Lambda's timeout).
     out_of_time: bool = False
+    # Size of the new and changed documents stored tonight, however they travelled (an upload
+    # from here, or a copy inside S3 that sent no bytes through this machine).
+    bytes_stored: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -49,6 +52,7 @@ class BackupResult:
             "refreshed": self.refreshed,
             "failed": self.failed,
             "bytes_uploaded": self.bytes_uploaded,
+            "bytes_stored": self.bytes_stored,
             "bytes": self.total_bytes,
             "duration_s": round(self.duration_s, 3),
             "manifest_key": self.manifest_key,

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from docbackup import compose
@@ -32,7 +33,7 @@ from docbackup.sandbox import sample
 from docbackup.sandbox.moto_gaps import MotoGaps
 from docbackup.sandbox.server import LocalAWS, local_aws
 from docbackup.stack.deploy import DeployRequest, deploy
-from docbackup.stack.status import status
+from docbackup.stack.status import same_key, status
 
 STACK = "docbackup-demo"
 SOURCE_BUCKET = "office-documents"
@@ -134,9 +135,7 @@ def _all_under_stack_key(aws: LocalAWS, bucket: str, key_arn: str, date: dt.date
     for key in keys:
         head = s3.head_object(Bucket=bucket, Key=key)
         used = head.get("SSEKMSKeyId", "")
-        if head.get("ServerSideEncryption") != "aws:kms" or not key_arn.endswith(
-            used.split("/")[-1]
-        ):
+        if head.get("ServerSideEncryption") != "aws:kms" or not same_key(used, key_arn):
             return False
     return bool(keys)
 
@@ -153,7 +152,12 @@ def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str,
         gaps = MotoGaps()
         deployed = deploy(
             DeployRequest(
-                STACK, environment="prod", source_bucket=SOURCE_BUCKET, source_prefix=SOURCE_PREFIX
+                STACK,
+                environment="prod",
+                source_bucket=SOURCE_BUCKET,
+                source_prefix=SOURCE_PREFIX,
+                # Not ./cfn-outputs: that file describes a real deploy, if there is one.
+                outputs_file=Path(work) / "cfn-outputs" / "flat-outputs.json",
             ),
             hooks=gaps,
             say=lambda m: tell(f"  {m}"),

@@ -113,9 +113,12 @@ class MotoGaps:
         cfn = session.client("cloudformation")
         if not outputs:
             outputs = _outputs_after_change_set(session, stack_name)
+        # moto lists resources it did not create (skipped types, false conditions) as rows
+        # without a logical id.
         physical = {
             r["LogicalResourceId"]: r.get("PhysicalResourceId") or ""
             for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+            if r.get("LogicalResourceId")
         }
         resolver = Resolver(self.template, parameters, physical, session, stack_name)
         steps: list[tuple[str, Callable[[str, dict[str, Any]], None]]] = [

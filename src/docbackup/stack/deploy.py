@@ -6,6 +6,7 @@ sandbox passes `Hooks` to cover its emulator's gaps; the path to AWS passes none
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -39,6 +40,7 @@ class DeployRequest:
     alert_email: str | None = None
     artifact_bucket: str | None = None
     template: Path = TEMPLATE
+    outputs_file: Path = OUTPUTS_FILE
     extra_parameters: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -76,8 +78,17 @@ def deploy(
     say: Callable[[str], object] = lambda _m: None,
 ) -> DeployResult:
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    session = session or boto3.session.Session()
+    try:
+        return _deploy(request, session or boto3.session.Session(), hooks, say)
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(f"deploying {request.stack_name}: {exc}") from None
+
+
+def _deploy(
+    request: DeployRequest, session: Any, hooks: Hooks | None, say: Callable[[str], object]
+) -> DeployResult:
     cfn = session.client("cloudformation")
     if not re.match(r"^[A-Za-z][A-Za-z0-9-]{0,127}$", request.stack_name):
         raise ConfigError(f"invalid stack name {request.stack_name!r}")
@@ -108,13 +119,7 @@ def deploy(
         "CodeKey": pkg.key,
         **request.extra_parameters,
     }
-    previous = {p["ParameterKey"] for p in (existing or {}).get("Parameters", [])}
-    parameters: list[dict[str, Any]] = []
-    for key, value in given.items():
-        if value is not None:
-            parameters.append({"ParameterKey": key, "ParameterValue": value})
-        elif key in previous and not creating:
-            parameters.append({"ParameterKey": key, "UsePreviousValue": True})
+    parameters = _parameters(given, [] if creating else (existing or {}).get("Parameters", []))
     text = request.template.read_text()
     body = hooks.template_body(text, request.stack_name) if hooks else text
     template_arg = _template_argument(session, code_bucket, body)
@@ -135,6 +140,8 @@ def deploy(
     except Exception as exc:  # botocore's ClientError and WaiterError
         if any(phrase in _reason(cfn, request.stack_name, name, exc) for phrase in _NO_CHANGES):
             say("no changes to deploy")
+            with contextlib.suppress(Exception):  # AWS keeps the FAILED change set otherwise
+                cfn.delete_change_set(StackName=request.stack_name, ChangeSetName=name)
             outputs = _finish(session, cfn, request, hooks)
             return DeployResult(request.stack_name, "unchanged", outputs, pkg.key)
         raise DeployError(
@@ -143,6 +150,7 @@ def deploy(
         ) from None
 
     say(f"{'creating' if creating else 'updating'} stack {request.stack_name}")
+    since = _now()
     cfn.execute_change_set(StackName=request.stack_name, ChangeSetName=name)
     waiter = "stack_create_complete" if creating else "stack_update_complete"
     try:
@@ -150,9 +158,31 @@ def deploy(
             StackName=request.stack_name, WaiterConfig={"Delay": 5, "MaxAttempts": 720}
         )
     except Exception:
-        raise DeployError(_failure(cfn, request.stack_name)) from None
+        raise DeployError(_failure(cfn, request.stack_name, since)) from None
     outputs = _finish(session, cfn, request, hooks)
     return DeployResult(request.stack_name, "created" if creating else "updated", outputs, pkg.key)
+
+
+def _parameters(
+    given: Mapping[str, str | None], current: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """What this deploy sets, and every other parameter the stack has kept as it is.
+
+    A parameter left out of an update falls back to the template's default, which would, for
+    example, shorten a long retention and let lifecycle delete the older backups.
+    """
+    chosen = [
+        {"ParameterKey": key, "ParameterValue": value}
+        for key, value in given.items()
+        if value is not None
+    ]
+    named = {p["ParameterKey"] for p in chosen}
+    kept = [
+        {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+        for p in current
+        if p["ParameterKey"] not in named
+    ]
+    return chosen + kept
 
 
 def _finish(session: Any, cfn: Any, request: DeployRequest, hooks: Hooks | None) -> dict[str, str]:
@@ -161,8 +191,8 @@ def _finish(session: Any, cfn: Any, request: DeployRequest, hooks: Hooks | None)
     if hooks:
         current = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
         outputs = hooks.after_deploy(session, request.stack_name, current, outputs)
-    OUTPUTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUTS_FILE.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    request.outputs_file.parent.mkdir(parents=True, exist_ok=True)
+    request.outputs_file.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     return outputs
 
 
@@ -186,10 +216,21 @@ def _reason(cfn: Any, stack: str, change_set: str, exc: Exception) -> str:
         return str(exc)
 
 
-def _failure(cfn: Any, stack: str) -> str:
-    """The first resource that failed, and CloudFormation's reason."""
-    events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
-    for event in reversed(events):  # oldest first: the first failure caused the rest
+def _now() -> Any:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC)
+
+
+def _failure(cfn: Any, stack: str, since: Any) -> str:
+    """The first resource that failed in this deploy, and CloudFormation's reason."""
+    events = [
+        e
+        for page in cfn.get_paginator("describe_stack_events").paginate(StackName=stack)
+        for e in page["StackEvents"]
+        if e["Timestamp"] >= since
+    ]
+    for event in sorted(events, key=lambda e: e["Timestamp"]):  # the first failure caused the rest
         reason = event.get("ResourceStatusReason") or ""
         if event["ResourceStatus"].endswith("FAILED") and "cancelled" not in reason:
             return (
@@ -212,7 +253,11 @@ def _upload_once(session: Any, bucket: str, key: str, data: bytes) -> None:
     s3 = session.client("s3")
     try:
         s3.head_bucket(Bucket=bucket)
-    except ClientError:
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("403", "AccessDenied"):
+            raise ConfigError(
+                f"artifact bucket {bucket} exists but cannot be used: pass --artifact-bucket"
+            ) from None
         region = session.region_name or "us-east-1"
         extra = (
             {}

@@ -58,6 +58,11 @@ class StatusReport:
         }
 
 
+def same_key(answer: str, key_arn: str) -> bool:
+    """Does a key id or ARN from S3 name the stack's key? (An empty answer never does.)"""
+    return bool(answer) and answer.split("/")[-1] == key_arn.split("/")[-1]
+
+
 def stack_outputs(session: Any, stack_name: str) -> dict[str, str]:
     from botocore.exceptions import ClientError
 
@@ -141,7 +146,7 @@ def _checks(session: Any, out: dict[str, str]) -> list[Check]:
         key = default.get("KMSMasterKeyID", "")
         ok = (
             default["SSEAlgorithm"] == "aws:kms"
-            and key_arn.endswith(key.split("/")[-1])
+            and same_key(key, key_arn)
             and bool(rule.get("BucketKeyEnabled"))
         )
         return ok, f"{default['SSEAlgorithm']} {key}, bucket key {rule.get('BucketKeyEnabled')}"

@@ -228,7 +228,13 @@ class S3Store:
         src: dict[str, str] = {"Bucket": source_bucket, "Key": source_key}
         if source_version:
             src["VersionId"] = source_version
-        extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256", **_sse_args(encryption)}
+        # A copy carries no tags: copying them would need s3:GetObjectTagging on the source
+        # and s3:PutObjectTagging here, and backups do not use tags.
+        extra: dict[str, Any] = {
+            "ChecksumAlgorithm": "SHA256",
+            "TaggingDirective": "REPLACE",
+            **_sse_args(encryption),
+        }
         if metadata is not None:
             extra |= {"Metadata": dict(metadata), "MetadataDirective": "REPLACE"}
         what = f"{source_bucket}/{source_key}"
