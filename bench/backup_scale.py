@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 from docbackup.sandbox import sample
 from docbackup.sandbox.server import CREDENTIALS, REGION
@@ -95,17 +96,22 @@ def run_backup(
     return result
 
 
-def create_bucket(env: dict[str, str], name: str) -> str:
+def client(env: dict[str, str], service: str) -> Any:
     import boto3
 
-    session = boto3.session.Session(
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=REGION,
         aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=REGION,
     )
-    url = env["AWS_ENDPOINT_URL"]
-    key: str = session.client("kms", endpoint_url=url).create_key()["KeyMetadata"]["KeyId"]
-    s3 = session.client("s3", endpoint_url=url)
+
+
+def create_bucket(env: dict[str, str], name: str) -> str:
+    """A versioned bucket and a KMS key on the moto server; returns the key id."""
+    key: str = client(env, "kms").create_key()["KeyMetadata"]["KeyId"]
+    s3 = client(env, "s3")
     s3.create_bucket(Bucket=name)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return key

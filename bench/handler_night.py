@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from backup_scale import create_bucket, start_moto
+from backup_scale import client, create_bucket, start_moto
 
 from docbackup.sandbox import sample
 
@@ -64,29 +64,15 @@ def main() -> None:
     args = parser.parse_args()
     server, env = start_moto()
     try:
-        import boto3
-
         key = create_bucket(env, "bench-backups")
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            region_name="us-east-1",
-            aws_access_key_id="sandbox",
-            aws_secret_access_key="sandbox",
-        )
+        s3 = client(env, "s3")
         s3.create_bucket(Bucket="bench-office")
         with tempfile.TemporaryDirectory() as folder:
             sample.generate(folder, args.documents, seed=7)
             for rel in sample.tree_hashes(folder):
                 with open(os.path.join(folder, rel), "rb") as f:
                     s3.put_object(Bucket="bench-office", Key=f"shared/{rel}", Body=f.read())
-        arn = boto3.client(
-            "kms",
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            region_name="us-east-1",
-            aws_access_key_id="sandbox",
-            aws_secret_access_key="sandbox",
-        ).describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+        arn = client(env, "kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]
         env |= {
             "BACKUP_BUCKET": "bench-backups",
             "KMS_KEY_ARN": arn,

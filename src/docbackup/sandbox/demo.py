@@ -23,7 +23,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from docbackup import compose
 from docbackup.engine import Catalog, restore, verify
 from docbackup.sandbox import sample
 from docbackup.sandbox.moto_gaps import MotoGaps
-from docbackup.sandbox.server import LocalAWS, local_aws
+from docbackup.sandbox.server import LocalAWS, environment, local_aws
 from docbackup.stack.deploy import DeployRequest, deploy
 from docbackup.stack.status import same_key, status
 
@@ -54,20 +54,6 @@ class _Context:
         return int((self._deadline - time.monotonic()) * 1000)
 
 
-@contextlib.contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _invoke(aws: LocalAWS, function_arn: str, event: dict[str, Any]) -> dict[str, Any]:
     """Run the deployed function's handler here, with its configured environment."""
     config = aws.client("lambda").get_function_configuration(FunctionName=function_arn)
@@ -79,7 +65,7 @@ def _invoke(aws: LocalAWS, function_arn: str, event: dict[str, Any]) -> dict[str
     log_handler = getattr(getattr(sys.modules[module], "logger", None), "registered_handler", None)
     stream = log_handler.setStream(printed) if log_handler else None
     try:
-        with _environment(env), contextlib.redirect_stdout(printed):
+        with environment(env), contextlib.redirect_stdout(printed):
             result: dict[str, Any] = handler(event, _Context(function_arn))
     finally:
         if log_handler:

@@ -79,18 +79,26 @@ class LocalAWS:
 
 
 @contextmanager
-def local_aws(*, set_environment: bool = True) -> Iterator[LocalAWS]:
-    """Start the server; with set_environment, point this process's AWS chain at it."""
-    aws = LocalAWS().start()
-    saved = {k: os.environ.get(k) for k in aws.environment}
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the `with` block, then put back what was there."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
-        if set_environment:
-            os.environ.update(aws.environment)
-        yield aws
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def local_aws() -> Iterator[LocalAWS]:
+    """Start the server and point this process's AWS chain at it for the `with` block."""
+    aws = LocalAWS().start()
+    try:
+        with environment(aws.environment):
+            yield aws
+    finally:
         aws.stop()
