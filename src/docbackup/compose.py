@@ -7,6 +7,7 @@ to AWS, to the embedded sandbox, or to any S3-compatible server.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from typing import Any
@@ -44,12 +45,10 @@ def s3_client(*, workers: int, counter: RequestCounter | None = None) -> Any:
     from botocore.config import Config
 
     config = Config(
-        # botocore retries throttling (503 SlowDown), 5xx and connection resets with
-        # exponential backoff; "standard" also caps retries with a token bucket.
-        retries={"mode": "standard", "max_attempts": 6},
+        retries=retry_settings(),
         max_pool_connections=workers + PART_CONCURRENCY,
         connect_timeout=10,
-        read_timeout=60,
+        read_timeout=_number("DOCBACKUP_READ_TIMEOUT", 60.0),
         tcp_keepalive=True,
     )
     client = boto3.session.Session().client("s3", config=config)
@@ -58,13 +57,32 @@ def s3_client(*, workers: int, counter: RequestCounter | None = None) -> Any:
     return client
 
 
+def retry_settings() -> dict[str, Any]:
+    """botocore's own retries, with the standard AWS_RETRY_MODE / AWS_MAX_ATTEMPTS settings.
+
+    botocore retries throttling (503 SlowDown), 5xx, connection resets and read timeouts with
+    jittered exponential backoff (at most 20 s a wait); "standard" also stops retrying once its
+    token bucket is spent, so a server that fails every request fails a run fast. One call
+    therefore takes at most max_attempts x (connect + read timeout) plus the backoff waits.
+    """
+    return {
+        "mode": os.environ.get("AWS_RETRY_MODE", "standard"),
+        "max_attempts": int(_number("AWS_MAX_ATTEMPTS", 6)),
+    }
+
+
+def _number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        raise ConfigError(f"{name} must be a number") from None
+
+
 def kms_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(
-        "kms", config=Config(retries={"mode": "standard", "max_attempts": 6})
-    )
+    return boto3.session.Session().client("kms", config=Config(retries=retry_settings()))
 
 
 def publish(topic_arn: str, subject: str, message: str) -> None:

@@ -211,6 +211,12 @@ def _refuse_rewriting_history(catalog: Catalog, date: dt.date) -> None:
             )
 
 
+def _previous(task: _Task) -> Entry:
+    if task.previous is None:  # the plan only makes such tasks with an earlier copy
+        raise DocbackupError(f"{task.doc.path}: internal error, no earlier copy to reuse")
+    return task.previous
+
+
 def _restore_problem(path: str) -> str | None:
     """A path restore would refuse must not be reported as backed up (S3 keys can be anything)."""
     try:
@@ -401,9 +407,8 @@ class _Run:
             outcome = transfer.copy_object(self.store, task.key, doc, enc)
         if outcome.stored is None:
             # Re-hashed and found equal: the earlier copy stands, under the new identity.
-            assert task.previous is not None
             same = replace(
-                task.previous, fingerprint=outcome.fingerprint, mtime_ns=outcome.mtime_ns
+                _previous(task), fingerprint=outcome.fingerprint, mtime_ns=outcome.mtime_ns
             )
             if self.started - same.stored_datetime() >= self._refresh_age:
                 return self._refresh(replace(task, previous=same, action="refreshed"))
@@ -424,8 +429,7 @@ class _Run:
         )
 
     def _refresh(self, task: _Task) -> Entry:
-        previous = task.previous
-        assert previous is not None
+        previous = _previous(task)
         try:
             stored = transfer.refresh(self.store, task.key, previous, self.options.encryption)
         except ObjectNotFound:

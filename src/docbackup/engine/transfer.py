@@ -95,7 +95,8 @@ def store_file(
     unless_sha256: str | None = None,
 ) -> Outcome:
     """Upload a local file; with `unless_sha256`, skip sending when its bytes still match."""
-    assert isinstance(doc.origin, FileOrigin)
+    if not isinstance(doc.origin, FileOrigin):
+        raise TypeError(f"{doc.path}: not a local file")
     for _ in range(READ_ATTEMPTS):
         fd = os.open(doc.origin.abspath, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as raw:
@@ -167,7 +168,8 @@ def copy_object(store: Store, key: str, doc: Document, encryption: Encryption) -
     needed for a SHA-256 that describes what is really stored (servers' copy checksums differ).
     """
     origin = doc.origin
-    assert isinstance(origin, ObjectOrigin)
+    if not isinstance(origin, ObjectOrigin):
+        raise TypeError(f"{doc.path}: not an object in a bucket")
     stored = _confirm(
         store.copy(
             key,
