@@ -19,8 +19,11 @@ from docbackup.storage.s3 import S3Store
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(exc: BaseException) -> NoReturn:
+def fail(exc: BaseException, as_json: bool = False, **extra: object) -> NoReturn:
+    """One line on stderr; with --json also the one JSON object, saying the run failed."""
     click.echo(f"docbackup: error: {exc}", err=True)
+    if as_json:
+        render.emit_json({"status": "failed", "error": str(exc), **extra})
     sys.exit(exitcodes.for_error(exc))
 
 
@@ -166,7 +169,7 @@ def backup_cmd(
             store, compose.source_for(source, store), options, reporter=reporter(as_json)
         )
     except DocbackupError as exc:
-        fail(exc)
+        fail(exc, as_json, requests=counter.total)
     finish(
         result.summary() | {"requests": counter.total},
         result.status,
@@ -186,7 +189,7 @@ def list_cmd(bucket: str | None, set_name: str, as_json: bool) -> None:
         store.check_access()
         infos = Catalog(store, set_name).snapshots(now=utc_now())
     except DocbackupError as exc:
-        fail(exc)
+        fail(exc, as_json)
     if as_json:
         render.emit_json(
             {"bucket": store.bucket, "set": set_name, "snapshots": [i.summary() for i in infos]}
@@ -239,7 +242,7 @@ def restore_cmd(
             reporter=reporter(as_json),
         )
     except DocbackupError as exc:
-        fail(exc)
+        fail(exc, as_json)
     finish(result.summary(), result.status, as_json, lambda: render.restore_text(result, target))
 
 
@@ -275,7 +278,7 @@ def verify_cmd(
             reporter=reporter(as_json),
         )
     except DocbackupError as exc:
-        fail(exc)
+        fail(exc, as_json)
     finish(result.summary(), result.status, as_json, lambda: render.verify_text(result))
 
 
@@ -344,7 +347,7 @@ def status_cmd(stack_name: str, nights: int, as_json: bool) -> None:
     try:
         report = status(stack_name, nights=nights)
     except DocbackupError as exc:
-        fail(exc)
+        fail(exc, as_json)
     summary = report.summary()
     finish(
         summary, "complete" if report.ok else "failed", as_json, lambda: render.status_text(report)
@@ -373,7 +376,7 @@ def demo_cmd(documents: int, as_json: bool) -> None:
     try:
         report = demo.run(documents=documents, say=None if as_json else click.echo)
     except DocbackupError as exc:
-        fail(exc)
+        fail(exc, as_json)
     if as_json:
         render.emit_json(report)
     sys.exit(exitcodes.OK if report["status"] == "ok" else exitcodes.FAILED)

@@ -1,0 +1,161 @@
+"""A reverse HTTP proxy on 127.0.0.1 that fails some S3 requests on purpose.
+
+It sits between docbackup and moto's server: the client's endpoint is the proxy, the proxy
+forwards to moto. A chosen share of requests meets one of these faults instead:
+
+  slowdown      503 SlowDown, the request never reaches the server
+  internal      500 InternalError, the request never reaches the server
+  reset_before  the connection is reset before the server sees the request
+  reset_after   the server acts on the request, then the connection is reset before the
+                client sees the answer (the case that can store an upload twice)
+  stall         nothing comes back for longer than the client's read timeout
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+KINDS = ("slowdown", "internal", "reset_before", "reset_after", "stall")
+_ERRORS = {
+    "slowdown": (503, "SlowDown", "Please reduce your request rate."),
+    "internal": (500, "InternalError", "We encountered an internal error. Please try again."),
+}
+_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
+
+
+class FaultProxy:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        rate: float,
+        kinds: tuple[str, ...] = KINDS,
+        seed: int = 0,
+        stall_s: float = 1.5,
+    ) -> None:
+        parsed = urlsplit(upstream)
+        self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        self.rate = rate
+        self.kinds = kinds
+        self.stall_s = stall_s
+        self.faults: Counter[str] = Counter()
+        self.requests = 0
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _choose(self) -> str | None:
+        with self._lock:
+            self.requests += 1
+            if self._rng.random() >= self.rate:
+                return None
+            kind = self._rng.choice(self.kinds)
+            self.faults[kind] += 1
+            return kind
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while (size := int(self.rfile.readline().split(b";")[0], 16)) > 0:
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                return self.rfile.read(int(self.headers.get("Content-Length", 0)))
+
+            def _reset(self) -> None:
+                # SO_LINGER 0: close() sends RST, as a dropped connection looks to the client.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.close_connection = True
+
+            def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+                upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                headers.pop("Content-Length", None)
+                if body or self.command in ("PUT", "POST"):
+                    headers["Content-Length"] = str(len(body))
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                upstream.close()
+                return response.status, response.getheaders(), data
+
+            def _any(self) -> None:
+                body = self._body()
+                fault = proxy._choose()
+                if fault in _ERRORS:
+                    status, code, message = _ERRORS[fault]
+                    xml = (
+                        f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code>"
+                        f"<Message>{message}</Message></Error>"
+                    ).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header(
+                        "Content-Length", str(len(xml) if self.command != "HEAD" else 0)
+                    )
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(xml)
+                    return
+                if fault == "reset_before":
+                    self._reset()
+                    return
+                if fault == "stall":
+                    time.sleep(proxy.stall_s)
+                    self._reset()
+                    return
+                status, headers, data = self._forward(body)
+                if fault == "reset_after":
+                    self._reset()
+                    return
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in _HOP and name.lower() != "content-length":
+                        self.send_header(name, value)
+                length = dict((k.lower(), v) for k, v in headers).get("content-length")
+                self.send_header(
+                    "Content-Length",
+                    length if self.command == "HEAD" and length else str(len(data)),
+                )
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any
+
+        return Handler
