@@ -132,3 +132,66 @@ def test_bad_input_is_refused_before_anything_is_written(
         backup(target, source, options)
 
     assert list(store.objects("")) == []
+
+
+def test_a_file_removed_during_the_run_is_reported(
+    tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "office"
+    write(str(src), "stays.txt", b"a")
+    write(str(src), "goes.tmp", b"b")
+    real_open = os.open
+
+    def vanishing_open(path: str, flags: int, *a: int) -> int:
+        if str(path).endswith("goes.tmp"):
+            os.remove(path)  # deleted between the scan and the read
+        return real_open(path, flags, *a)
+
+    monkeypatch.setattr(transfer_module.os, "open", vanishing_open)
+
+    result = backup(store, LocalSource(str(src)), OPTIONS)
+
+    assert (result.status, result.documents) == ("partial", 1)
+    assert result.failures[0].path == "goes.tmp"
+    assert "removed from the source during the run" in result.failures[0].reason
+
+
+def test_a_file_that_changes_while_it_is_read_is_read_again_or_reported(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "office"
+    write(str(src), "ledger.xlsx", b"v1" * 1000)
+    path = src / "ledger.xlsx"
+    real_read = transfer_module._unchanged
+    calls = {"n": 0}
+
+    def edited_once(fd: int, before: os.stat_result, nbytes: int) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 1:  # someone saves the file while the first read is going on
+            path.write_bytes(b"v2" * 1000)
+            return real_read(fd, before, nbytes)
+        return real_read(fd, before, nbytes)
+
+    monkeypatch.setattr(transfer_module, "_unchanged", edited_once)
+
+    result = backup(store, LocalSource(str(src)), OPTIONS)
+
+    # The stored bytes are the second, consistent read, and the manifest's hash is theirs.
+    assert result.status == "complete"
+    key = "backups/2025-10-15/documents/ledger.xlsx"
+    with store.open(key) as body:
+        assert body.read() == b"v2" * 1000
+
+    def always_edited(fd: int, before: os.stat_result, nbytes: int) -> bool:
+        return False
+
+    monkeypatch.setattr(transfer_module, "_unchanged", always_edited)
+    write(str(src), "ledger.xlsx", b"v3" * 1000)
+
+    again = backup(
+        store, LocalSource(str(src)), dataclasses.replace(OPTIONS, date=DATE + dt.timedelta(days=1))
+    )
+
+    assert again.status == "failed"  # its only document could not be stored
+    assert "changed while being read" in again.failures[0].reason
+    assert backend.version_count("backups", key) == 1

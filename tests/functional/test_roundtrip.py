@@ -118,3 +118,17 @@ def test_removed_documents_leave_the_new_manifest_but_keep_their_copies(
     restore(store, "documents", NIGHT2.isoformat(), str(target))
     assert tree_hashes(str(target)) == tree_hashes(str(src))
     assert store.head(layout.document_key(NIGHT1, "documents", "b.txt")) is not None
+
+
+def test_names_with_newlines_and_other_awkward_characters(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    src = tmp_path / "office"
+    for name in ("line\nbreak.txt", "back\\slash.txt", "-dash", "100% + more .txt", " lead"):
+        write(str(src), f"odd/{name}", name.encode())
+
+    result = backup(store, LocalSource(str(src)), opts(NIGHT1))
+    restore(store, "documents", NIGHT1.isoformat(), str(tmp_path / "r"))
+
+    assert (result.status, result.documents) == ("complete", 5)
+    assert tree_hashes(str(tmp_path / "r")) == tree_hashes(str(src))

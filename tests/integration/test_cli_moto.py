@@ -224,3 +224,48 @@ def test_a_missing_aws_profile_is_a_configuration_error(
 
     assert result.exit_code == 2
     assert "no-such-profile" in result.stderr
+
+
+# A newline is legal in an S3 key, but moto's server answers 404 to a path holding %0A;
+# tests/functional/test_roundtrip.py covers that name on the in-memory store.
+AWKWARD_NAMES = [
+    "back\\slash.txt",
+    "-leading-dash.pdf",
+    "100% sure.docx",
+    "a+b=c.xlsx",
+    "trailing space .txt",
+    "question?mark&amp.pdf",
+    "tab\tand ~tilde.txt",
+    "emoji 🧾 receipt.pdf",
+]
+
+
+def test_awkward_names_survive_the_round_trip_through_real_http(
+    tmp_path: Path, moto_bucket: tuple[str, str]
+) -> None:
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    for i, name in enumerate(AWKWARD_NAMES):
+        write(str(src), f"odd/{name}", f"document {i}".encode())
+
+    first = as_json(run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json"))
+    again = as_json(run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json"))
+    restored = run("restore", "latest", "--to", str(tmp_path / "r"), "--bucket", bucket)
+
+    assert (first["status"], first["new"]) == ("complete", len(AWKWARD_NAMES))
+    assert again["unchanged"] == len(AWKWARD_NAMES)  # the listing decoded every key back
+    assert restored.exit_code == 0, restored.output
+    assert tree_hashes(str(tmp_path / "r")) == tree_hashes(str(src))
+
+
+def test_an_empty_source_is_refused_unless_expected(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    bucket, _ = moto_bucket
+    (tmp_path / "share").mkdir()
+
+    refused = run("backup", str(tmp_path / "share"), "--bucket", bucket)
+    accepted = run("backup", str(tmp_path / "share"), "--bucket", bucket, "--allow-empty")
+
+    assert refused.exit_code == 2 and "holds no documents" in refused.stderr
+    assert accepted.exit_code == 0

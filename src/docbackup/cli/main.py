@@ -136,6 +136,7 @@ def cli() -> None:
 @retention_option
 @workers_option
 @click.option("--dry-run", is_flag=True, help="Plan and report; store nothing.")
+@click.option("--allow-empty", is_flag=True, help="Accept a source with no documents.")
 @json_option
 def backup_cmd(
     source: str,
@@ -148,6 +149,7 @@ def backup_cmd(
     retention_days: int,
     workers: int,
     dry_run: bool,
+    allow_empty: bool,
     as_json: bool,
 ) -> None:
     """Back up SOURCE (a folder or s3://bucket/prefix) as tonight's snapshot."""
@@ -163,6 +165,7 @@ def backup_cmd(
             retention_days=retention_days,
             workers=workers,
             dry_run=dry_run,
+            allow_empty=allow_empty,
         )
         store = open_store(bucket, workers, counter)
         result = backup(

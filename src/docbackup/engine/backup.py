@@ -66,6 +66,9 @@ class BackupOptions:
     workers: int = 16
     multipart_threshold: int = MULTIPART_THRESHOLD
     dry_run: bool = False
+    # An empty source usually means an unmounted share or a wrong prefix; a snapshot of it would
+    # make `latest` restore nothing. Refused unless the caller says it is expected.
+    allow_empty: bool = False
     # Seconds left before the caller is stopped (a Lambda's time limit), and how many of them
     # to keep for transfers in flight and the manifest: no transfer starts inside the reserve.
     time_left: Callable[[], float] | None = None
@@ -131,6 +134,11 @@ def backup(
     store.check_encryption(options.encryption)
     _refuse_rewriting_history(catalog, date)
     scan = source.scan()
+    if not scan.documents and not scan.skipped and not options.allow_empty:
+        raise ConfigError(
+            f"source {source.describe()} holds no documents (is the share mounted, the prefix "
+            "right?); pass --allow-empty if an empty snapshot is what you want"
+        )
     known, tonight = _known_copies(catalog, date)
     run = _Run(store, options, date, started, reporter, clock)
     run.plan(scan.documents, known, interrupted=_interrupted_copies(catalog, date, tonight))
