@@ -41,7 +41,6 @@ class RequestCounter:
 
 
 def s3_client(*, workers: int, counter: RequestCounter | None = None) -> Any:
-    import boto3
     from botocore.config import Config
 
     config = Config(
@@ -51,10 +50,20 @@ def s3_client(*, workers: int, counter: RequestCounter | None = None) -> Any:
         read_timeout=_number("DOCBACKUP_READ_TIMEOUT", 60.0),
         tcp_keepalive=True,
     )
-    client = boto3.session.Session().client("s3", config=config)
+    client = session().client("s3", config=config)
     if counter is not None:
         client.meta.events.register("before-send.s3", counter)
     return client
+
+
+def session() -> Any:
+    """A boto3 session from the standard chain; AWS_REGION counts as well as AWS_DEFAULT_REGION."""
+    import boto3
+
+    found = boto3.session.Session()
+    if found.region_name is None and os.environ.get("AWS_REGION"):
+        return boto3.session.Session(region_name=os.environ["AWS_REGION"])
+    return found
 
 
 def retry_settings() -> dict[str, Any]:
@@ -79,19 +88,15 @@ def _number(name: str, default: float) -> float:
 
 
 def kms_client() -> Any:
-    import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client("kms", config=Config(retries=retry_settings()))
+    return session().client("kms", config=Config(retries=retry_settings()))
 
 
 def publish(topic_arn: str, subject: str, message: str) -> None:
     """A short notice on the stack's SNS topic."""
-    import boto3
 
-    boto3.session.Session().client("sns").publish(
-        TopicArn=topic_arn, Subject=subject, Message=message
-    )
+    session().client("sns").publish(TopicArn=topic_arn, Subject=subject, Message=message)
 
 
 def transfer_config(multipart_threshold: int) -> Any:

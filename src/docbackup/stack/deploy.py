@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from docbackup import compose
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.stack import package
 
@@ -77,11 +78,10 @@ def deploy(
     hooks: Hooks | None = None,
     say: Callable[[str], object] = lambda _m: None,
 ) -> DeployResult:
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return _deploy(request, session or boto3.session.Session(), hooks, say)
+        return _deploy(request, session or compose.session(), hooks, say)
     except (ClientError, BotoCoreError) as exc:
         raise DeployError(f"deploying {request.stack_name}: {exc}") from None
 

@@ -80,11 +80,10 @@ def status(
     outputs: dict[str, str] | None = None,
     nights: int = 7,
 ) -> StatusReport:
-    import boto3
 
     from docbackup import compose
 
-    session = session or boto3.session.Session()
+    session = session or compose.session()
     outputs = outputs or stack_outputs(session, stack_name)
     needed = ("BackupBucketName", "KMSKeyArn", "BackupLambdaArn", "EventBridgeRuleName")
     missing = [k for k in needed if k not in outputs]

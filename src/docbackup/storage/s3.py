@@ -208,7 +208,7 @@ class S3Store:
             )
             # s3transfer returns nothing; one HEAD gives the version and confirms encryption.
             resp = self._client.head_object(Bucket=self._bucket, Key=key)
-        if resp.get("Metadata") != {k.lower(): v for k, v in metadata.items()}:
+        if _metadata(resp) != {k.lower(): v for k, v in metadata.items()}:
             # Not the object just sent: another writer replaced it in between.
             raise StoreError(f"{key}: replaced by another writer during the upload")
         return _stored(key, resp)
@@ -277,7 +277,7 @@ class S3Store:
             version_id=resp.get("VersionId"),
             sse=resp.get("ServerSideEncryption"),
             kms_key_id=resp.get("SSEKMSKeyId"),
-            metadata=resp.get("Metadata", {}),
+            metadata=_metadata(resp),
         )
 
     def objects(self, prefix: str) -> Iterator[ObjectInfo]:
@@ -323,6 +323,12 @@ class _Body(io.RawIOBase):
     def close(self) -> None:
         self._body.close()
         super().close()
+
+
+def _metadata(resp: Mapping[str, Any]) -> dict[str, str]:
+    """User metadata with lowercase names: S3 lowercases them, some servers (rclone) do not,
+    and HTTP header names carry no case anyway."""
+    return {str(k).lower(): str(v) for k, v in resp.get("Metadata", {}).items()}
 
 
 def _stored(key: str, resp: Mapping[str, Any]) -> Stored:
