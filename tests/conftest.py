@@ -24,6 +24,13 @@ def store(backend: MemoryBackend) -> MemoryStore:
     return backend.store("backups")
 
 
+@pytest.fixture
+def killed_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run 'killed' inside this process leaves the process alive, and with it the night's
+    lease; a real SIGKILL ends the process (tests/faults/test_crash.py does that)."""
+    monkeypatch.setattr("docbackup.engine.lease._alive", lambda pid: False)
+
+
 @pytest.fixture(scope="session")
 def moto() -> Iterator[LocalAWS]:
     """One moto server on 127.0.0.1 for the session; each test gets its own bucket."""

@@ -59,6 +59,11 @@ def manifest_key(date: dt.date, set_name: str) -> str:
     return f"{date_prefix(date)}{set_name}{MANIFEST_SUFFIX}"
 
 
+def lease_key(date: dt.date, set_name: str) -> str:
+    """Who is backing up this set and night right now (see docbackup.engine.lease)."""
+    return f"{date_prefix(date)}{set_name}.lease.json"
+
+
 def date_from_prefix(prefix: str) -> dt.date | None:
     """`backups/2025-10-15/` -> 2025-10-15; anything else -> None."""
     if not prefix.startswith(ROOT):

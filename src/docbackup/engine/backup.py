@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from docbackup import __version__, layout
 from docbackup.engine import transfer
 from docbackup.engine.catalog import Catalog
+from docbackup.engine.lease import Lease, NightBusy
 from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import BackupResult, Problem
@@ -141,20 +142,30 @@ def backup(
         )
     known, tonight = _known_copies(catalog, date)
     run = _Run(store, options, date, started, reporter, clock)
-    run.plan(scan.documents, known, interrupted=_interrupted_copies(catalog, date, tonight))
-    for skipped in scan.skipped:
-        if skipped.failure:
-            run.failures.append(Failure(skipped.path, skipped.reason))
-    if not options.dry_run:
-        run.execute()
-    manifest = run.manifest(source.describe(), clock())
     manifest_key = None
-    if not options.dry_run and run.fatal is None:
-        manifest_key = catalog.write(manifest, options.encryption)
-    elif not options.dry_run and run.stored_any:
-        # Stopped by a fatal error: record what did get stored, if the bucket still lets us.
-        with contextlib.suppress(DocbackupError):
+    if not options.dry_run:
+        run.lease = Lease(store, date, options.set_name, options.encryption)
+        run.lease.acquire(finished_after=_finished_after(tonight))
+    try:
+        run.plan(scan.documents, known, interrupted=_interrupted_copies(catalog, date, tonight))
+        for skipped in scan.skipped:
+            if skipped.failure:
+                run.failures.append(Failure(skipped.path, skipped.reason))
+        if not options.dry_run:
+            run.execute()
+        if run.lease is not None and not run.lease.held() and run.fatal is None:
+            # Another run may own the night now: its manifest, not ours, describes it.
+            run.fatal = NightBusy(str(run.lease.lost))
+        manifest = run.manifest(source.describe(), clock())
+        if not options.dry_run and run.fatal is None:
             manifest_key = catalog.write(manifest, options.encryption)
+        elif not options.dry_run and run.stored_any and not isinstance(run.fatal, NightBusy):
+            # Stopped by a fatal error: record what did get stored, if the bucket lets us.
+            with contextlib.suppress(DocbackupError):
+                manifest_key = catalog.write(manifest, options.encryption)
+    finally:
+        if run.lease is not None:
+            run.lease.stop(release=manifest_key is None)
     counts = count_actions(manifest.entries.values())
     documents = len(manifest.entries)
     if options.dry_run:
@@ -189,6 +200,20 @@ def backup(
         if options.dry_run
         else sum(e.size for e in manifest.entries.values() if e.action in ("new", "changed")),
     )
+
+
+def _finished_after(tonight: Manifest | None) -> Callable[[float], bool]:
+    """Did a run that started at t (seconds since the epoch) already write tonight's manifest?"""
+
+    def finished(t: float) -> bool:
+        if tonight is None:
+            return False
+        try:
+            return dt.datetime.fromisoformat(tonight.finished_at).timestamp() >= t
+        except ValueError:
+            return False
+
+    return finished
 
 
 def _interrupted_copies(catalog: Catalog, date: dt.date, tonight: Manifest | None) -> set[str]:
@@ -274,6 +299,7 @@ class _Run:
         self.bytes_sent = 0
         self.planned_bytes = 0
         self.fatal: DocbackupError | None = None
+        self.lease: Lease | None = None
         self.out_of_time = False
         self.stored_any = False
         self._lock = threading.Lock()
@@ -348,6 +374,9 @@ class _Run:
     def _guarded(self, task: _Task) -> None:
         if self._stop.is_set():
             self._record_failure(task.doc.path, f"not attempted: the run stopped ({self.fatal})")
+            return
+        if self.lease is not None and self.lease.lost:
+            self._record_failure(task.doc.path, f"not attempted: {self.lease.lost}")
             return
         if self._out_of_time():
             self._record_failure(

@@ -97,8 +97,13 @@ class Store(Protocol):
         metadata: Mapping[str, str],
         encryption: Encryption,
         if_none_match: bool = False,
+        if_match: str | None = None,
     ) -> Stored:
-        """Store `data` in one request; the server checks it against `sha256_b64`."""
+        """Store `data` in one request; the server checks it against `sha256_b64`.
+
+        if_none_match: only if the key does not exist; if_match: only if its current ETag is
+        this one. Either way PreconditionFailed when the condition does not hold.
+        """
 
     def upload(
         self, key: str, stream: Readable, *, metadata: Mapping[str, str], encryption: Encryption

@@ -172,13 +172,17 @@ class MemoryStore:
         metadata: Mapping[str, str],
         encryption: Encryption,
         if_none_match: bool = False,
+        if_match: str | None = None,
     ) -> Stored:
         if base64.b64encode(hashlib.sha256(data).digest()).decode() != sha256_b64:
             raise StoreError(f"{key}: BadDigest, the bytes do not match their SHA-256")
         with self._backend._lock:
             bucket = self._backend._bucket(self._name, "PutObject")
-            if if_none_match and self._backend._find(bucket, key, None) is not None:
+            current = self._backend._find(bucket, key, None)
+            if if_none_match and current is not None:
                 raise PreconditionFailed(f"{key} already exists")
+            if if_match is not None and (current is None or current.etag != if_match):
+                raise PreconditionFailed(f"{key} is not the version expected")
             return _stored(key, self._backend._new_version(bucket, key, data, encryption, metadata))
 
     def upload(

@@ -182,6 +182,7 @@ class S3Store:
         metadata: Mapping[str, str],
         encryption: Encryption,
         if_none_match: bool = False,
+        if_match: str | None = None,
     ) -> Stored:
         args: dict[str, Any] = {
             "Bucket": self._bucket,
@@ -194,6 +195,8 @@ class S3Store:
         }
         if if_none_match:
             args["IfNoneMatch"] = "*"
+        if if_match is not None:
+            args["IfMatch"] = if_match
         with self._errors(key):
             resp = self._client.put_object(**args)
         return _stored(key, resp)

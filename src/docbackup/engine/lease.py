@@ -1,0 +1,183 @@
+"""One backup of a set and night at a time, through a lease object and conditional writes.
+
+The lease is `backups/<date>/<set>.lease.json`: who holds the night and until when. A run takes
+it with If-None-Match (nobody had it) or If-Match on the ETag it read (the holder finished, its
+lease ran out, or it crashed on this machine), renews it every third of its length, and checks
+it still holds it just before writing the manifest. A second run meanwhile stops with a clear
+message instead of interleaving its uploads and manifest with the first's.
+
+Nothing is ever deleted (backup identities have no s3:DeleteObject); an old lease is simply
+overwritten, and lifecycle removes it with the night. A server that does not enforce
+conditional writes (rclone's serve s3 overwrites) cannot give this guarantee.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from docbackup import layout
+from docbackup.errors import DocbackupError, ObjectNotFound, PreconditionFailed
+from docbackup.storage.base import Encryption, Store
+
+# Renewed every LEASE_S / 3 seconds; a crashed holder elsewhere blocks the night this long.
+LEASE_S = 90.0
+
+
+class NightBusy(DocbackupError):
+    """Another backup holds this set and night."""
+
+
+class Lease:
+    def __init__(
+        self,
+        store: Store,
+        date: dt.date,
+        set_name: str,
+        encryption: Encryption,
+        *,
+        lease_s: float = LEASE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.key = layout.lease_key(date, set_name)
+        self.what = f"set {set_name!r} for {date}"
+        self.encryption = encryption
+        self.lease_s = lease_s
+        self.clock = clock
+        self.run_id = uuid.uuid4().hex
+        self.started = clock()
+        self._etag: str | None = None
+        self._renewed = 0.0
+        self._released = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lost: str | None = None
+
+    def _body(self) -> dict[str, Any]:
+        return {
+            "run": self.run_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": self.started,
+            "expires": 0 if self._released else self.clock() + self.lease_s,
+        }
+
+    def _put(self, *, if_none_match: bool = False, if_match: str | None = None) -> None:
+        data = json.dumps(self._body()).encode()
+        sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        stored = self.store.put(
+            self.key,
+            data,
+            sha256_b64=sha,
+            metadata={},
+            encryption=self.encryption,
+            if_none_match=if_none_match,
+            if_match=if_match,
+        )
+        self._etag = stored.etag
+        self._renewed = self.clock()
+
+    def acquire(self, *, finished_after: Callable[[float], bool]) -> None:
+        """Take the night, or raise NightBusy. `finished_after(t)`: did a run that started at
+        t already write its manifest (then its lease no longer matters)?"""
+        try:
+            self._put(if_none_match=True)
+        except PreconditionFailed:
+            self._take_over(finished_after)
+        self._thread = threading.Thread(target=self._renew_loop, daemon=True, name="lease")
+        self._thread.start()
+
+    def _take_over(self, finished_after: Callable[[float], bool]) -> None:
+        info = self.store.head(self.key)
+        try:
+            with self.store.open(self.key, info.version_id if info else None) as body:
+                holder = json.loads(body.read())
+        except (ObjectNotFound, ValueError):
+            holder = {}
+        if info is None:
+            raise NightBusy(f"the lease on {self.what} changed while it was read; try again")
+        if not _released(holder, self.clock(), finished_after):
+            until = dt.datetime.fromtimestamp(float(holder["expires"]), dt.UTC)
+            raise NightBusy(
+                f"another backup of {self.what} is running (on {holder.get('host')}, pid "
+                f"{holder.get('pid')}); its lease runs to {until:%H:%M:%S} UTC. "
+                "Wait for it to finish, or run again after that time"
+            )
+        try:
+            self._put(if_match=info.etag)
+        except PreconditionFailed:
+            raise NightBusy(f"another backup of {self.what} took it over just now") from None
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            if not self.renew():
+                return
+
+    def renew(self) -> bool:
+        """Extend the lease; False (and `lost` says why) if someone else holds it now."""
+        with self._lock:
+            if self.lost:
+                return False
+            try:
+                self._put(if_match=self._etag)
+            except PreconditionFailed:
+                self.lost = f"the lease on {self.what} was taken over by another backup"
+                return False
+            except DocbackupError:
+                pass  # not renewed this time; held() notices if it runs out meanwhile
+            return True
+
+    def held(self) -> bool:
+        """Still ours: not taken over, and renewed recently enough that nobody could have."""
+        with self._lock:
+            if self.lost is None and self.clock() >= self._renewed + self.lease_s:
+                self.lost = f"the lease on {self.what} ran out before it could be renewed"
+            return self.lost is None
+
+    def stop(self, *, release: bool) -> None:
+        """Stop renewing. With release, give the night up at once (a run that ends without a
+        manifest); otherwise the manifest it wrote already tells the next run it finished."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if release:
+            with self._lock:
+                if self.lost is None:
+                    self._released = True
+                    with contextlib.suppress(DocbackupError):
+                        self._put(if_match=self._etag)
+
+
+def _released(holder: dict[str, Any], now: float, finished_after: Callable[[float], bool]) -> bool:
+    try:
+        expires, started = float(holder["expires"]), float(holder["started"])
+    except (KeyError, TypeError, ValueError):
+        return True  # not a lease this docbackup wrote: nothing to honour
+    if expires <= now or finished_after(started):
+        return True
+    # A holder on this machine whose process is gone has crashed: no need to wait it out.
+    return holder.get("host") == socket.gethostname() and not _alive(int(holder.get("pid", 0)))
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
