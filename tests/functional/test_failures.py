@@ -11,7 +11,7 @@ import pytest
 
 from docbackup.engine import BackupOptions, backup
 from docbackup.engine import transfer as transfer_module
-from docbackup.errors import BucketNotFound, ConfigError, KeyUnusable
+from docbackup.errors import AccessDenied, BucketNotFound, ConfigError, KeyUnusable
 from docbackup.sources import LocalSource
 from docbackup.storage import Encryption, MemoryBackend, MemoryStore, Stored
 from tests.conftest import KMS_KEY
@@ -109,6 +109,7 @@ def test_server_that_ignores_encryption_stops_the_run(tmp_path: Path) -> None:
         ("unknown key", KeyUnusable),
         ("future date", ConfigError),
         ("bad set", ConfigError),
+        ("access denied", AccessDenied),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_written(
@@ -123,6 +124,8 @@ def test_bad_input_is_refused_before_anything_is_written(
         target = backend.store("no-such-bucket")
     elif case == "unknown key":
         options = dataclasses.replace(OPTIONS, encryption=Encryption("aws:kms", "wrong"))
+    elif case == "access denied":
+        backend.denied.add("backups")
     elif case == "future date":
         options = dataclasses.replace(OPTIONS, date=dt.date.today() + dt.timedelta(days=2))
     else:
@@ -131,6 +134,7 @@ def test_bad_input_is_refused_before_anything_is_written(
     with pytest.raises(error):
         backup(target, source, options)
 
+    backend.denied.clear()
     assert list(store.objects("")) == []
 
 

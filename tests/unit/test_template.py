@@ -113,8 +113,37 @@ def test_no_identity_can_delete_or_overwrite_acls_or_use_wildcards(name: str) ->
     for document in documents:
         for s in statements(document):
             assert not any("Delete" in a or "Acl" in a or "*" in a for a in actions(s)), s
+            # Nor change what protects earlier copies: versioning, lifecycle, the bucket
+            # policy, Object Lock retention or its bypass.
+            assert not actions(s) & {
+                "s3:PutBucketVersioning",
+                "s3:PutLifecycleConfiguration",
+                "s3:PutBucketPolicy",
+                "s3:PutObjectRetention",
+                "s3:PutObjectLegalHold",
+                "s3:BypassGovernanceRetention",
+                "s3:PutBucketObjectLockConfiguration",
+            }, s
             resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
             assert "*" not in resources, s
+
+
+def test_an_overwritten_copy_stays_recoverable() -> None:
+    """Writers can put a new version over a key but not remove the old one: versioning keeps
+    it, lifecycle only expires it after a grace, and Object Lock (optional) for retention."""
+    props = RES["BackupS3Bucket"]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = props["LifecycleConfiguration"]["Rules"]
+    grace = [
+        r["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        for r in rules
+        if "NoncurrentVersionExpiration" in r
+    ]
+    assert grace and min(grace) >= 7
+    lock = props["ObjectLockConfiguration"]["Fn::If"]
+    assert (
+        lock[0] == "UseObjectLock" and lock[1]["Rule"]["DefaultRetention"]["Mode"] == "GOVERNANCE"
+    )
 
 
 def test_restore_policy_is_read_only() -> None:
