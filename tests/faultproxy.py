@@ -48,6 +48,8 @@ class FaultProxy:
         self.stall_s = stall_s
         self.faults: Counter[str] = Counter()
         self.requests = 0
+        # Requests let through before faults start (to fail a run after its first calls).
+        self.spare_first = 0
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -70,7 +72,7 @@ class FaultProxy:
     def _choose(self) -> str | None:
         with self._lock:
             self.requests += 1
-            if self._rng.random() >= self.rate:
+            if self.requests <= self.spare_first or self._rng.random() >= self.rate:
                 return None
             kind = self._rng.choice(self.kinds)
             self.faults[kind] += 1

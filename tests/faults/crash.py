@@ -39,7 +39,10 @@ def make_source(root: str, documents: int, seed: int) -> None:
         write(root, f"folder{i % 9}/doc-{i:04d}.bin", rng.randbytes(rng.randint(200, 40_000)))
 
 
-def trial(aws: LocalAWS, source: str, bucket: str, key: str, kill_after_s: float) -> Trial:
+def trial(
+    aws: LocalAWS, source: str, bucket: str, key: str, kill_after_s: float, *, min_stored: int = 0
+) -> Trial:
+    """Kill the backup after kill_after_s seconds, or once min_stored copies are in the bucket."""
     env = {**os.environ, **aws.environment}
     cmd = [
         DOCBACKUP,
@@ -55,12 +58,18 @@ def trial(aws: LocalAWS, source: str, bucket: str, key: str, kill_after_s: float
         str(WORKERS),
         "--json",
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(kill_after_s)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
     s3 = aws.client("s3")
     prefix = "backups/2025-10-15/documents/"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + kill_after_s
+    while time.monotonic() < deadline or (
+        min_stored
+        and s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0) < min_stored
+        and proc.poll() is None
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     before = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount", 0)
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)

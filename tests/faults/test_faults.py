@@ -120,6 +120,33 @@ def test_a_server_failing_everything_ends_the_run_fast_and_says_so(
     assert proxied["s3"].list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
+def test_a_server_that_fails_once_uploads_begin_ends_the_run_without_false_claims(
+    tmp_path: Path, proxied: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "office"
+    for i in range(20):
+        write(str(src), f"{i}.txt", b"x" * (i + 1))
+    proxy, bucket = proxied["proxy"], proxied["bucket"]
+    # The bucket check, the key check, the dates and the lease get through; nothing after.
+    proxy.spare_first, proxy.rate, proxy.kinds = 4, 1.0, ("internal", "reset_before")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    started = time.monotonic()
+
+    result, summary = run("backup", str(src), "--bucket", bucket, "--date", DATE, "--json")
+
+    # 20 documents, 2 attempts each with one wait of at most 1 s, 16 at a time.
+    assert time.monotonic() - started < 20
+    assert result.exit_code == 1
+    assert summary["status"] == "failed" and "manifest could not be written" in summary["error"]
+    assert summary["manifest_key"] is None
+    assert summary["documents"] + summary["failed"] == 20
+    # What the run says it stored is exactly what the bucket holds, and no manifest claims more.
+    keys = [o["Key"] for o in proxied["s3"].list_objects_v2(Bucket=bucket).get("Contents", [])]
+    stored = [k for k in keys if k.startswith(f"backups/{DATE}/documents/")]
+    assert len(stored) == summary["documents"]
+    assert f"backups/{DATE}/documents.manifest.json" not in keys
+
+
 def test_the_nightly_function_reports_a_failure_metric_when_nothing_answers(
     proxied: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

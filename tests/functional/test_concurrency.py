@@ -96,3 +96,50 @@ def test_a_lease_left_by_a_run_elsewhere_is_taken_over_once_it_runs_out(
     taken.acquire(finished_after=lambda t: False)
     assert taken.held()
     taken.stop(release=True)
+
+
+class AnswerLost(MemoryStore):
+    """Stores the lease write, then reports what botocore's resend of it would get: 412."""
+
+    def put(self, key: str, data: bytes, **kw: Any) -> Stored:
+        stored = super().put(key, data, **kw)
+        if key.endswith(".lease.json"):
+            from docbackup.errors import PreconditionFailed
+
+            raise PreconditionFailed(f"{key}: the resend found the first attempt had landed")
+        return stored
+
+
+def test_a_lease_write_whose_answer_was_lost_is_still_ours(backend: MemoryBackend) -> None:
+    lease = Lease(AnswerLost(backend, "backups"), DATE, "documents", OPTIONS.encryption)
+
+    lease.acquire(finished_after=lambda t: False)  # the create landed; its answer did not
+    assert lease.renew()  # the renewal landed; its answer did not
+    assert lease.held()
+    lease.stop(release=False)
+
+
+def test_a_lease_that_ran_out_stops_new_transfers_and_ends_before_the_time_limit(
+    store: MemoryStore,
+) -> None:
+    now = {"t": 1_000.0}
+    lease = Lease(
+        store,
+        DATE,
+        "documents",
+        OPTIONS.encryption,
+        lease_s=90,
+        clock=lambda: now["t"],
+        time_left=lambda: 40.0,
+    )
+    lease.acquire(finished_after=lambda t: False)
+    lease.stop(release=False)  # no renewals from here on
+    holder = json.loads(store.open(layout.lease_key(DATE, "documents")).read())
+
+    # A Lambda with 40 s left does not hold the night past its own end.
+    assert holder["expires"] == 1_040.0
+    now["t"] += 39
+    assert lease.held()
+    now["t"] += 2
+    assert not lease.held()
+    assert lease.lost is not None and "ran out" in lease.lost

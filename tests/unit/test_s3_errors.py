@@ -79,3 +79,16 @@ def test_a_connection_lost_mid_download_is_a_store_error() -> None:
         pytest.raises(StoreError, match="download interrupted"),
     ):
         body.read(10)
+
+
+def test_a_source_object_under_a_key_we_may_not_use_fails_only_that_document() -> None:
+    store = S3Store(FailingClient(client_error("KMS.DisabledException", "key disabled")), "b")
+    with pytest.raises(StoreError) as caught:
+        copy(store, "someone-elses-bucket")
+    assert not isinstance(caught.value, KeyUnusable)
+
+
+@pytest.mark.parametrize("code", ["ExpiredToken", "RequestTimeTooSkewed"])
+def test_credentials_or_clock_wrong_stop_the_run(code: str) -> None:
+    with pytest.raises(AccessDenied):
+        copy(S3Store(FailingClient(client_error(code)), "backups"), "backups")

@@ -144,7 +144,9 @@ def backup(
     run = _Run(store, options, date, started, reporter, clock)
     manifest_key = None
     if not options.dry_run:
-        run.lease = Lease(store, date, options.set_name, options.encryption)
+        run.lease = Lease(
+            store, date, options.set_name, options.encryption, time_left=options.time_left
+        )
         run.lease.acquire(finished_after=_finished_after(tonight))
     try:
         run.plan(scan.documents, known, interrupted=_interrupted_copies(catalog, date, tonight))
@@ -153,12 +155,19 @@ def backup(
                 run.failures.append(Failure(skipped.path, skipped.reason))
         if not options.dry_run:
             run.execute()
-        if run.lease is not None and not run.lease.held() and run.fatal is None:
+        if run.lease is not None and run.fatal is None and not run.lease.confirm():
             # Another run may own the night now: its manifest, not ours, describes it.
             run.fatal = NightBusy(str(run.lease.lost))
         manifest = run.manifest(source.describe(), clock())
         if not options.dry_run and run.fatal is None:
-            manifest_key = catalog.write(manifest, options.encryption)
+            try:
+                manifest_key = catalog.write(manifest, options.encryption)
+            except (ConfigError, EncryptionNotConfirmed):
+                raise
+            except DocbackupError as exc:
+                # Without its manifest the night restores nothing: the run failed, and its
+                # result still lists every document and what happened to it.
+                run.fatal = DocbackupError(f"the manifest could not be written: {exc}")
         elif not options.dry_run and run.stored_any and not isinstance(run.fatal, NightBusy):
             # Stopped by a fatal error: record what did get stored, if the bucket lets us.
             with contextlib.suppress(DocbackupError):
@@ -375,7 +384,7 @@ class _Run:
         if self._stop.is_set():
             self._record_failure(task.doc.path, f"not attempted: the run stopped ({self.fatal})")
             return
-        if self.lease is not None and self.lease.lost:
+        if self.lease is not None and not self.lease.held():
             self._record_failure(task.doc.path, f"not attempted: {self.lease.lost}")
             return
         if self._out_of_time():

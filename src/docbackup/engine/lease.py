@@ -48,6 +48,7 @@ class Lease:
         *,
         lease_s: float = LEASE_S,
         clock: Callable[[], float] = time.time,
+        time_left: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
         self.key = layout.lease_key(date, set_name)
@@ -55,39 +56,68 @@ class Lease:
         self.encryption = encryption
         self.lease_s = lease_s
         self.clock = clock
+        self.time_left = time_left
         self.run_id = uuid.uuid4().hex
         self.started = clock()
         self._etag: str | None = None
-        self._renewed = 0.0
+        self._valid_until = 0.0
         self._released = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost: str | None = None
 
-    def _body(self) -> dict[str, Any]:
+    def _body(self, now: float) -> dict[str, Any]:
+        expires = now + self.lease_s
+        if self.time_left is not None:
+            # Never past the caller's own end (a Lambda's timeout): the retry that follows a
+            # timeout must not find the night still held by the run that timed out.
+            expires = min(expires, now + max(0.0, self.time_left()))
         return {
             "run": self.run_id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "started": self.started,
-            "expires": 0 if self._released else self.clock() + self.lease_s,
+            "expires": 0 if self._released else expires,
         }
 
     def _put(self, *, if_none_match: bool = False, if_match: str | None = None) -> None:
-        data = json.dumps(self._body()).encode()
+        sent = self.clock()  # the lease counts from before the request, not its answer
+        body = self._body(sent)
+        data = json.dumps(body).encode()
         sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        stored = self.store.put(
-            self.key,
-            data,
-            sha256_b64=sha,
-            metadata={},
-            encryption=self.encryption,
-            if_none_match=if_none_match,
-            if_match=if_match,
-        )
-        self._etag = stored.etag
-        self._renewed = self.clock()
+        try:
+            stored = self.store.put(
+                self.key,
+                data,
+                sha256_b64=sha,
+                metadata={},
+                encryption=self.encryption,
+                if_none_match=if_none_match,
+                if_match=if_match,
+            )
+            etag: str | None = stored.etag
+        except PreconditionFailed:
+            # botocore resends a write whose answer was lost; if the first one landed, the
+            # resend is refused. The lease then holds our own run id: it is still ours.
+            # (A refused create is sorted out by _take_over, which reads the lease anyway.)
+            etag = None if if_none_match else self._ours()
+            if etag is None:
+                raise
+        self._etag = etag
+        self._valid_until = float(body["expires"]) if body["expires"] else sent
+
+    def _ours(self) -> str | None:
+        """The ETag of the lease if it is this run's, else None."""
+        info = self.store.head(self.key)
+        if info is None:
+            return None
+        try:
+            with self.store.open(self.key, info.version_id) as body:
+                holder = json.loads(body.read())
+        except (ObjectNotFound, ValueError):
+            return None
+        return info.etag if holder.get("run") == self.run_id else None
 
     def acquire(self, *, finished_after: Callable[[float], bool]) -> None:
         """Take the night, or raise NightBusy. `finished_after(t)`: did a run that started at
@@ -108,6 +138,9 @@ class Lease:
             holder = {}
         if info is None:
             raise NightBusy(f"the lease on {self.what} changed while it was read; try again")
+        if holder.get("run") == self.run_id:  # our own create landed; its answer was lost
+            self._etag, self._valid_until = info.etag, float(holder["expires"])
+            return
         if not _released(holder, self.clock(), finished_after):
             until = dt.datetime.fromtimestamp(float(holder["expires"]), dt.UTC)
             raise NightBusy(
@@ -139,12 +172,18 @@ class Lease:
                 pass  # not renewed this time; held() notices if it runs out meanwhile
             return True
 
-    def held(self) -> bool:
-        """Still ours: not taken over, and renewed recently enough that nobody could have."""
+    def held(self, *, margin_s: float = 0.0) -> bool:
+        """Still ours for at least margin_s more seconds: not taken over, not run out."""
         with self._lock:
-            if self.lost is None and self.clock() >= self._renewed + self.lease_s:
-                self.lost = f"the lease on {self.what} ran out before it could be renewed"
+            if self.lost is None and self.clock() + margin_s >= self._valid_until:
+                if margin_s == 0.0:
+                    self.lost = f"the lease on {self.what} ran out before it could be renewed"
+                return False
             return self.lost is None
+
+    def confirm(self) -> bool:
+        """Just before the manifest: held with room to spare, or renewed right now."""
+        return self.held(margin_s=self.lease_s / 3) or (self.renew() and self.held())
 
     def stop(self, *, release: bool) -> None:
         """Stop renewing. With release, give the night up at once (a run that ends without a

@@ -57,6 +57,9 @@ _DENIED = {
     "AllAccessDisabled",
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
+    # Nothing will work until the credentials or the clock are put right: stop the run.
+    "ExpiredToken",
+    "RequestTimeTooSkewed",
 }
 
 
@@ -120,10 +123,11 @@ class S3Store:
 
     @contextmanager
     def _source_errors(self, what: str, *, foreign: bool) -> Iterator[None]:
-        """Denied access to one object of a source bucket fails that document, not the night."""
+        """One unreadable object of a source bucket (denied, or under a key we may not use)
+        fails that document, not the night."""
         try:
             yield
-        except AccessDenied as exc:
+        except (AccessDenied, KeyUnusable) as exc:
             if not foreign:
                 raise
             raise StoreError(f"cannot read source object: {exc}") from None
@@ -144,7 +148,8 @@ class S3Store:
             raise StoreError(f"{what}: {code}: {message} (still failing after retries)") from None
         if code.startswith("KMS.") or code in _KMS:
             raise KeyUnusable(f"the KMS key cannot be used for {what}: {message}") from None
-        if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+        # 409 ConditionalRequestConflict means "retry": a plain StoreError, not a refusal.
+        if code in ("PreconditionFailed", "412"):
             raise PreconditionFailed(f"{what}: {message}") from None
         raise StoreError(f"{what}: {code}: {message}") from None
 
