@@ -210,6 +210,22 @@ def test_conditional_create(pair: tuple[Store, Encryption, Store]) -> None:
         )
 
 
+def test_conditional_replace(pair: tuple[Store, Encryption, Store]) -> None:
+    store, enc, _ = pair
+    first = store.put("lease", b"1", sha256_b64=sha(b"1"), metadata={}, encryption=enc)
+    second = store.put(
+        "lease", b"2", sha256_b64=sha(b"2"), metadata={}, encryption=enc, if_match=first.etag
+    )
+    with pytest.raises(PreconditionFailed):
+        store.put(
+            "lease", b"3", sha256_b64=sha(b"3"), metadata={}, encryption=enc, if_match=first.etag
+        )
+    with pytest.raises(ObjectNotFound):
+        store.put(
+            "absent", b"4", sha256_b64=sha(b"4"), metadata={}, encryption=enc, if_match=second.etag
+        )
+
+
 def test_wrong_checksum_is_refused(pair: tuple[Store, Encryption, Store], kind: str) -> None:
     if kind == "s3":
         pytest.skip("moto 5.2.5 accepts a wrong ChecksumSHA256 (real S3 answers BadDigest)")

@@ -181,7 +181,9 @@ class MemoryStore:
             current = self._backend._find(bucket, key, None)
             if if_none_match and current is not None:
                 raise PreconditionFailed(f"{key} already exists")
-            if if_match is not None and (current is None or current.etag != if_match):
+            if if_match is not None and current is None:
+                raise ObjectNotFound(f"{key} does not exist")  # as S3 answers: 404
+            if if_match is not None and current is not None and current.etag != if_match:
                 raise PreconditionFailed(f"{key} is not the version expected")
             return _stored(key, self._backend._new_version(bucket, key, data, encryption, metadata))
 
