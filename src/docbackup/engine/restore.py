@@ -9,16 +9,18 @@ import os
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO
 
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.paths import UnsafePath, prepare_parent, safe_parts
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, RestoreResult, RunStatus
-from docbackup.errors import ConfigError, DocbackupError
+from docbackup.errors import ConfigError, DocbackupError, StoreError
 from docbackup.manifest import Entry
 from docbackup.storage.base import Store
 
 _CHUNK = 1 << 20
+DOWNLOAD_ATTEMPTS = 3
 
 
 def restore(
@@ -99,6 +101,32 @@ def _target_root(target: str) -> str:
     return os.path.realpath(target)
 
 
+def _download(store: Store, entry: Entry, out: BinaryIO) -> tuple[int, Any]:
+    """Write the stored copy into `out`, starting over if the connection drops mid-body.
+
+    botocore retries a request until its body starts; a body cut off later surfaces as a
+    StoreError from the read, which only the caller can retry.
+    """
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        out.seek(0)
+        out.truncate()
+        sha, size = hashlib.sha256(), 0
+        try:
+            with store.open(entry.key, entry.version_id) as body:
+                while chunk := body.read(_CHUNK):
+                    sha.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except StoreError:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise
+            continue
+        out.flush()
+        os.fsync(out.fileno())
+        return size, sha
+    raise AssertionError("unreachable")
+
+
 def _restore_one(store: Store, root: str, entry: Entry, parts: list[str]) -> None:
     parent = prepare_parent(root, parts)
     dest = os.path.join(parent, parts[-1])
@@ -107,15 +135,8 @@ def _restore_one(store: Store, root: str, entry: Entry, parts: list[str]) -> Non
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(tmp, flags, 0o644)
     try:
-        sha = hashlib.sha256()
-        size = 0
-        with os.fdopen(fd, "wb") as out, store.open(entry.key, entry.version_id) as body:
-            while chunk := body.read(_CHUNK):
-                sha.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+        with os.fdopen(fd, "wb") as out:
+            size, sha = _download(store, entry, out)
         if size != entry.size or sha.hexdigest() != entry.sha256:
             raise DocbackupError(
                 f"stored copy does not match the manifest (size {size}, sha256 "
