@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import os
 import tempfile
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from docbackup import layout
 from docbackup.engine import restore
-from docbackup.manifest import Entry, Manifest
 from docbackup.storage import Encryption, MemoryBackend
+from tests.handmade import write_snapshot
 
 DATE = dt.date(2025, 10, 15)
 PARTS = st.sampled_from(["..", ".", "", "a", "b", "C:", "c:\\x", "\x00", "/", "\\", "é", " "])
@@ -27,39 +24,7 @@ PATH = st.one_of(
 def snapshot(paths: list[str]) -> MemoryBackend:
     backend = MemoryBackend(known_kms_keys=("k",))
     backend.create_bucket("b", default_encryption=Encryption("aws:kms", "k"))
-    store, enc, entries = backend.store("b"), Encryption("aws:kms", "k"), {}
-    for path in dict.fromkeys(paths):
-        key = layout.document_key(DATE, "documents", path)
-        data = path.encode("utf-8", "surrogatepass")
-        sha = hashlib.sha256(data)
-        stored = store.put(
-            key,
-            data,
-            sha256_b64=base64.b64encode(sha.digest()).decode(),
-            metadata={},
-            encryption=enc,
-        )
-        entries[path] = Entry(
-            path,
-            len(data),
-            0,
-            sha.hexdigest(),
-            key,
-            stored.version_id,
-            "new",
-            "2025-10-15T02:00:00+00:00",
-            "x",
-        )
-    manifest = Manifest(
-        "documents", DATE, "complete", "s", "f", "src", 30, "aws:kms", "0", entries
-    ).to_json()
-    store.put(
-        layout.manifest_key(DATE, "documents"),
-        manifest,
-        sha256_b64=base64.b64encode(hashlib.sha256(manifest).digest()).decode(),
-        metadata={},
-        encryption=enc,
-    )
+    write_snapshot(backend.store("b"), DATE, paths, Encryption("aws:kms", "k"))
     return backend
 
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
-import hashlib
 import io
 from pathlib import Path
 from typing import Any
 
-from docbackup import layout
 from docbackup.engine import BackupOptions, backup, restore
 from docbackup.errors import StoreError
-from docbackup.manifest import Entry, Manifest
 from docbackup.sources import LocalSource
 from docbackup.storage import Encryption, MemoryStore
 from tests.conftest import KMS_KEY
+from tests.handmade import write_snapshot
 from tests.treebuilder import tree_hashes, write
 
 DATE = dt.date(2025, 10, 15)
@@ -25,40 +22,8 @@ DATE = dt.date(2025, 10, 15)
 def test_hostile_paths_are_reported_and_the_rest_restored(
     tmp_path: Path, store: MemoryStore
 ) -> None:
-    enc = Encryption("aws:kms", KMS_KEY)
-    entries = {}
-    for path in ("good.txt", "../escape.txt", "a/../../escape2.txt", "/abs.txt", "C:evil.txt"):
-        data = path.encode()
-        key = layout.document_key(DATE, "documents", path)
-        sha = hashlib.sha256(data)
-        stored = store.put(
-            key,
-            data,
-            sha256_b64=base64.b64encode(sha.digest()).decode(),
-            metadata={},
-            encryption=enc,
-        )
-        entries[path] = Entry(
-            path,
-            len(data),
-            0,
-            sha.hexdigest(),
-            key,
-            stored.version_id,
-            "new",
-            "2025-10-15T02:00:00+00:00",
-            "x",
-        )
-    manifest = Manifest("documents", DATE, "complete", "s", "f", "src", 30, "aws:kms", "0", entries)
-    # Written directly, as someone with write access to the bucket could.
-    data = manifest.to_json()
-    store.put(
-        layout.manifest_key(DATE, "documents"),
-        data,
-        sha256_b64=base64.b64encode(hashlib.sha256(data).digest()).decode(),
-        metadata={},
-        encryption=enc,
-    )
+    paths = ["good.txt", "../escape.txt", "a/../../escape2.txt", "/abs.txt", "C:evil.txt"]
+    write_snapshot(store, DATE, paths, Encryption("aws:kms", KMS_KEY))
     target = tmp_path / "deep" / "target"
 
     result = restore(store, "documents", DATE.isoformat(), str(target))
@@ -66,7 +31,7 @@ def test_hostile_paths_are_reported_and_the_rest_restored(
     assert (result.status, result.restored, result.failed) == ("partial", 1, 4)
     assert all("unsafe path" in p.reason for p in result.failures)
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["good.txt"]
-    assert dataclasses.asdict(result.failures[0])["path"] in entries
+    assert dataclasses.asdict(result.failures[0])["path"] in paths
 
 
 def test_a_download_cut_off_mid_body_is_started_again(tmp_path: Path, store: MemoryStore) -> None:
