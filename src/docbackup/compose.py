@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from docbackup.engine.backup import MULTIPART_THRESHOLD
 from docbackup.errors import ConfigError
 from docbackup.sources.local import LocalSource
 from docbackup.sources.s3 import ObjectSource, parse_s3_url
@@ -114,7 +115,11 @@ def transfer_config(multipart_threshold: int) -> Any:
 
 
 def backup_store(
-    bucket: str, *, workers: int, multipart_threshold: int, counter: RequestCounter | None = None
+    bucket: str,
+    *,
+    workers: int,
+    multipart_threshold: int = MULTIPART_THRESHOLD,
+    counter: RequestCounter | None = None,
 ) -> S3Store:
     from botocore.exceptions import BotoCoreError
 

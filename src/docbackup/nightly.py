@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from docbackup import compose, layout
 from docbackup.engine import BackupOptions, BackupResult, backup
-from docbackup.engine.backup import MULTIPART_THRESHOLD
 from docbackup.errors import ConfigError
 from docbackup.storage.base import Encryption
 
@@ -147,9 +146,7 @@ def run(
     try:
         settings = Settings.from_env(os.environ if env is None else env)
         request = parse_event(event, settings.timezone)
-        store = compose.backup_store(
-            settings.bucket, workers=settings.workers, multipart_threshold=MULTIPART_THRESHOLD
-        )
+        store = compose.backup_store(settings.bucket, workers=settings.workers)
         options = BackupOptions(
             set_name=settings.set_name,
             date=request.date,

@@ -90,7 +90,7 @@ def test_missing_bucket(kind: str, request: pytest.FixtureRequest) -> None:
         missing: Store = MemoryBackend().store("nowhere")
     else:
         request.getfixturevalue("aws_env")
-        missing = compose.backup_store("nowhere-at-all", workers=1, multipart_threshold=1 << 23)
+        missing = compose.backup_store("nowhere-at-all", workers=1)
     with pytest.raises(BucketNotFound):
         missing.check_access()
 

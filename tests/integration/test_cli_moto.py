@@ -121,33 +121,22 @@ def test_s3_source_is_copied_server_side(
     for k, body in docs.items():
         s3.put_object(Bucket=f"{bucket}-source", Key=f"office/{k}", Body=body)
     s3.put_object(Bucket=f"{bucket}-source", Key="elsewhere/not-this.pdf", Body=b"no")
-
-    first = as_json(
-        run(
-            "backup",
-            f"s3://{bucket}-source/office",
-            "--bucket",
-            bucket,
-            "--kms-key-id",
-            key,
-            "--json",
-        )
+    backup_source = (
+        "backup",
+        f"s3://{bucket}-source/office",
+        "--bucket",
+        bucket,
+        "--kms-key-id",
+        key,
+        "--json",
     )
+
+    first = as_json(run(*backup_source))
     assert (first["status"], first["new"]) == ("complete", len(docs))
     assert first["bytes_uploaded"] == 0  # copied inside S3, not through this machine
 
     s3.put_object(Bucket=f"{bucket}-source", Key="office/scans/3.pdf", Body=b"changed")
-    again = as_json(
-        run(
-            "backup",
-            f"s3://{bucket}-source/office",
-            "--bucket",
-            bucket,
-            "--kms-key-id",
-            key,
-            "--json",
-        )
-    )
+    again = as_json(run(*backup_source))
     assert (again["changed"], again["unchanged"]) == (1, len(docs) - 1)
 
     target = tmp_path / "r"

@@ -11,7 +11,7 @@ import click
 from docbackup import __version__, compose, layout
 from docbackup.cli import exitcodes, render
 from docbackup.engine import BackupOptions, Catalog, backup, restore, verify
-from docbackup.engine.backup import MULTIPART_THRESHOLD, utc_now
+from docbackup.engine.backup import utc_now
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import Encryption
 from docbackup.storage.s3 import S3Store
@@ -79,12 +79,7 @@ def need_bucket(bucket: str | None) -> str:
 def open_store(
     bucket: str | None, workers: int, counter: compose.RequestCounter | None = None
 ) -> S3Store:
-    return compose.backup_store(
-        need_bucket(bucket),
-        workers=workers,
-        multipart_threshold=MULTIPART_THRESHOLD,
-        counter=counter,
-    )
+    return compose.backup_store(need_bucket(bucket), workers=workers, counter=counter)
 
 
 def finish(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 
 from docbackup import layout
 from docbackup.engine.results import SnapshotInfo
-from docbackup.errors import ManifestError, ObjectNotFound
+from docbackup.errors import ConfigError, EncryptionNotConfirmed, ManifestError, ObjectNotFound
 from docbackup.manifest import Manifest
 from docbackup.storage.base import Encryption, Store
 
@@ -56,8 +58,6 @@ class Catalog:
 
     def resolve(self, when: str) -> Manifest:
         """`latest` (the newest complete night, else the newest) or a YYYY-MM-DD date."""
-        from docbackup.errors import ConfigError
-
         if when == "latest":
             manifest = self._latest()
             if manifest is None:
@@ -87,11 +87,6 @@ class Catalog:
         return newest
 
     def write(self, manifest: Manifest, encryption: Encryption) -> str:
-        import base64
-        import hashlib
-
-        from docbackup.errors import EncryptionNotConfirmed
-
         key = layout.manifest_key(manifest.date, manifest.set)
         data = manifest.to_json()
         sha = base64.b64encode(hashlib.sha256(data).digest()).decode()

@@ -141,7 +141,7 @@ class Lease:
         if holder.get("run") == self.run_id:  # our own create landed; its answer was lost
             self._etag, self._valid_until = info.etag, float(holder["expires"])
             return
-        if not _released(holder, self.clock(), finished_after):
+        if not _holder_gone(holder, self.clock(), finished_after):
             until = dt.datetime.fromtimestamp(float(holder["expires"]), dt.UTC)
             raise NightBusy(
                 f"another backup of {self.what} is running (on {holder.get('host')}, pid "
@@ -199,7 +199,10 @@ class Lease:
                         self._put(if_match=self._etag)
 
 
-def _released(holder: dict[str, Any], now: float, finished_after: Callable[[float], bool]) -> bool:
+def _holder_gone(
+    holder: dict[str, Any], now: float, finished_after: Callable[[float], bool]
+) -> bool:
+    """The holder finished, ran out, or crashed on this machine: the night may be taken."""
     try:
         expires, started = float(holder["expires"]), float(holder["started"])
     except (KeyError, TypeError, ValueError):

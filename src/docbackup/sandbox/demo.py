@@ -179,9 +179,7 @@ def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str,
             checks[f"night {number} complete"] = summary["status"] == "complete"
             nights.append(summary | {"handler_s": round(took, 2)})
 
-        store = compose.backup_store(
-            out["BackupBucketName"], workers=16, multipart_threshold=8 * 1024 * 1024
-        )
+        store = compose.backup_store(out["BackupBucketName"], workers=16)
         listed = Catalog(store, "documents").snapshots(now=dt.datetime.now(dt.UTC))
         checks["both nights listed restorable"] = sorted(
             s.date for s in listed if s.restorable

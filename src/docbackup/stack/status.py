@@ -91,9 +91,7 @@ def status(
         raise ConfigError(
             f"stack {stack_name} has no output(s) {missing}: is it a docbackup stack?"
         )
-    store = compose.backup_store(
-        outputs["BackupBucketName"], workers=4, multipart_threshold=8 * 1024 * 1024
-    )
+    store = compose.backup_store(outputs["BackupBucketName"], workers=4)
     catalog = Catalog(store, outputs.get("BackupSetName", "documents"))
     recent = []
     for manifest in list(catalog.manifests())[:nights]:
