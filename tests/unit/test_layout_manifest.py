@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -67,6 +68,11 @@ def test_dates_are_strict(bad: str) -> None:
 def test_key_limit() -> None:
     assert layout.key_problem("k" * 1024) is None
     assert "1024" in (layout.key_problem("é" * 513) or "")
+
+
+def test_with_action_changes_only_the_action() -> None:
+    e = entry("a.txt", version_id=None, size=7, mtime_ns=9)
+    assert e.with_action("unchanged") == dataclasses.replace(e, action="unchanged")
 
 
 def test_manifest_round_trip() -> None:

@@ -6,23 +6,17 @@ import json
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
 from docbackup.engine.results import BackupResult, RestoreResult, SnapshotInfo, VerifyResult
-from docbackup.stack.status import StatusReport
+
+# rich is imported where it draws: a --json or unattended run never pays for loading it.
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from docbackup.stack.status import StatusReport
 
 
 def emit_json(doc: dict[str, Any]) -> None:
@@ -41,6 +35,16 @@ class BarReporter:
     """A rich progress bar on stderr (files, bytes, rate, ETA); only on a terminal."""
 
     def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -118,6 +122,9 @@ def verify_text(r: VerifyResult) -> None:
 
 
 def snapshots_table(infos: Sequence[SnapshotInfo], bucket: str, set_name: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     if not infos:
         console.print(f"no snapshots of set {set_name!r} in bucket {bucket!r}")
@@ -138,6 +145,9 @@ def snapshots_table(infos: Sequence[SnapshotInfo], bucket: str, set_name: str) -
 
 
 def status_text(report: StatusReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     nights = Table(title=f"stack {report.stack}: last nights")
     for col in ("date", "status", "documents", "size", "failed", "duration"):

@@ -16,7 +16,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -253,6 +253,12 @@ def _refuse_rewriting_history(catalog: Catalog, date: dt.date) -> None:
             )
 
 
+def _raise_crashes(done: Iterable[Future[None]]) -> None:
+    # _guarded records every Exception; anything else (a crash) propagates.
+    for future in done:
+        future.result()
+
+
 def _previous(task: _Task) -> Entry:
     if task.previous is None:  # the plan only makes such tasks with an earlier copy
         raise DocbackupError(f"{task.doc.path}: internal error, no earlier copy to reuse")
@@ -322,7 +328,7 @@ class _Run:
     ) -> None:
         base = known[-1] if known else None
         for doc in documents:
-            key = layout.document_key(self.date, self.options.set_name, doc.path)
+            key = self.prefix + doc.path  # layout.document_key, without re-formatting the date
             problem = layout.key_problem(key) or _restore_problem(doc.path)
             if problem:
                 self.failures.append(Failure(doc.path, problem))
@@ -352,7 +358,7 @@ class _Run:
         if self.started - entry.stored_datetime() >= self._refresh_age:
             self.tasks.append(_Task("refresh", doc, key, "refreshed", entry))
         else:
-            self.entries[doc.path] = replace(entry, action="unchanged")
+            self.entries[doc.path] = entry.with_action("unchanged")
 
     # -- execution --------------------------------------------------------------------------
 
@@ -372,11 +378,17 @@ class _Run:
                 self._fail(tasks[0], exc)
             if self.fatal is not None:
                 return
+            # At most two tasks per worker are queued at a time: a future per document of a
+            # 20,000-file first backup held tens of MB until the end of the run.
+            limit = 2 * self.options.workers
             with ThreadPoolExecutor(self.options.workers, thread_name_prefix="docbackup") as pool:
-                futures = [pool.submit(self._guarded, t) for t in tasks[1:]]
-                for future in as_completed(futures):
-                    # _guarded records every Exception; anything else (a crash) propagates.
-                    future.result()
+                pending: set[Future[None]] = set()
+                for task in tasks[1:]:
+                    if len(pending) >= limit:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        _raise_crashes(done)
+                    pending.add(pool.submit(self._guarded, task))
+                _raise_crashes(wait(pending).done)
         finally:
             self.reporter.finish()
 
@@ -458,7 +470,7 @@ class _Run:
             )
             if self.started - same.stored_datetime() >= self._refresh_age:
                 return self._refresh(replace(task, previous=same, action="refreshed"))
-            return replace(same, action="unchanged")
+            return same.with_action("unchanged")
         with self._lock:
             self.bytes_sent += outcome.bytes_sent
             self.stored_any = True

@@ -2,7 +2,8 @@
 
 The client (and its retry mode, timeouts and connection pool) is built in
 `docbackup.compose`; this module only speaks the S3 API and turns its errors into
-docbackup's. Large objects go through boto3's managed transfer (s3transfer).
+docbackup's. Large objects go through s3transfer, boto3's managed transfer, imported only
+when one is needed.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn, cast
 
-from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -63,6 +64,28 @@ _DENIED = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    """Managed (multipart) transfers: above the threshold, parts of part_size, `concurrency`
+    at a time, and no more parts than that read ahead of a read-once stream."""
+
+    multipart_threshold: int = 8 * 1024 * 1024
+    part_size: int = 8 * 1024 * 1024
+    concurrency: int = 4
+
+    def manager(self, client: Any) -> Any:
+        from s3transfer.manager import TransferConfig, TransferManager
+
+        config = TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.part_size,
+            max_request_concurrency=self.concurrency,
+            # s3transfer's default is 10 parts held per read-once stream; this bounds memory.
+            max_in_memory_upload_chunks=self.concurrency,
+        )
+        return TransferManager(client, config)
+
+
 def _sse_args(enc: Encryption) -> dict[str, Any]:
     if enc.mode == "aws:kms":
         if enc.kms_key_id is None:
@@ -88,13 +111,13 @@ class S3Store:
         client: Any,
         bucket: str,
         *,
-        transfer: TransferConfig | None = None,
+        transfer: TransferSettings | None = None,
         kms_client: Any = None,
     ) -> None:
         self._client = client
         self._kms = kms_client
         self._bucket = bucket
-        self._transfer = transfer or TransferConfig()
+        self._transfer = transfer or TransferSettings()
 
     @property
     def bucket(self) -> str:
@@ -211,9 +234,8 @@ class S3Store:
     ) -> Stored:
         extra = {"Metadata": dict(metadata), "ChecksumAlgorithm": "SHA256", **_managed(encryption)}
         with self._errors(key):
-            self._client.upload_fileobj(
-                stream, self._bucket, key, ExtraArgs=extra, Config=self._transfer
-            )
+            with self._transfer.manager(self._client) as manager:
+                manager.upload(stream, self._bucket, key, extra_args=extra).result()
             # s3transfer returns nothing; one HEAD gives the version and confirms encryption.
             resp = self._client.head_object(Bucket=self._bucket, Key=key)
         if _metadata(resp) != {k.lower(): v for k, v in metadata.items()}:
@@ -251,7 +273,8 @@ class S3Store:
                 extra["CopySourceIfMatch"] = if_match
             if size >= _COPY_LIMIT:
                 managed = {k: v for k, v in extra.items() if k != "BucketKeyEnabled"}
-                self._client.copy(src, self._bucket, key, ExtraArgs=managed, Config=self._transfer)
+                with self._transfer.manager(self._client) as manager:
+                    manager.copy(src, self._bucket, key, extra_args=managed).result()
                 resp = self._client.head_object(Bucket=self._bucket, Key=key)
             else:
                 resp = self._client.copy_object(
