@@ -7,11 +7,12 @@ store everything writes it with status `partial` and the list of failures.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, BinaryIO, Literal, Protocol
 
 from docbackup import layout
 from docbackup.errors import ManifestError
@@ -84,8 +85,9 @@ class Manifest:
     def total_bytes(self) -> int:
         return sum(e.size for e in self.entries.values())
 
-    def to_json(self) -> bytes:
-        doc: dict[str, Any] = {
+    def head(self) -> dict[str, Any]:
+        """Everything but the entries and failures, as the manifest's JSON object starts."""
+        return {
             "schema_version": SCHEMA_VERSION,
             "tool": f"docbackup {self.tool_version}",
             "set": self.set,
@@ -100,10 +102,13 @@ class Manifest:
             "documents": len(self.entries),
             "bytes": self.total_bytes,
             "bytes_uploaded": self.bytes_uploaded,
-            "entries": [_entry_doc(self.entries[p]) for p in sorted(self.entries)],
-            "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
         }
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def to_json(self) -> bytes:
+        out = io.BytesIO()
+        lines = (entry_line(self.entries[p]) for p in sorted(self.entries))
+        write_json(out, self.head(), lines, self.failures)
+        return out.getvalue()
 
     @classmethod
     def from_json(cls, data: bytes, *, expect_set: str, expect_date: dt.date) -> Manifest:
@@ -115,12 +120,7 @@ class Manifest:
             raise ManifestError(f"{where}: not a JSON manifest ({exc})") from None
         if not isinstance(doc, dict):
             raise ManifestError(f"{where}: not a JSON object")
-        version = doc.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ManifestError(
-                f"{where}: schema version {version!r} is not one this docbackup reads "
-                f"({SCHEMA_VERSION}); upgrade docbackup"
-            )
+        _check_version(doc, where)
         try:
             manifest = cls._from_doc(doc)
         except (KeyError, TypeError, ValueError) as exc:
@@ -140,17 +140,7 @@ class Manifest:
             raise ValueError(f"status {status!r}")
         entries: dict[str, Entry] = {}
         for raw in doc["entries"]:
-            entry = Entry(
-                path=_str(raw["path"]),
-                size=_int(raw["size"]),
-                mtime_ns=_int(raw["mtime_ns"]),
-                sha256=_str(raw["sha256"]),
-                key=_str(raw["key"]),
-                version_id=None if raw.get("version_id") is None else _str(raw["version_id"]),
-                action=raw["action"],
-                stored_at=_str(raw["stored_at"]),
-                fingerprint=_str(raw["fingerprint"]),
-            )
+            entry = entry_from_doc(raw)
             if entry.path in entries:
                 raise ValueError(f"path {entry.path!r} listed twice")
             entries[entry.path] = entry
@@ -168,6 +158,136 @@ class Manifest:
             failures=tuple(Failure(_str(f["path"]), _str(f["reason"])) for f in doc["failures"]),
             bytes_uploaded=_int(doc.get("bytes_uploaded", 0)),
             counts={str(k): _int(v) for k, v in dict(doc.get("counts", {})).items()},
+        )
+
+
+def entry_from_doc(raw: Any) -> Entry:
+    return Entry(
+        path=_str(raw["path"]),
+        size=_int(raw["size"]),
+        mtime_ns=_int(raw["mtime_ns"]),
+        sha256=_str(raw["sha256"]),
+        key=_str(raw["key"]),
+        version_id=None if raw.get("version_id") is None else _str(raw["version_id"]),
+        action=raw["action"],
+        stored_at=_str(raw["stored_at"]),
+        fingerprint=_str(raw["fingerprint"]),
+    )
+
+
+def entry_line(e: Entry) -> bytes:
+    """One entry as compact JSON: never a raw newline in it (JSON escapes them in strings)."""
+    return _dumps(_entry_doc(e))
+
+
+def _dumps(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def write_json(
+    out: Writable,
+    head: Mapping[str, Any],
+    entry_lines: Iterable[bytes],
+    failures: Iterable[Failure],
+) -> None:
+    """Write a manifest: one JSON object, laid out as a first line ending in `"entries":[`,
+    one entry per line in path order, and a last line with the failures.
+
+    Any JSON reader reads it whole; `ManifestStream` reads it a line at a time, so a night
+    never needs every entry in memory at once.
+    """
+    first = _dumps({**head, "entries": []})
+    out.write(first[: -len(b"]}")] + b"\n")
+    separator = b""
+    for line in entry_lines:
+        out.write(separator + line)
+        separator = b",\n"
+    tail = _dumps({"failures": [{"path": f.path, "reason": f.reason} for f in failures]})
+    out.write(b"\n]," + tail[1:] + b"\n")
+
+
+class ManifestStream:
+    """A stored manifest read from a local spool file, its entries one at a time, in path order.
+
+    Opening reads the whole spool once and checks everything `Manifest.from_json` checks,
+    holding only the current entry. `entries()` then reads the spool again. A manifest in any
+    other JSON layout, or with its entries out of path order, is read whole instead: still
+    correct, only not streamed.
+    """
+
+    def __init__(self, spool: BinaryIO, *, expect_set: str, expect_date: dt.date) -> None:
+        self._spool = spool
+        self._whole: Manifest | None = None
+        self.where = layout.manifest_key(expect_date, expect_set)
+        try:
+            self.manifest, self.documents = self._check_lines()
+        except (ValueError, TypeError, KeyError, ManifestError, UnicodeDecodeError):
+            # Not the line layout, or broken: the whole-document reader decides and explains.
+            spool.seek(0)
+            whole = Manifest.from_json(spool.read(), expect_set=expect_set, expect_date=expect_date)
+            self._whole = whole
+            self.manifest, self.documents = replace(whole, entries={}), len(whole.entries)
+
+    def _check_lines(self) -> tuple[Manifest, int]:
+        self._spool.seek(0)
+        first = self._spool.readline()
+        if not first.endswith(b'"entries":[\n'):
+            raise ValueError("not the line layout")
+        head = json.loads(first[:-1] + b"]}")
+        if not isinstance(head, dict):
+            raise ValueError("not an object")
+        _check_version(head, self.where)
+        header = Manifest._from_doc({**head, "failures": []})
+        count, last = 0, None
+        for entry in self._entries(header):
+            if last is not None and entry.path <= last:
+                raise ValueError("entries out of path order")
+            last = entry.path
+            count += 1
+        tail = json.loads(b"{" + self._tail[len(b"],") :])
+        if self._spool.read().strip():
+            raise ValueError("data after the manifest")
+        failures = tuple(Failure(_str(f["path"]), _str(f["reason"])) for f in tail["failures"])
+        if set(tail) != {"failures"}:
+            raise ValueError("unexpected fields after the entries")
+        return replace(header, failures=failures), count
+
+    def _entries(self, header: Manifest | None) -> Iterator[Entry]:
+        """Entries from the spool's current position (after the first line); with `header`,
+        each is checked as `from_json` checks it."""
+        self._tail = b""
+        for line in self._spool:
+            if line.startswith(b"]"):
+                self._tail = line.rstrip(b"\n")
+                return
+            entry = entry_from_doc(json.loads(line.rstrip(b"\n").removesuffix(b",")))
+            if header is not None:
+                _check_entry(entry, header, self.where)
+            yield entry
+        raise ValueError("the manifest ends before its entries do")
+
+    def entries(self) -> Iterator[Entry]:
+        if self._whole is not None:
+            yield from sorted(self._whole.entries.values(), key=lambda e: e.path)
+            return
+        self._spool.seek(0)
+        self._spool.readline()
+        yield from self._entries(None)
+
+    def close(self) -> None:
+        self._spool.close()
+
+
+def _check_version(doc: Mapping[str, Any], where: str) -> None:
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ManifestError(
+            f"{where}: schema version {version!r} is not one this docbackup reads "
+            f"({SCHEMA_VERSION}); upgrade docbackup"
         )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -89,6 +92,32 @@ def test_rerun_uploads_nothing_and_costs_few_requests(
     # manifest write.
     assert sum(backend.requests.values()) <= 5, backend.requests
     assert backend.requests["PutObject"] == 2
+
+
+def test_a_manifest_in_another_json_layout_still_carries_the_night_over(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    # GIVEN night 1's manifest rewritten as one line of JSON, as earlier versions wrote it
+    src = tmp_path / "office"
+    hashes = awkward_tree(str(src), big_size=1000)
+    backup(store, LocalSource(str(src)), opts(NIGHT1))
+    key = layout.manifest_key(NIGHT1, "documents")
+    with store.open(key) as body:
+        one_line = json.dumps(json.loads(body.read())).encode()
+    assert b"\n" not in one_line
+    store.put(
+        key,
+        one_line,
+        sha256_b64=base64.b64encode(hashlib.sha256(one_line).digest()).decode(),
+        metadata={},
+        encryption=Encryption("aws:kms", KMS_KEY),
+    )
+
+    # WHEN night 2 runs, THEN nothing is sent again and night 2 restores exactly
+    again = backup(store, LocalSource(str(src)), opts(NIGHT2))
+    assert (again.status, again.unchanged, again.bytes_uploaded) == ("complete", len(hashes), 0)
+    restore(store, "documents", str(NIGHT2), str(tmp_path / "back"))
+    assert tree_hashes(str(tmp_path / "back")) == hashes
 
 
 def test_dry_run_writes_nothing(tmp_path: Path, store: MemoryStore, backend: MemoryBackend) -> None:

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
+from dataclasses import replace
 
 import pytest
 
 from docbackup import layout
 from docbackup.errors import ConfigError, ManifestError
-from docbackup.manifest import Entry, Manifest
+from docbackup.manifest import Entry, Failure, Manifest, ManifestStream
 
 DATE = dt.date(2025, 10, 15)
 
@@ -100,6 +102,47 @@ def test_untrustworthy_manifests_are_refused(mutate: object, message: str) -> No
     data = changed.encode() if isinstance(changed, str) else json.dumps(changed).encode()
     with pytest.raises(ManifestError, match=message):
         Manifest.from_json(data, expect_set="documents", expect_date=DATE)
+    with pytest.raises(ManifestError, match=message):
+        ManifestStream(io.BytesIO(data), expect_set="documents", expect_date=DATE)
+
+
+def _stream(data: bytes) -> ManifestStream:
+    return ManifestStream(io.BytesIO(data), expect_set="documents", expect_date=DATE)
+
+
+def test_manifest_stream_reads_entries_in_path_order() -> None:
+    names = ["b.txt", "a/x.pdf", "a-b.pdf", "a0.pdf", "new\nline.txt", "ünï/code.pdf"]
+    m = replace(manifest(*(entry(n) for n in names)), failures=(Failure("z", "gone"),))
+    data = m.to_json()
+    # One entry per line between the head and the failures, and still one JSON document.
+    assert data.count(b"\n") == len(names) + 2
+    assert Manifest.from_json(data, expect_set="documents", expect_date=DATE) == m
+    stream = _stream(data)
+    assert [e.path for e in stream.entries()] == sorted(names)
+    assert list(stream.entries()) == [m.entries[n] for n in sorted(names)]  # read again
+    assert stream.documents == len(names)
+    assert stream.manifest.failures == (Failure("z", "gone"),)
+    assert stream.manifest.status == "complete"
+
+
+def test_manifest_stream_reads_any_json_layout() -> None:
+    m = manifest(entry("b.txt"), entry("a.txt"))
+    for data in (
+        json.dumps(json.loads(m.to_json())).encode(),  # one line, as earlier versions wrote
+        json.dumps(json.loads(m.to_json()), indent=2).encode(),
+    ):
+        stream = _stream(data)
+        assert [e.path for e in stream.entries()] == ["a.txt", "b.txt"]
+        assert stream.documents == 2
+
+
+def test_manifest_stream_sorts_entries_out_of_order_and_refuses_them_twice() -> None:
+    lines = manifest(entry("a.txt"), entry("b.txt")).to_json().split(b"\n")
+    swapped = [lines[0], lines[2] + b",", lines[1].removesuffix(b","), *lines[3:]]
+    assert [e.path for e in _stream(b"\n".join(swapped)).entries()] == ["a.txt", "b.txt"]
+    twice = [lines[0], lines[1], lines[1].removesuffix(b","), *lines[3:]]
+    with pytest.raises(ManifestError, match="listed twice"):
+        _stream(b"\n".join(twice))
 
 
 def _entry0(doc: dict[str, object], **changes: object) -> dict[str, object]:

@@ -11,14 +11,18 @@ The manifest is written last; failures make it `partial` and the run says so (G1
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
+import hashlib
+import itertools
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from docbackup import __version__, layout
@@ -37,7 +41,17 @@ from docbackup.errors import (
     KeyUnusable,
     ObjectNotFound,
 )
-from docbackup.manifest import Action, Entry, Failure, Manifest, count_actions
+from docbackup.manifest import (
+    ACTIONS,
+    Action,
+    Entry,
+    Failure,
+    Manifest,
+    ManifestStream,
+    Status,
+    entry_line,
+    write_json,
+)
 from docbackup.sources.base import Document, FileOrigin, ScanResult
 from docbackup.storage.base import Encryption, Store
 
@@ -99,6 +113,7 @@ class _Task:
     key: str
     action: Action
     previous: Entry | None
+    index: int  # position in the plan: where its entry goes in the manifest
 
 
 def run_date(options: BackupOptions, now: dt.datetime) -> dt.date:
@@ -135,21 +150,75 @@ def backup(
     store.check_encryption(options.encryption)
     _refuse_rewriting_history(catalog, date)
     scan = source.scan()
-    if not scan.documents and not scan.skipped and not options.allow_empty:
+    first = next(scan.documents, None)
+    if first is None and not scan.skipped and not options.allow_empty:
         raise ConfigError(
             f"source {source.describe()} holds no documents (is the share mounted, the prefix "
             "right?); pass --allow-empty if an empty snapshot is what you want"
         )
+    documents = scan.documents if first is None else itertools.chain([first], scan.documents)
     known, tonight = _known_copies(catalog, date)
     run = _Run(store, options, date, started, reporter, clock)
     manifest_key = None
-    if not options.dry_run:
-        run.lease = Lease(
-            store, date, options.set_name, options.encryption, time_left=options.time_left
-        )
-        run.lease.acquire(finished_after=_finished_after(tonight))
     try:
-        run.plan(scan.documents, known, interrupted=_interrupted_copies(catalog, date, tonight))
+        if not options.dry_run:
+            run.lease = Lease(
+                store, date, options.set_name, options.encryption, time_left=options.time_left
+            )
+            run.lease.acquire(finished_after=_finished_after(tonight))
+        manifest_key, summary = _plan_and_run(run, catalog, source, scan, documents, known, tonight)
+    finally:
+        run.close()
+        for stream in known:
+            stream.close()
+    counts, documents_count = summary.counts, summary.documents
+    if options.dry_run:
+        # Nothing was transferred: report what the run would have done.
+        for task in run.tasks:
+            counts[task.action] += 1
+        documents_count += len(run.tasks)
+    if run.fatal is not None or (run.failures and not summary.documents):
+        status: Literal["complete", "partial", "failed"] = "failed"
+    else:
+        status = run.status()
+    return BackupResult(
+        status=status,
+        date=date,
+        set=options.set_name,
+        documents=documents_count,
+        new=counts["new"],
+        changed=counts["changed"],
+        unchanged=counts["unchanged"],
+        refreshed=counts["refreshed"],
+        failed=len(run.failures),
+        bytes_uploaded=run.planned_bytes if options.dry_run else run.bytes_sent,
+        total_bytes=summary.total_bytes,
+        duration_s=time.monotonic() - t0,
+        manifest_key=manifest_key,
+        dry_run=options.dry_run,
+        failures=tuple(Problem(f.path, f.reason) for f in run.sorted_failures()),
+        skipped=tuple(Problem(s.path, s.reason) for s in scan.skipped if not s.failure),
+        error=None if run.fatal is None else str(run.fatal),
+        out_of_time=run.out_of_time,
+        bytes_stored=run.planned_bytes if options.dry_run else summary.stored_bytes,
+    )
+
+
+def _plan_and_run(
+    run: _Run,
+    catalog: Catalog,
+    source: Source,
+    scan: ScanResult,
+    documents: Iterator[Document],
+    known: list[ManifestStream],
+    tonight: ManifestStream | None,
+) -> tuple[str | None, _Summary]:
+    """Plan, transfer and write the manifest, with the lease held; returns the manifest's key
+    (None when none was written) and what the night holds."""
+    options, date = run.options, run.date
+    manifest_key = None
+    try:
+        run.plan(documents, known, interrupted=_interrupted_copies(catalog, date, tonight))
         for skipped in scan.skipped:
             if skipped.failure:
                 run.failures.append(Failure(skipped.path, skipped.reason))
@@ -158,74 +227,47 @@ def backup(
         if run.lease is not None and run.fatal is None and not run.lease.confirm():
             # Another run may own the night now: its manifest, not ours, describes it.
             run.fatal = NightBusy(str(run.lease.lost))
-        manifest = run.manifest(source.describe(), clock())
-        if not options.dry_run and run.fatal is None:
+        summary = run.summary()
+        # A run stopped by a fatal error still records what it did store, if the bucket lets
+        # it; a run that lost the night to another writes nothing.
+        if options.dry_run or isinstance(run.fatal, NightBusy):
+            return None, summary
+        if run.fatal is not None and not run.stored_any:
+            return None, summary
+        with run.write_manifest(summary, source.describe(), run.clock()) as (body, sha):
             try:
-                manifest_key = catalog.write(manifest, options.encryption)
+                manifest_key = catalog.write_body(date, body, sha, options.encryption)
             except (ConfigError, EncryptionNotConfirmed):
-                raise
+                if run.fatal is None:
+                    raise
             except DocbackupError as exc:
                 # Without its manifest the night restores nothing: the run failed, and its
                 # result still lists every document and what happened to it.
-                run.fatal = DocbackupError(f"the manifest could not be written: {exc}")
-        elif not options.dry_run and run.stored_any and not isinstance(run.fatal, NightBusy):
-            # Stopped by a fatal error: record what did get stored, if the bucket lets us.
-            with contextlib.suppress(DocbackupError):
-                manifest_key = catalog.write(manifest, options.encryption)
+                if run.fatal is None:
+                    run.fatal = DocbackupError(f"the manifest could not be written: {exc}")
     finally:
         if run.lease is not None:
             run.lease.stop(release=manifest_key is None)
-    counts = count_actions(manifest.entries.values())
-    documents = len(manifest.entries)
-    if options.dry_run:
-        # Nothing was transferred: report what the run would have done.
-        for task in run.tasks:
-            counts[task.action] += 1
-        documents += len(run.tasks)
-    if run.fatal is not None or (run.failures and not manifest.entries):
-        status: Literal["complete", "partial", "failed"] = "failed"
-    else:
-        status = manifest.status
-    return BackupResult(
-        status=status,
-        date=date,
-        set=options.set_name,
-        documents=documents,
-        new=counts["new"],
-        changed=counts["changed"],
-        unchanged=counts["unchanged"],
-        refreshed=counts["refreshed"],
-        failed=len(manifest.failures),
-        bytes_uploaded=run.planned_bytes if options.dry_run else run.bytes_sent,
-        total_bytes=manifest.total_bytes,
-        duration_s=time.monotonic() - t0,
-        manifest_key=manifest_key,
-        dry_run=options.dry_run,
-        failures=tuple(Problem(f.path, f.reason) for f in manifest.failures),
-        skipped=tuple(Problem(s.path, s.reason) for s in scan.skipped if not s.failure),
-        error=None if run.fatal is None else str(run.fatal),
-        out_of_time=run.out_of_time,
-        bytes_stored=run.planned_bytes
-        if options.dry_run
-        else sum(e.size for e in manifest.entries.values() if e.action in ("new", "changed")),
-    )
+    return manifest_key, summary
 
 
-def _finished_after(tonight: Manifest | None) -> Callable[[float], bool]:
+def _finished_after(tonight: ManifestStream | None) -> Callable[[float], bool]:
     """Did a run that started at t (seconds since the epoch) already write tonight's manifest?"""
 
     def finished(t: float) -> bool:
         if tonight is None:
             return False
         try:
-            return dt.datetime.fromisoformat(tonight.finished_at).timestamp() >= t
+            return dt.datetime.fromisoformat(tonight.manifest.finished_at).timestamp() >= t
         except ValueError:
             return False
 
     return finished
 
 
-def _interrupted_copies(catalog: Catalog, date: dt.date, tonight: Manifest | None) -> set[str]:
+def _interrupted_copies(
+    catalog: Catalog, date: dt.date, tonight: ManifestStream | None
+) -> set[str]:
     """Keys already under tonight's snapshot that no manifest lists: a run was cut off.
 
     Costs nothing on an ordinary night: the date listing already says tonight is empty. Keys
@@ -274,21 +316,46 @@ def _restore_problem(path: str) -> str | None:
     return None
 
 
-def _known_copies(catalog: Catalog, date: dt.date) -> tuple[list[Manifest], Manifest | None]:
+def _known_copies(
+    catalog: Catalog, date: dt.date
+) -> tuple[list[ManifestStream], ManifestStream | None]:
     """Manifests whose copies tonight may reuse: newest first, down to the newest complete one.
 
     Partial nights newer than that are included, so documents they did store are not sent
     again. Also returns tonight's own manifest if this date already has one (a rerun).
     """
-    known: list[Manifest] = []
+    known: list[ManifestStream] = []
     tonight = None
-    for manifest in catalog.manifests(on_or_before=date):
-        if manifest.date == date:
-            tonight = manifest
-        known.append(manifest)
-        if manifest.status == "complete":
+    for stream in catalog.streams(on_or_before=date):
+        if stream.manifest.date == date:
+            tonight = stream
+        known.append(stream)
+        if stream.manifest.status == "complete":
             break
     return known, tonight
+
+
+class _Cursor:
+    """One manifest's entries, walked forward alongside the source's documents."""
+
+    def __init__(self, entries: Iterator[Entry]) -> None:
+        self._entries = entries
+        self._head = next(entries, None)
+
+    def take(self, path: str) -> Entry | None:
+        while self._head is not None and self._head.path < path:
+            self._head = next(self._entries, None)
+        if self._head is not None and self._head.path == path:
+            return self._head
+        return None
+
+
+@dataclass(slots=True)
+class _Summary:
+    counts: dict[str, int]
+    documents: int
+    total_bytes: int
+    stored_bytes: int
 
 
 class _Run:
@@ -308,7 +375,14 @@ class _Run:
         self.started = started
         self.reporter = reporter
         self.prefix = layout.snapshot_prefix(date, options.set_name)
-        self.entries: dict[str, Entry] = {}
+        # The manifest-to-be, in path order, on disk: a carried-over entry's JSON line after
+        # "=", or "?" where a task's entry goes. Only the tasks' entries are held in memory, so
+        # a night that changes little needs little memory however many documents it tracks.
+        self._lines: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._carried: dict[str, int] = dict.fromkeys(ACTIONS, 0)
+        self._carried_docs = 0
+        self._carried_bytes = 0
+        self.results: list[Entry | None] = []
         self.failures: list[Failure] = []
         self.tasks: list[_Task] = []
         self.bytes_sent = 0
@@ -324,41 +398,52 @@ class _Run:
     # -- planning ---------------------------------------------------------------------------
 
     def plan(
-        self, documents: Iterable[Document], known: list[Manifest], interrupted: set[str]
+        self, documents: Iterable[Document], known: list[ManifestStream], interrupted: set[str]
     ) -> None:
-        base = known[-1] if known else None
+        """Walk the source and the known manifests side by side, all in path order."""
+        cursors = [_Cursor(m.entries()) for m in known]
+        last = None
         for doc in documents:
+            if last is not None and doc.path <= last:
+                raise DocbackupError(f"internal error: the source listed {doc.path!r} out of order")
+            last = doc.path
             key = self.prefix + doc.path  # layout.document_key, without re-formatting the date
             problem = layout.key_problem(key) or _restore_problem(doc.path)
             if problem:
                 self.failures.append(Failure(doc.path, problem))
                 continue
-            match = next(
-                (
-                    m.entries[doc.path]
-                    for m in known
-                    if doc.path in m.entries and m.entries[doc.path].fingerprint == doc.fingerprint
-                ),
-                None,
-            )
+            # Newest first; the last is the newest complete night, the base for "changed".
+            found = [c.take(doc.path) for c in cursors]
+            match = next((e for e in found if e and e.fingerprint == doc.fingerprint), None)
             if match is not None:
                 self._plan_same(doc, key, match)
                 continue
-            previous = base.entries.get(doc.path) if base else None
+            previous = found[-1] if found else None
             action: Action = "new" if previous is None else "changed"
             if key in interrupted:
-                self.tasks.append(_Task("adopt", doc, key, action, previous))
+                self._add_task("adopt", doc, key, action, previous)
             elif previous is not None and doc.origin.match(previous.fingerprint) == "maybe":
-                self.tasks.append(_Task("recheck", doc, key, action, previous))
+                self._add_task("recheck", doc, key, action, previous)
             else:
-                self.tasks.append(_Task("upload", doc, key, action, previous))
-        self.planned_bytes = sum(t.doc.size for t in self.tasks if t.kind != "refresh")
+                self._add_task("upload", doc, key, action, previous)
 
     def _plan_same(self, doc: Document, key: str, entry: Entry) -> None:
         if self.started - entry.stored_datetime() >= self._refresh_age:
-            self.tasks.append(_Task("refresh", doc, key, "refreshed", entry))
-        else:
-            self.entries[doc.path] = entry.with_action("unchanged")
+            self._add_task("refresh", doc, key, "refreshed", entry)
+            return
+        self._lines.write(b"=" + entry_line(entry.with_action("unchanged")) + b"\n")
+        self._carried["unchanged"] += 1
+        self._carried_docs += 1
+        self._carried_bytes += entry.size
+
+    def _add_task(
+        self, kind: TaskKind, doc: Document, key: str, action: Action, previous: Entry | None
+    ) -> None:
+        self._lines.write(b"?\n")
+        self.tasks.append(_Task(kind, doc, key, action, previous, len(self.tasks)))
+        self.results.append(None)
+        if kind != "refresh":
+            self.planned_bytes += doc.size
 
     # -- execution --------------------------------------------------------------------------
 
@@ -446,7 +531,7 @@ class _Run:
         else:
             entry = self._send(task)
         with self._lock:
-            self.entries[task.doc.path] = entry
+            self.results[task.index] = entry
         self.reporter.advance(task.doc.path, task.doc.size)
 
     def _send(self, task: _Task) -> Entry:
@@ -533,22 +618,71 @@ class _Run:
             fingerprint=task.doc.fingerprint,
         )
 
-    # -- result -----------------------------------------------------------------------------
+    # -- result ---------------------------------------------------------------------------
 
-    def manifest(self, source: str, finished: dt.datetime) -> Manifest:
-        failures = tuple(sorted(self.failures, key=lambda f: f.path))
-        return Manifest(
+    def summary(self) -> _Summary:
+        counts = dict(self._carried)
+        documents, total, stored = self._carried_docs, self._carried_bytes, 0
+        for entry in self.results:
+            if entry is not None:
+                counts[entry.action] += 1
+                documents += 1
+                total += entry.size
+                if entry.action in ("new", "changed"):
+                    stored += entry.size
+        return _Summary(counts, documents, total, stored)
+
+    def status(self) -> Status:
+        return "partial" if self.failures or self.fatal else "complete"
+
+    def sorted_failures(self) -> tuple[Failure, ...]:
+        return tuple(sorted(self.failures, key=lambda f: f.path))
+
+    @contextlib.contextmanager
+    def write_manifest(
+        self, summary: _Summary, source: str, finished: dt.datetime
+    ) -> Iterator[tuple[BinaryIO, str]]:
+        """The manifest written out to a temporary file, and its SHA-256 (base64)."""
+        head = Manifest(
             set=self.options.set_name,
             date=self.date,
-            status="partial" if failures or self.fatal else "complete",
+            status=self.status(),
             started_at=self.started.isoformat(),
             finished_at=finished.isoformat(),
             source=source,
             retention_days=self.options.retention_days,
             encryption=self.options.encryption.describe(),
             tool_version=__version__,
-            entries=dict(self.entries),
-            failures=failures,
+            entries={},
             bytes_uploaded=self.bytes_sent,
-            counts=count_actions(self.entries.values()),
-        )
+            counts=summary.counts,
+        ).head() | {"documents": summary.documents, "bytes": summary.total_bytes}
+        with tempfile.TemporaryFile() as body:
+            out = _HashingWriter(body)
+            write_json(out, head, self._entry_lines(), self.sorted_failures())
+            body.seek(0)
+            yield body, base64.b64encode(out.sha.digest()).decode()
+
+    def _entry_lines(self) -> Iterator[bytes]:
+        self._lines.seek(0)
+        results = iter(self.results)
+        for line in self._lines:
+            if line.startswith(b"="):
+                yield line[1:-1]
+            elif (entry := next(results)) is not None:
+                yield entry_line(entry)
+
+    def close(self) -> None:
+        self._lines.close()
+
+
+class _HashingWriter:
+    """Writes through to a file and hashes what it writes."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.sha = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        return self._out.write(data)

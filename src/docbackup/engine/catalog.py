@@ -5,13 +5,19 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import io
+import shutil
+import tempfile
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from docbackup import layout
 from docbackup.engine.results import SnapshotInfo
 from docbackup.errors import ConfigError, EncryptionNotConfirmed, ManifestError, ObjectNotFound
-from docbackup.manifest import Manifest
+from docbackup.manifest import Manifest, ManifestStream
 from docbackup.storage.base import Encryption, Store
+
+_SPOOL_CHUNK = 1 << 20
 
 
 class Catalog:
@@ -43,6 +49,33 @@ class Catalog:
         except ObjectNotFound:
             return None
         return Manifest.from_json(data, expect_set=self.set, expect_date=date)
+
+    def stream(self, date: dt.date) -> ManifestStream | None:
+        """Like `load`, but the body goes to a temporary file and is read a line at a time."""
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream, or below
+        try:
+            try:
+                with self.store.open(layout.manifest_key(date, self.set)) as body:
+                    shutil.copyfileobj(body, spool, _SPOOL_CHUNK)
+            except ObjectNotFound:
+                spool.close()
+                return None
+            return ManifestStream(spool, expect_set=self.set, expect_date=date)
+        except BaseException:
+            spool.close()
+            raise
+
+    def streams(self, *, on_or_before: dt.date) -> Iterator[ManifestStream]:
+        """`manifests`, streamed: newest first, unreadable ones skipped."""
+        for date in self.dates():
+            if date > on_or_before:
+                continue
+            try:
+                found = self.stream(date)
+            except ManifestError:
+                continue
+            if found is not None:
+                yield found
 
     def manifests(self, *, on_or_before: dt.date | None = None) -> Iterator[Manifest]:
         """Manifests newest first; unreadable ones are skipped here (list shows them)."""
@@ -87,10 +120,18 @@ class Catalog:
         return newest
 
     def write(self, manifest: Manifest, encryption: Encryption) -> str:
-        key = layout.manifest_key(manifest.date, manifest.set)
         data = manifest.to_json()
         sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        stored = self.store.put(key, data, sha256_b64=sha, metadata={}, encryption=encryption)
+        return self.write_body(manifest.date, io.BytesIO(data), sha, encryption)
+
+    def write_body(
+        self, date: dt.date, body: BinaryIO, sha256_b64: str, encryption: Encryption
+    ) -> str:
+        """Store a manifest already written out (see manifest.write_json), from a file."""
+        key = layout.manifest_key(date, self.set)
+        stored = self.store.put(
+            key, body, sha256_b64=sha256_b64, metadata={}, encryption=encryption
+        )
         if not encryption.confirmed_by(stored.sse, stored.kms_key_id):
             raise EncryptionNotConfirmed(
                 f"the server did not confirm {encryption.describe()} for the manifest {key}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -70,5 +71,12 @@ class Skipped:
 
 @dataclass(slots=True)
 class ScanResult:
-    documents: list[Document] = field(default_factory=list)
+    """What a source found, produced as it is walked.
+
+    `documents` yields in path order (str comparison, which is also S3's UTF-8 key order), so
+    the engine can walk the source and the last manifest side by side without holding either.
+    `skipped` fills up while `documents` is consumed: read it once that iterator is exhausted.
+    """
+
+    documents: Iterator[Document]
     skipped: list[Skipped] = field(default_factory=list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 
 from docbackup.errors import ConfigError
 from docbackup.sources.base import Document, FileOrigin, ScanResult, Skipped
@@ -30,35 +31,41 @@ class LocalSource:
 
     def scan(self) -> ScanResult:
         self.check()
-        result = ScanResult()
-        self._walk(self.root, "", result)
-        result.documents.sort(key=lambda d: d.path)
-        return result
+        skipped: list[Skipped] = []
+        return ScanResult(self._walk(self.root, "", skipped), skipped)
 
-    def _walk(self, folder: str, rel: str, result: ScanResult) -> None:
+    def _walk(self, folder: str, rel: str, skipped: list[Skipped]) -> Iterator[Document]:
+        """Depth first, in the order of the full relative paths: a folder sorts as its name plus
+        '/', so "a-b.pdf" < "a/x.pdf" < "a0.pdf" as the strings compare. Only one folder's
+        listing is held at a time."""
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as it:
+                entries = [(e.name + "/" if _is_dir(e) else e.name, e) for e in it]
         except OSError as exc:
-            result.skipped.append(
-                Skipped(rel or ".", f"folder cannot be read: {exc.strerror}", True)
-            )
+            skipped.append(Skipped(rel or ".", f"folder cannot be read: {exc.strerror}", True))
             return
-        for entry in sorted(entries, key=lambda e: e.name):
+        entries.sort(key=lambda pair: pair[0])
+        for _, entry in entries:
             path = f"{rel}{entry.name}"
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
                 if not isinstance(exc, FileNotFoundError):
-                    result.skipped.append(Skipped(path, f"cannot stat: {exc.strerror}", True))
+                    skipped.append(Skipped(path, f"cannot stat: {exc.strerror}", True))
                 continue
             if stat.S_ISDIR(st.st_mode):
-                self._walk(entry.path, path + "/", result)
+                yield from self._walk(entry.path, path + "/", skipped)
             elif stat.S_ISREG(st.st_mode):
                 origin = FileOrigin(entry.path, file_fingerprint(st))
-                result.documents.append(Document(path, st.st_size, st.st_mtime_ns, origin))
+                yield Document(path, st.st_size, st.st_mtime_ns, origin)
             elif stat.S_ISLNK(st.st_mode):
-                result.skipped.append(Skipped(path, "symbolic link, not followed", False))
+                skipped.append(Skipped(path, "symbolic link, not followed", False))
             else:
-                result.skipped.append(
-                    Skipped(path, "not a regular file (socket, FIFO or device)", False)
-                )
+                skipped.append(Skipped(path, "not a regular file (socket, FIFO or device)", False))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False

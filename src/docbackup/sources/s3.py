@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from docbackup.errors import ConfigError
 from docbackup.sources.base import Document, ObjectOrigin, ScanResult, Skipped
 from docbackup.storage.base import Store
@@ -33,14 +35,17 @@ class ObjectSource:
 
     def scan(self) -> ScanResult:
         self.check()
-        result = ScanResult()
+        skipped: list[Skipped] = []
+        return ScanResult(self._list(skipped), skipped)
+
+    def _list(self, skipped: list[Skipped]) -> Iterator[Document]:
+        # S3 lists keys in UTF-8 byte order, which is the order of the paths as strings.
         for obj in self.store.objects(self.prefix):
             path = obj.key[len(self.prefix) :]
             if obj.key.endswith("/"):
                 if obj.size:
-                    result.skipped.append(Skipped(path, "key ends with '/', not a document", False))
+                    skipped.append(Skipped(path, "key ends with '/', not a document", False))
                 continue  # a console "folder" marker
             origin = ObjectOrigin(self.store.bucket, obj.key, obj.etag)
             mtime_ns = int(obj.last_modified.timestamp() * 1_000_000_000)
-            result.documents.append(Document(path, obj.size, mtime_ns, origin))
-        return result
+            yield Document(path, obj.size, mtime_ns, origin)

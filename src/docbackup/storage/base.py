@@ -91,7 +91,7 @@ class Store(Protocol):
     def put(
         self,
         key: str,
-        data: bytes,
+        data: bytes | BinaryIO,
         *,
         sha256_b64: str,
         metadata: Mapping[str, str],
@@ -99,7 +99,8 @@ class Store(Protocol):
         if_none_match: bool = False,
         if_match: str | None = None,
     ) -> Stored:
-        """Store `data` in one request; the server checks it against `sha256_b64`.
+        """Store `data` (bytes, or a seekable file read from its start) in one request; the
+        server checks it against `sha256_b64`.
 
         if_none_match: only if the key does not exist; if_match: only if its current ETag is
         this one. Either way PreconditionFailed when the condition does not hold.

@@ -166,7 +166,7 @@ class MemoryStore:
     def put(
         self,
         key: str,
-        data: bytes,
+        data: bytes | BinaryIO,
         *,
         sha256_b64: str,
         metadata: Mapping[str, str],
@@ -174,6 +174,8 @@ class MemoryStore:
         if_none_match: bool = False,
         if_match: str | None = None,
     ) -> Stored:
+        if not isinstance(data, bytes):
+            data = data.read()
         if base64.b64encode(hashlib.sha256(data).digest()).decode() != sha256_b64:
             raise StoreError(f"{key}: BadDigest, the bytes do not match their SHA-256")
         with self._backend._lock:

@@ -204,7 +204,7 @@ class S3Store:
     def put(
         self,
         key: str,
-        data: bytes,
+        data: bytes | BinaryIO,
         *,
         sha256_b64: str,
         metadata: Mapping[str, str],
