@@ -16,8 +16,10 @@ from docbackup.engine.backup import MULTIPART_THRESHOLD
 from docbackup.errors import ConfigError
 from docbackup.sources.local import LocalSource
 from docbackup.sources.s3 import ObjectSource, parse_s3_url
+from docbackup.storage.crt import CrtUploader
 from docbackup.storage.s3 import S3Store, TransferSettings
 
+CONNECT_TIMEOUT = 10
 # Multipart part size: boto3's default; a part is held in memory while it is sent.
 PART_SIZE = 8 * 1024 * 1024
 # Parallel parts within one large upload, on top of the per-document workers.
@@ -36,6 +38,9 @@ class RequestCounter:
         with self._lock:
             self.counts[event_name.rsplit(".", 1)[-1]] += 1
 
+    def count_crt_put(self) -> None:
+        self("before-send.s3.PutObject")
+
     @property
     def total(self) -> int:
         return sum(self.counts.values())
@@ -47,7 +52,7 @@ def s3_client(*, workers: int, counter: RequestCounter | None = None, core: Any 
     config = Config(
         retries=retry_settings(),
         max_pool_connections=workers + PART_CONCURRENCY,
-        connect_timeout=10,
+        connect_timeout=CONNECT_TIMEOUT,
         read_timeout=_number("DOCBACKUP_READ_TIMEOUT", 60.0),
         tcp_keepalive=True,
     )
@@ -136,10 +141,26 @@ def backup_store(
         core = core_session()
         client = s3_client(workers=workers, counter=counter, core=core)
         kms = kms_client(core)
+        fast = None
+        if os.environ.get("DOCBACKUP_CRT", "1") != "0":
+            fast = CrtUploader.for_client(
+                client,
+                core.get_credentials(),
+                bucket,
+                connections=workers,
+                timeout_s=_number("DOCBACKUP_READ_TIMEOUT", 60.0),
+                on_request=None if counter is None else counter.count_crt_put,
+            )
     except (BotoCoreError, ValueError) as exc:
         # A profile that does not exist, an endpoint URL that is not one, ...
         raise ConfigError(f"AWS configuration: {exc}") from None
-    return S3Store(client, bucket, transfer=transfer_config(multipart_threshold), kms_client=kms)
+    return S3Store(
+        client,
+        bucket,
+        transfer=transfer_config(multipart_threshold),
+        kms_client=kms,
+        fast=fast,
+    )
 
 
 def source_for(spec: str, store: S3Store) -> LocalSource | ObjectSource:

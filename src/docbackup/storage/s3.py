@@ -32,6 +32,7 @@ from docbackup.errors import (
     StoreError,
 )
 from docbackup.storage.base import Encryption, ObjectInfo, Readable, Stored
+from docbackup.storage.crt import CrtUploader
 
 # CopyObject takes at most 5 GiB in one request; above it the managed copy goes multipart.
 _COPY_LIMIT = 5 * 1024**3
@@ -100,6 +101,26 @@ def _sse_args(enc: Encryption) -> dict[str, Any]:
     return {}
 
 
+def _put_headers(
+    sha256_b64: str, metadata: Mapping[str, str], enc: Encryption
+) -> dict[str, str] | None:
+    """PutObject's headers for what `put` sends, as botocore would serialize them; None when
+    a value is not plain ASCII (botocore's own path handles, or refuses, those)."""
+    headers = {"x-amz-checksum-sha256": sha256_b64}
+    sse = _sse_args(enc)
+    if "ServerSideEncryption" in sse:
+        headers["x-amz-server-side-encryption"] = sse["ServerSideEncryption"]
+    if "SSEKMSKeyId" in sse:
+        headers["x-amz-server-side-encryption-aws-kms-key-id"] = sse["SSEKMSKeyId"]
+    if sse.get("BucketKeyEnabled"):
+        headers["x-amz-server-side-encryption-bucket-key-enabled"] = "true"
+    for name, value in metadata.items():
+        headers[f"x-amz-meta-{name}"] = value
+    if not all(v.isascii() and v.isprintable() for v in headers.values()):
+        return None
+    return headers
+
+
 def _managed(enc: Encryption) -> dict[str, Any]:
     # s3transfer does not pass BucketKeyEnabled; the bucket's own setting applies instead.
     return {k: v for k, v in _sse_args(enc).items() if k != "BucketKeyEnabled"}
@@ -113,11 +134,13 @@ class S3Store:
         *,
         transfer: TransferSettings | None = None,
         kms_client: Any = None,
+        fast: CrtUploader | None = None,
     ) -> None:
         self._client = client
         self._kms = kms_client
         self._bucket = bucket
         self._transfer = transfer or TransferSettings()
+        self._fast = fast
 
     @property
     def bucket(self) -> str:
@@ -221,6 +244,23 @@ class S3Store:
             "Metadata": dict(metadata),
             **_sse_args(encryption),
         }
+        if (
+            self._fast is not None
+            and isinstance(data, bytes)
+            and not if_none_match
+            and not if_match
+        ):
+            headers = _put_headers(sha256_b64, metadata, encryption)
+            answer = None if headers is None else self._fast.put(key, data, headers)
+            if answer is not None:
+                return Stored(
+                    key=key,
+                    version_id=answer.get("x-amz-version-id"),
+                    etag=answer.get("etag", ""),
+                    sse=answer.get("x-amz-server-side-encryption"),
+                    kms_key_id=answer.get("x-amz-server-side-encryption-aws-kms-key-id"),
+                )
+            # Not done (refused, failed, timed out): botocore sends it, retries, and reports.
         if if_none_match:
             args["IfNoneMatch"] = "*"
         if if_match is not None:
