@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 SCAN := .venv-scan
 SCAN_STAMP := $(SCAN)/.installed
 TEMPLATE := lib/TapStack.yml
+# The peers of the benchmarks: awscli in its own virtualenv, restic from Debian.
+BENCH := .venv-bench
+BENCH_STAMP := $(BENCH)/.installed
 
 .PHONY: demo test lint typecheck scan bench clean
 
@@ -19,6 +22,11 @@ $(SCAN_STAMP): requirements-scan.txt requirements-scan.lock
 	$(PYTHON) -m venv $(SCAN)
 	$(SCAN)/bin/python -m pip install --quiet -c requirements-scan.lock -r requirements-scan.txt
 	touch $(SCAN_STAMP)
+
+$(BENCH_STAMP): requirements-bench.txt requirements-bench.lock
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install --quiet -c requirements-bench.lock -r requirements-bench.txt
+	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/docbackup demo
@@ -39,9 +47,14 @@ scan: $(SCAN_STAMP)
 test: lint typecheck scan
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
-	$(BIN)/python bench/backup_scale.py
+# Side by side with aws s3 sync, rclone, restic and a boto3 loop (bench/results.md), the
+# no-change night at 1,000 to 100,000 documents (bench/scaling.md), and the Lambda handler.
+# About two hours on 2 cores; restic comes from Debian's packages (needs root or sudo).
+bench: $(STAMP) $(BENCH_STAMP)
+	command -v restic >/dev/null || apt-get install -y restic || sudo apt-get install -y restic
+	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/compare.py --scaling
 	$(BIN)/python bench/handler_night.py
 
 clean:
-	rm -rf $(VENV) $(SCAN) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN) $(BENCH) .pytest_cache .mypy_cache .ruff_cache

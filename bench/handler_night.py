@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -39,22 +38,24 @@ print(json.dumps(summary), file=sys.stderr)
 
 def night(env: dict[str, str], date: str) -> dict[str, object]:
     event = json.dumps({"trigger": "schedule", "scheduled_time": f"{date}T02:00:00Z"})
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, event], env=env, stdout=out, stderr=err
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
+    # Started through bench/spawn.py, so the peak RSS is the handler's own (a child forked from
+    # this process would start with this process's peak).
+    spawn = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spawn.py")
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as err:
+        figures = os.path.join(tmp, "run.json")
+        command = [sys.executable, "-S", spawn, figures, sys.executable, "-c", CHILD, event]
+        code = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=err).returncode
         err.seek(0)
         lines = err.read().decode().strip().splitlines()
-        if os.waitstatus_to_exitcode(status) != 0:
+        if code != 0:
             raise SystemExit("\n".join(lines[-20:]))
+        with open(figures, encoding="utf-8") as f:
+            usage = json.load(f)
     summary: dict[str, object] = json.loads(lines[-1])
     return summary | {
-        "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "wall_s": usage["wall_s"],
+        "cpu_s": usage["cpu_s"],
+        "peak_rss_mb": usage["maxrss_kb"] / 1024,
     }
 
 
