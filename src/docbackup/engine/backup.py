@@ -453,14 +453,20 @@ class _Run:
         try:
             if not tasks:
                 return
-            # The first transfer runs alone: if the bucket, the credentials or the key are
-            # unusable, it fails before anything is written, and the CLI exits 2.
+            # Largest first: a big scan that happens to sort last would otherwise be the one
+            # transfer still running when everything else is done. (Entries go back to path
+            # order in the manifest whatever the order of the transfers.)
+            order = sorted(tasks, key=lambda t: t.doc.size, reverse=True)
+            # The smallest transfer runs alone first: if the bucket, the credentials or the key
+            # are unusable, it fails quickly, before anything else is written, and the CLI
+            # exits 2.
+            probe = order.pop()
             try:
-                self._do(tasks[0])
+                self._do(probe)
             except (BucketNotFound, AccessDenied, KeyUnusable):
                 raise
             except Exception as exc:  # reported below like any other document's failure
-                self._fail(tasks[0], exc)
+                self._fail(probe, exc)
             if self.fatal is not None:
                 return
             # At most two tasks per worker are queued at a time: a future per document of a
@@ -468,7 +474,7 @@ class _Run:
             limit = 2 * self.options.workers
             with ThreadPoolExecutor(self.options.workers, thread_name_prefix="docbackup") as pool:
                 pending: set[Future[None]] = set()
-                for task in tasks[1:]:
+                for task in order:
                     if len(pending) >= limit:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         _raise_crashes(done)
