@@ -140,7 +140,6 @@ def backup_store(
     try:
         core = core_session()
         client = s3_client(workers=workers, counter=counter, core=core)
-        kms = kms_client(core)
         fast = None
         if os.environ.get("DOCBACKUP_CRT", "1") != "0":
             fast = CrtUploader.for_client(
@@ -158,7 +157,7 @@ def backup_store(
         client,
         bucket,
         transfer=transfer_config(multipart_threshold),
-        kms_client=kms,
+        kms_client=lambda: kms_client(core),
         fast=fast,
     )
 

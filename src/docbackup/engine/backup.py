@@ -147,7 +147,6 @@ def backup(
     date = run_date(options, started)
     catalog = Catalog(store, options.set_name)
     store.check_access()
-    store.check_encryption(options.encryption)
     _refuse_rewriting_history(catalog, date)
     scan = source.scan()
     first = next(scan.documents, None)
@@ -158,6 +157,10 @@ def backup(
         )
     documents = scan.documents if first is None else itertools.chain([first], scan.documents)
     known, tonight = _known_copies(catalog, date)
+    if not known or known[0].manifest.encryption != options.encryption.describe():
+        # Before the first write. A night whose last manifest was written under this very key
+        # needs no question to KMS: S3 itself refuses a key that has since become unusable.
+        store.check_encryption(options.encryption)
     run = _Run(store, options, date, started, reporter, clock)
     manifest_key = None
     try:

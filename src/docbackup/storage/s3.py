@@ -9,7 +9,7 @@ when one is needed.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn, cast
@@ -133,11 +133,12 @@ class S3Store:
         bucket: str,
         *,
         transfer: TransferSettings | None = None,
-        kms_client: Any = None,
+        kms_client: Callable[[], Any] | None = None,
         fast: CrtUploader | None = None,
     ) -> None:
         self._client = client
-        self._kms = kms_client
+        # Built on first use: a night that does not need to ask KMS never loads its client.
+        self._kms_factory = kms_client
         self._bucket = bucket
         self._transfer = transfer or TransferSettings()
         self._fast = fast
@@ -205,10 +206,10 @@ class S3Store:
 
     def check_encryption(self, encryption: Encryption) -> None:
         key = encryption.kms_key_id
-        if encryption.mode != "aws:kms" or not key or self._kms is None:
+        if encryption.mode != "aws:kms" or not key or self._kms_factory is None:
             return
         try:
-            meta = self._kms.describe_key(KeyId=key)["KeyMetadata"]
+            meta = self._kms_factory().describe_key(KeyId=key)["KeyMetadata"]
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in ("NotFoundException", "InvalidArnException", "ValidationException"):
