@@ -7,6 +7,7 @@ to AWS, to the embedded sandbox, or to any S3-compatible server.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import Counter
@@ -142,10 +143,10 @@ def backup_store(
         client = s3_client(workers=workers, counter=counter, core=core)
         fast = None
         if os.environ.get("DOCBACKUP_CRT", "1") != "0":
-            fast = CrtUploader.for_client(
-                client,
-                core.get_credentials(),
-                bucket,
+            fast = functools.partial(
+                CrtUploader.for_request,
+                bucket=bucket,
+                credentials=core.get_credentials(),
                 connections=workers,
                 timeout_s=_number("DOCBACKUP_READ_TIMEOUT", 60.0),
                 on_request=None if counter is None else counter.count_crt_put,

@@ -190,10 +190,6 @@ def _dumps(doc: Any) -> bytes:
     return _ENCODER.encode(doc).encode("utf-8")
 
 
-def _loads_line(line: bytes) -> Any:
-    return _DECODER.decode(line.rstrip(b"\n").removesuffix(b",").decode("utf-8"))
-
-
 class Writable(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
@@ -217,7 +213,7 @@ def write_json(
         out.write(separator + line)
         separator = b",\n"
     tail = _dumps({"failures": [{"path": f.path, "reason": f.reason} for f in failures]})
-    out.write(b"\n]," + tail[1:] + b"\n")
+    out.write((b"\n" if separator else b"") + b"]," + tail[1:] + b"\n")
 
 
 class ManifestStream:
@@ -235,7 +231,7 @@ class ManifestStream:
         self.where = layout.manifest_key(expect_date, expect_set)
         try:
             self.manifest, self.documents = self._check_lines()
-        except (ValueError, TypeError, KeyError, ManifestError, UnicodeDecodeError):
+        except (ValueError, TypeError, KeyError, AttributeError, ManifestError):
             # Not the line layout, or broken: the whole-document reader decides and explains.
             spool.seek(0)
             whole = Manifest.from_json(spool.read(), expect_set=expect_set, expect_date=expect_date)
@@ -245,62 +241,65 @@ class ManifestStream:
     def _check_lines(self) -> tuple[Manifest, int]:
         self._spool.seek(0)
         first = self._spool.readline()
-        if not first.endswith(b'"entries":[\n'):
+        if not first.startswith(b"{") or not first.endswith(b',"entries":[\n'):
             raise ValueError("not the line layout")
-        head = json.loads(first[:-1] + b"]}")
-        if not isinstance(head, dict):
-            raise ValueError("not an object")
+        head = _DECODER.decode(first[:-1].decode("utf-8") + "]}")
         _check_version(head, self.where)
         header = Manifest._from_doc({**head, "failures": []})
+        if self.where != layout.manifest_key(header.date, header.set):
+            raise ManifestError(f"{self.where}: says set {header.set!r} date {header.date}")
         count, last = 0, None
-        for entry in self._entries(header):
+        for line in self._lines():
+            entry = entry_from_doc(_DECODER.decode(line.decode("utf-8")))
+            _check_entry(entry, header, self.where)
             if last is not None and entry.path <= last:
                 raise ValueError("entries out of path order")
             last = entry.path
             count += 1
-        tail = json.loads(b"{" + self._tail[len(b"],") :])
-        if self._spool.read().strip():
-            raise ValueError("data after the manifest")
-        failures = tuple(Failure(_str(f["path"]), _str(f["reason"])) for f in tail["failures"])
+        tail = _DECODER.decode("{" + self._tail[len(b"],") :].decode("utf-8"))
         if set(tail) != {"failures"}:
             raise ValueError("unexpected fields after the entries")
+        failures = tuple(Failure(_str(f["path"]), _str(f["reason"])) for f in tail["failures"])
         return replace(header, failures=failures), count
 
-    def _entries(self, header: Manifest | None) -> Iterator[Entry]:
-        """Entries from the spool's current position (after the first line); with `header`,
-        each is checked as `from_json` checks it."""
-        self._tail = b""
+    def _lines(self) -> Iterator[bytes]:
+        """Each entry's JSON from the spool's position after the first line, holding the
+        layout to exactly what `write_json` writes; the last line is kept in `_tail`."""
+        more = None  # did the previous entry line end in a comma?
         for line in self._spool:
-            if line.startswith(b"]"):
-                self._tail = line.rstrip(b"\n")
+            if line.startswith(b'],"failures":['):
+                if more or not line.endswith(b"}\n") or self._spool.read():
+                    raise ValueError("not the line layout after the entries")
+                self._tail = line[:-1]
                 return
-            raw = _loads_line(line)
-            if header is None:
-                # Second reading: every field was checked by the first, in __init__.
-                yield Entry(
-                    raw["path"],
-                    raw["size"],
-                    raw["mtime_ns"],
-                    raw["sha256"],
-                    raw["key"],
-                    raw.get("version_id"),
-                    raw["action"],
-                    raw["stored_at"],
-                    raw["fingerprint"],
-                )
-                continue
-            entry = entry_from_doc(raw)
-            _check_entry(entry, header, self.where)
-            yield entry
+            if more is False or not line.startswith(b"{") or not line.endswith(b"\n"):
+                raise ValueError("not the line layout in the entries")
+            more = line.endswith(b",\n")
+            yield line[:-2] if more else line[:-1]
         raise ValueError("the manifest ends before its entries do")
+
+    def _entries(self) -> Iterator[Entry]:
+        # The second reading: every field was checked by the first, in __init__.
+        self._spool.seek(0)
+        self._spool.readline()
+        for line in self._lines():
+            raw = _DECODER.decode(line.decode("utf-8"))
+            yield Entry(
+                raw["path"],
+                raw["size"],
+                raw["mtime_ns"],
+                raw["sha256"],
+                raw["key"],
+                raw.get("version_id"),
+                raw["action"],
+                raw["stored_at"],
+                raw["fingerprint"],
+            )
 
     def entries(self) -> Iterator[Entry]:
         if self._whole is not None:
-            yield from sorted(self._whole.entries.values(), key=lambda e: e.path)
-            return
-        self._spool.seek(0)
-        self._spool.readline()
-        yield from self._entries(None)
+            return iter(sorted(self._whole.entries.values(), key=lambda e: e.path))
+        return self._entries()
 
     def close(self) -> None:
         self._spool.close()

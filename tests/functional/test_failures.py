@@ -78,6 +78,26 @@ def test_key_over_1024_bytes_is_reported_and_the_rest_stored(
     assert "1024" in result.failures[0].reason
 
 
+def test_a_file_name_that_is_not_utf8_is_reported_and_the_night_still_written(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    # GIVEN a Latin-1 name from an old share, beside an ordinary document
+    src = tmp_path / "office"
+    write(str(src), "b.txt", b"y")
+    with open(os.path.join(os.fsencode(src), b"caf\xe9.txt"), "wb") as f:
+        f.write(b"x")
+
+    result = backup(store, LocalSource(str(src)), OPTIONS)
+
+    # THEN the night is partial, says which file, and its manifest lists both facts
+    assert (result.status, result.documents, result.failed) == ("partial", 1, 1)
+    assert result.failures[0].path == "caf\\xe9.txt"
+    assert "UTF-8" in result.failures[0].reason
+    assert result.manifest_key is not None
+    with store.open(result.manifest_key) as body:
+        assert b"caf\\\\xe9.txt" in body.read()  # JSON escapes the backslash
+
+
 def test_server_that_ignores_encryption_stops_the_run(tmp_path: Path) -> None:
     backend = MemoryBackend()
     backend.create_bucket("plain")

@@ -8,6 +8,8 @@ through the fast path only, so a signature S3 would refuse shows up as "not done
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import hashlib
 import os
 import socket
@@ -15,11 +17,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 
+from docbackup.errors import DocbackupError
 from docbackup.storage.crt import CrtUploader
+from docbackup.storage.s3 import S3Store
 
 pytest.importorskip("awscrt.s3")
 
@@ -86,14 +91,7 @@ def test_fast_path_signatures_are_accepted_and_wrong_ones_refused(signing_moto: 
     s3 = _client(signing_moto, "s3", made["AccessKeyId"], made["SecretAccessKey"])
     s3.create_bucket(Bucket="signed")  # type: ignore[attr-defined]
 
-    uploader = CrtUploader.for_client(
-        s3,
-        s3._request_signer._credentials,
-        "signed",
-        connections=4,
-        timeout_s=10,  # type: ignore[attr-defined]
-    )
-    assert uploader is not None
+    uploader = _uploader(s3, "signed")
     for key in KEYS:
         data = key.encode() * 3
         sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
@@ -105,12 +103,27 @@ def test_fast_path_signatures_are_accepted_and_wrong_ones_refused(signing_moto: 
 
     # A wrong secret is refused: the check above could fail.
     wrong = _client(signing_moto, "s3", made["AccessKeyId"], "not-the-secret")
-    bad = CrtUploader.for_client(
-        wrong,
-        wrong._request_signer._credentials,
-        "signed",
-        connections=1,
-        timeout_s=10,  # type: ignore[attr-defined]
+    assert _uploader(wrong, "signed", check=False).put("plain.txt", b"x", {}) is None
+
+
+def _uploader(s3: Any, bucket: str, *, check: bool = True) -> CrtUploader:
+    """The fast path as a backup builds it: from the HeadBucket request botocore sent."""
+    store = S3Store(
+        s3,
+        bucket,
+        fast=functools.partial(
+            CrtUploader.for_request,
+            bucket=bucket,
+            credentials=s3._request_signer._credentials,
+            connections=4,
+            timeout_s=10,
+        ),
     )
-    assert bad is not None
-    assert bad.put("plain.txt", b"x", {}) is None
+    if check:
+        store.check_access()
+    else:  # refused, as it should be: it is the request it sent that counts
+        with contextlib.suppress(DocbackupError):
+            store.check_access()
+    uploader = store._fast_path()
+    assert uploader is not None
+    return uploader

@@ -136,8 +136,39 @@ def test_manifest_stream_reads_any_json_layout() -> None:
         assert stream.documents == 2
 
 
+def test_manifest_stream_reads_an_empty_night_line_by_line() -> None:
+    stream = _stream(manifest().to_json())
+    assert stream._whole is None  # the line reader, not the fallback
+    assert list(stream.entries()) == []
+    assert stream.documents == 0
+
+
+def _lines() -> list[bytes]:
+    return manifest(entry("a.txt"), entry("b.txt")).to_json().split(b"\n")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # Stored under documents/2025-10-15 but says it is another set's or night's.
+        (lambda b: b.replace(b'"set":"documents"', b'"set":"photos"', 1), "says set 'photos'"),
+        (lambda b: b.replace(b'"date":"2025-10-15"', b'"date":"2025-10-14"', 1), "says set"),
+        (lambda b: b"\xef\xbb\xbf" + b, "not a JSON manifest"),  # a byte-order mark
+        (lambda b: b.replace(b"},\n", b"}\n", 1), "not a JSON manifest"),  # a missing comma
+        (lambda b: b.replace(b"}\n]", b"},\n]", 1), "not a JSON manifest"),  # a trailing one
+        (lambda b: b.replace(b'\n],"failures"', b'\n]]"failures"', 1), "not a JSON manifest"),
+    ],
+)
+def test_manifest_stream_refuses_what_from_json_refuses(change: object, message: str) -> None:
+    data = change(b"\n".join(_lines()))  # type: ignore[operator]
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_json(data, expect_set="documents", expect_date=DATE)
+    with pytest.raises(ManifestError, match=message):
+        _stream(data)
+
+
 def test_manifest_stream_sorts_entries_out_of_order_and_refuses_them_twice() -> None:
-    lines = manifest(entry("a.txt"), entry("b.txt")).to_json().split(b"\n")
+    lines = _lines()
     swapped = [lines[0], lines[2] + b",", lines[1].removesuffix(b","), *lines[3:]]
     assert [e.path for e in _stream(b"\n".join(swapped)).entries()] == ["a.txt", "b.txt"]
     twice = [lines[0], lines[1], lines[1].removesuffix(b","), *lines[3:]]

@@ -52,7 +52,7 @@ from docbackup.manifest import (
     entry_line,
     write_json,
 )
-from docbackup.sources.base import Document, FileOrigin, ScanResult
+from docbackup.sources.base import Document, FileOrigin, ScanResult, shown
 from docbackup.storage.base import Encryption, Store
 
 # Errors after which no further request can succeed: the run stops instead of failing every
@@ -329,12 +329,17 @@ def _known_copies(
     """
     known: list[ManifestStream] = []
     tonight = None
-    for stream in catalog.streams(on_or_before=date):
-        if stream.manifest.date == date:
-            tonight = stream
-        known.append(stream)
-        if stream.manifest.status == "complete":
-            break
+    try:
+        for stream in catalog.streams(on_or_before=date):
+            if stream.manifest.date == date:
+                tonight = stream
+            known.append(stream)
+            if stream.manifest.status == "complete":
+                break
+    except BaseException:
+        for stream in known:
+            stream.close()
+        raise
     return known, tonight
 
 
@@ -408,12 +413,17 @@ class _Run:
         last = None
         for doc in documents:
             if last is not None and doc.path <= last:
-                raise DocbackupError(f"internal error: the source listed {doc.path!r} out of order")
+                # The walk sorts; S3 lists general-purpose buckets in this order. A server that
+                # does not cannot be compared side by side with the manifests: stop, loudly.
+                raise DocbackupError(
+                    f"the source listed {shown(doc.path)!r} after {shown(last)!r}, out of key "
+                    "order; this S3 server or bucket type is not supported as a source"
+                )
             last = doc.path
             key = self.prefix + doc.path  # layout.document_key, without re-formatting the date
             problem = layout.key_problem(key) or _restore_problem(doc.path)
             if problem:
-                self.failures.append(Failure(doc.path, problem))
+                self.failures.append(Failure(shown(doc.path), problem))
                 continue
             # Newest first; the last is the newest complete night, the base for "changed".
             found = [c.take(doc.path) for c in cursors]

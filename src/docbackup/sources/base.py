@@ -9,6 +9,12 @@ from typing import Literal
 Match = Literal["same", "maybe", "different"]
 
 
+def shown(path: str) -> str:
+    """A path fit for reports and the manifest: a file name that is not valid UTF-8 (Linux hands
+    those over with surrogate escapes) keeps its stray bytes as \\xNN escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True, slots=True)
 class FileOrigin:
     """A regular file in a local folder."""

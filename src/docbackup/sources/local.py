@@ -7,7 +7,7 @@ import stat
 from collections.abc import Iterator
 
 from docbackup.errors import ConfigError
-from docbackup.sources.base import Document, FileOrigin, ScanResult, Skipped
+from docbackup.sources.base import Document, FileOrigin, ScanResult, Skipped, shown
 
 
 def file_fingerprint(st: os.stat_result) -> str:
@@ -40,18 +40,20 @@ class LocalSource:
         listing is held at a time."""
         try:
             with os.scandir(folder) as it:
-                entries = [(e.name + "/" if _is_dir(e) else e.name, e) for e in it]
+                listed = [_lstat(e) for e in it]
         except OSError as exc:
-            skipped.append(Skipped(rel or ".", f"folder cannot be read: {exc.strerror}", True))
+            skipped.append(
+                Skipped(shown(rel) or ".", f"folder cannot be read: {exc.strerror}", True)
+            )
             return
-        entries.sort(key=lambda pair: pair[0])
-        for _, entry in entries:
+        # One lstat per entry decides both where it sorts and whether it is walked into, so a
+        # rename between the two cannot put the walk out of order.
+        listed.sort(key=lambda item: item[0])
+        for _, entry, st in listed:
             path = f"{rel}{entry.name}"
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                if not isinstance(exc, FileNotFoundError):
-                    skipped.append(Skipped(path, f"cannot stat: {exc.strerror}", True))
+            if isinstance(st, OSError):
+                if not isinstance(st, FileNotFoundError):
+                    skipped.append(Skipped(shown(path), f"cannot stat: {st.strerror}", True))
                 continue
             if stat.S_ISDIR(st.st_mode):
                 yield from self._walk(entry.path, path + "/", skipped)
@@ -59,13 +61,17 @@ class LocalSource:
                 origin = FileOrigin(entry.path, file_fingerprint(st))
                 yield Document(path, st.st_size, st.st_mtime_ns, origin)
             elif stat.S_ISLNK(st.st_mode):
-                skipped.append(Skipped(path, "symbolic link, not followed", False))
+                skipped.append(Skipped(shown(path), "symbolic link, not followed", False))
             else:
-                skipped.append(Skipped(path, "not a regular file (socket, FIFO or device)", False))
+                skipped.append(
+                    Skipped(shown(path), "not a regular file (socket, FIFO or device)", False)
+                )
 
 
-def _is_dir(entry: os.DirEntry[str]) -> bool:
+def _lstat(entry: os.DirEntry[str]) -> tuple[str, os.DirEntry[str], os.stat_result | OSError]:
+    """(sort key, entry, its lstat or the error): a folder sorts as its name plus '/'."""
     try:
-        return entry.is_dir(follow_symlinks=False)
-    except OSError:
-        return False
+        st = entry.stat(follow_symlinks=False)
+    except OSError as exc:
+        return entry.name, entry, exc
+    return (entry.name + "/" if stat.S_ISDIR(st.st_mode) else entry.name), entry, st

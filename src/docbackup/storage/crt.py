@@ -8,23 +8,26 @@ timeout hands the document back to botocore, which sends it again with its own r
 turns whatever went wrong into docbackup's errors. So every failure is still botocore's to
 report, and only a clean first attempt is the CRT's.
 
-The endpoint and addressing style (path or virtual host) are botocore's own: they are read off
-a presigned URL, so AWS_ENDPOINT_URL, regions and custom endpoints behave as for every other
-request. Without awscrt installed (the Lambda package ships without it), nothing changes.
+The endpoint, addressing style (path or virtual host) and signing region are those of the
+HeadBucket request botocore really sent at the start of the run (after any region redirect),
+so AWS_ENDPOINT_URL, regions, FIPS and custom endpoints behave as for every other request.
+Without awscrt installed (the Lambda package ships without it), nothing changes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-# A presigned URL for this key shows where botocore would send a request, and how.
-_PROBE_KEY = "docbackup-endpoint-probe"
+from docbackup.errors import StoreError
+
+# The largest body sent through the fast path (see CrtUploader.put).
+LARGEST = 1024 * 1024
 
 
 class CrtUploader:
@@ -51,6 +54,7 @@ class CrtUploader:
         self._prefix = path_prefix
         self._timeout_s = timeout_s
         self._on_request = on_request
+        self._connections = connections
 
         def frozen() -> Any:
             # botocore refreshes temporary credentials (roles, SSO) as they near expiry.
@@ -76,35 +80,42 @@ class CrtUploader:
         )
 
     @classmethod
-    def for_client(
+    def for_request(
         cls,
-        client: Any,
-        credentials: Any,
+        url: str,
+        authorization: str,
         bucket: str,
+        credentials: Any,
         *,
         connections: int,
         timeout_s: float,
         on_request: Callable[[], None] | None = None,
     ) -> CrtUploader | None:
-        """An uploader that sends where `client` would, or None when it cannot be built."""
+        """An uploader that sends where a botocore request for `bucket` (its URL and its
+        Authorization header) went, or None when that cannot be read off it."""
         try:
             import awscrt.s3  # noqa: F401 - only asking whether it is installed
         except ImportError:
             return None
         if credentials is None:
             return None  # botocore will say that there are none
+        parts = urlsplit(url)
+        path = parts.path.rstrip("/")
+        virtual = parts.hostname is not None and parts.hostname.startswith(bucket + ".")
+        if parts.scheme not in ("http", "https") or (path != f"/{bucket}" and not virtual):
+            return None
+        if virtual and path:
+            return None
+        # "AWS4-HMAC-SHA256 Credential=AKID/20251015/eu-west-1/s3/aws4_request, ..."
+        scope = authorization.partition("Credential=")[2].split(",")[0].split("/")
+        if len(scope) != 5 or scope[3] != "s3":
+            return None
         try:
-            url = client.generate_presigned_url(
-                "put_object", Params={"Bucket": bucket, "Key": _PROBE_KEY}, ExpiresIn=60
-            )
-            parts = urlsplit(url)
-            if not parts.path.endswith("/" + _PROBE_KEY) or parts.scheme not in ("http", "https"):
-                return None
             return cls(
                 scheme=parts.scheme,
                 host=parts.netloc,
-                path_prefix=parts.path[: -len(_PROBE_KEY)],
-                region=client.meta.region_name or "us-east-1",
+                path_prefix=path + "/",
+                region=scope[2],
                 credentials=credentials,
                 connections=connections,
                 timeout_s=timeout_s,
@@ -114,7 +125,13 @@ class CrtUploader:
             return None
 
     def put(self, key: str, data: bytes, headers: Mapping[str, str]) -> dict[str, str] | None:
-        """PUT `data` once; the response headers (lowercase names) on success, else None."""
+        """PUT `data` once; the response headers (lowercase names) on success, else None.
+
+        Bodies above LARGEST are left to botocore, whose read timeout counts per read: the
+        per-request saving no longer matters there, and a slow uplink could not be told from a
+        stalled server here."""
+        if len(data) > LARGEST:
+            return None
         path = self._prefix + quote(key, safe="/~")
         request = self._http.HttpRequest(
             "PUT",
@@ -126,10 +143,14 @@ class CrtUploader:
         )
         got: dict[str, Any] = {}
         done = threading.Event()
+        progress = [time.monotonic()]
 
         def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
             got["status"] = status_code
             got["headers"] = {name.lower(): value for name, value in headers}
+
+        def on_progress(progress_bytes: int = 0, **_: Any) -> None:
+            progress[0] = time.monotonic()
 
         def on_done(error: BaseException | None = None, **_: Any) -> None:
             got["error"] = error
@@ -143,16 +164,26 @@ class CrtUploader:
                 request=request,
                 on_headers=on_headers,
                 on_done=on_done,
+                on_progress=on_progress,
             )
         except Exception:
             return None
-        # No read timeout in the CRT: a stalled server must not hold the night. The budget is
-        # botocore's read timeout plus the time to send the body at 1 Mbit/s.
-        if not done.wait(self._timeout_s + len(data) / 125_000):
-            pending.cancel()
-            with contextlib.suppress(FutureTimeout, Exception):
-                pending.finished_future.result(timeout=5)
-            return None
+        # The CRT has no read timeout: a server that stops answering must not hold the night.
+        # The CRT reports progress only as a body finishes, so the allowance also covers
+        # sending it with every connection sharing a 1 Mbit/s uplink.
+        allowance = self._timeout_s + len(data) * self._connections / 125_000
+        while not done.wait(1.0):
+            if time.monotonic() - progress[0] > allowance:
+                pending.cancel()
+                try:
+                    pending.finished_future.exception(timeout=self._timeout_s)
+                except FutureTimeout:
+                    # Still in flight: sending it again could let this copy land after the new
+                    # one and become the current version. Fail the document instead.
+                    raise StoreError(
+                        f"{key}: an upload that stalled could not be stopped; not sent again"
+                    ) from None
+                return None
         status = got.get("status")
         if got.get("error") is not None or status is None or not 200 <= status < 300:
             return None

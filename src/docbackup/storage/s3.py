@@ -9,6 +9,7 @@ when one is needed.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,14 +135,19 @@ class S3Store:
         *,
         transfer: TransferSettings | None = None,
         kms_client: Callable[[], Any] | None = None,
-        fast: CrtUploader | None = None,
+        fast: Callable[[str, str], CrtUploader | None] | None = None,
     ) -> None:
         self._client = client
         # Built on first use: a night that does not need to ask KMS never loads its client.
         self._kms_factory = kms_client
         self._bucket = bucket
         self._transfer = transfer or TransferSettings()
-        self._fast = fast
+        # The CRT fast path (storage/crt.py) is built at the first upload, from the HeadBucket
+        # request `check_access` sent: `fast` makes it from that request's URL and signature.
+        self._fast_factory = fast
+        self._fast: CrtUploader | None = None
+        self._seen: tuple[str, str] | None = None
+        self._fast_lock = threading.Lock()
 
     @property
     def bucket(self) -> str:
@@ -201,8 +207,26 @@ class S3Store:
         raise StoreError(f"{what}: {code}: {message}") from None
 
     def check_access(self) -> None:
-        with self._errors("bucket"):
-            self._client.head_bucket(Bucket=self._bucket)
+        events = self._client.meta.events
+
+        def seen(request: Any, **_: Any) -> None:
+            self._seen = (request.url, str(request.headers.get("Authorization", "")))
+
+        events.register("before-send.s3.HeadBucket", seen, unique_id="docbackup-seen")
+        try:
+            with self._errors("bucket"):
+                self._client.head_bucket(Bucket=self._bucket)
+        finally:
+            events.unregister("before-send.s3.HeadBucket", unique_id="docbackup-seen")
+
+    def _fast_path(self) -> CrtUploader | None:
+        if self._fast_factory is None or self._seen is None:
+            return self._fast
+        with self._fast_lock:
+            if self._fast is None and self._fast_factory is not None:
+                self._fast = self._fast_factory(*self._seen)
+                self._fast_factory = None  # built, or found impossible: decided once
+            return self._fast
 
     def check_encryption(self, encryption: Encryption) -> None:
         key = encryption.kms_key_id
@@ -245,14 +269,10 @@ class S3Store:
             "Metadata": dict(metadata),
             **_sse_args(encryption),
         }
-        if (
-            self._fast is not None
-            and isinstance(data, bytes)
-            and not if_none_match
-            and not if_match
-        ):
+        fast = self._fast_path() if isinstance(data, bytes) else None
+        if fast is not None and isinstance(data, bytes) and not if_none_match and not if_match:
             headers = _put_headers(sha256_b64, metadata, encryption)
-            answer = None if headers is None else self._fast.put(key, data, headers)
+            answer = None if headers is None else fast.put(key, data, headers)
             if answer is not None:
                 return Stored(
                     key=key,
