@@ -124,7 +124,7 @@ def render(rows: list[Row], versions: dict[str, str]) -> str:
             f"| {row.rss_mb:.1f} | {row.requests} | {extra} |"
         )
     lines.append("")
-    lines += report.targets_table(
+    targets = [
         report.Target(
             f"requests of a no-change night, {row.documents:,} documents",
             "<= 5",
@@ -132,7 +132,18 @@ def render(rows: list[Row], versions: dict[str, str]) -> str:
             row.requests <= 5,
         )
         for row in rows
-    )
+    ]
+    for row in rows[1:]:
+        per = (row.rss_mb - base.rss_mb) * 1024 * 1024 / (row.documents - base.documents)
+        targets.append(
+            report.Target(
+                f"memory per tracked document, {row.documents:,} documents",
+                "<= 300 bytes beyond the base",
+                f"{per:,.0f} bytes",
+                per <= 300,
+            )
+        )
+    lines += report.targets_table(targets)
     return "\n".join(lines) + "\n"
 
 
