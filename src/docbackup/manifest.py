@@ -304,6 +304,12 @@ class ManifestStream:
     def close(self) -> None:
         self._spool.close()
 
+    def __enter__(self) -> ManifestStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _check_version(doc: Mapping[str, Any], where: str) -> None:
     version = doc.get("schema_version")

@@ -72,7 +72,11 @@ def test_two_nights_restore_each_exactly(
     restored = tmp_path / f"restore-{NIGHT2}" / "memos/new memo.txt"
     assert os.stat(restored).st_mtime_ns == os.stat(src / "memos/new memo.txt").st_mtime_ns
 
-    assert verify(store, "documents", None, all_dates=True, deep=True).status == "ok"
+    everything = verify(store, "documents", None, all_dates=True, deep=True)
+    assert everything.status == "ok"
+    assert set(everything.dates) == {NIGHT1, NIGHT2}
+    # A copy that both nights list is checked once: night 1's, plus night 2's three new ones.
+    assert everything.checked == len(night1) + 3
 
 
 def test_rerun_uploads_nothing_and_costs_few_requests(

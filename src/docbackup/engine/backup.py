@@ -20,7 +20,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +29,7 @@ from docbackup.engine import transfer
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.lease import Lease, NightBusy
 from docbackup.engine.paths import UnsafePath, safe_parts
+from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import BackupResult, Problem
 from docbackup.errors import (
@@ -298,12 +298,6 @@ def _refuse_rewriting_history(catalog: Catalog, date: dt.date) -> None:
             )
 
 
-def _raise_crashes(done: Iterable[Future[None]]) -> None:
-    # _guarded records every Exception; anything else (a crash) propagates.
-    for future in done:
-        future.result()
-
-
 def _previous(task: _Task) -> Entry:
     if task.previous is None:  # the plan only makes such tasks with an earlier copy
         raise DocbackupError(f"{task.doc.path}: internal error, no earlier copy to reuse")
@@ -482,17 +476,7 @@ class _Run:
                 self._fail(probe, exc)
             if self.fatal is not None:
                 return
-            # At most two tasks per worker are queued at a time: a future per document of a
-            # 20,000-file first backup held tens of MB until the end of the run.
-            limit = 2 * self.options.workers
-            with ThreadPoolExecutor(self.options.workers, thread_name_prefix="docbackup") as pool:
-                pending: set[Future[None]] = set()
-                for task in order:
-                    if len(pending) >= limit:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        _raise_crashes(done)
-                    pending.add(pool.submit(self._guarded, task))
-                _raise_crashes(wait(pending).done)
+            run_bounded(self.options.workers, self._guarded, order, name="docbackup")
         finally:
             self.reporter.finish()
 

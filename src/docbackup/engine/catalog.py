@@ -89,34 +89,45 @@ class Catalog:
             if manifest is not None:
                 yield manifest
 
-    def resolve(self, when: str) -> Manifest:
-        """`latest` (the newest complete night, else the newest) or a YYYY-MM-DD date."""
+    def resolve(self, when: str) -> ManifestStream:
+        """`latest` (the newest complete night, else the newest) or a YYYY-MM-DD date, streamed;
+        the caller closes it."""
         if when == "latest":
-            manifest = self._latest()
-            if manifest is None:
+            found = self._latest()
+            if found is None:
                 raise ConfigError(
                     f"no snapshot of set {self.set!r} in bucket {self.store.bucket!r}"
                 )
-            return manifest
+            return found
         date = layout.parse_date(when)
-        manifest = self.load(date)
-        if manifest is None:
+        found = self.stream(date)
+        if found is None:
             raise ConfigError(
                 f"no snapshot of set {self.set!r} on {date}; `docbackup list` shows the dates"
             )
-        return manifest
+        return found
 
-    def _latest(self) -> Manifest | None:
+    def _latest(self) -> ManifestStream | None:
         """The newest complete night, else the newest; an unreadable one on the way is an error,
         never silently passed over for an older night."""
         newest = None
-        for date in self.dates():
-            manifest = self.load(date)
-            if manifest is None:
-                continue
-            if manifest.status == "complete":
-                return manifest
-            newest = newest or manifest
+        try:
+            for date in self.dates():
+                found = self.stream(date)
+                if found is None:
+                    continue
+                if found.manifest.status == "complete":
+                    if newest is not None:
+                        newest.close()
+                    return found
+                if newest is None:
+                    newest = found
+                else:
+                    found.close()
+        except BaseException:
+            if newest is not None:
+                newest.close()
+            raise
         return newest
 
     def write(self, manifest: Manifest, encryption: Encryption) -> str:

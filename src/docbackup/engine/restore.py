@@ -8,15 +8,16 @@ import hashlib
 import os
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.paths import UnsafePath, prepare_parent, safe_parts
+from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, RestoreResult, RunStatus
 from docbackup.errors import ConfigError, DocbackupError, StoreError
-from docbackup.manifest import Entry
+from docbackup.manifest import Entry, ManifestStream
 from docbackup.storage.base import Store
 
 _CHUNK = 1 << 20
@@ -36,38 +37,59 @@ def restore(
 ) -> RestoreResult:
     reporter = reporter or NullReporter()
     store.check_access()
-    manifest = Catalog(store, set_name).resolve(when)
-    entries = [
-        e
-        for e in manifest.entries.values()
-        if not include or any(fnmatch.fnmatchcase(e.path, g) for g in include)
-    ]
+    with Catalog(store, set_name).resolve(when) as manifest:
+        return _restore(store, manifest, target, include, overwrite, workers, reporter)
+
+
+def _restore(
+    store: Store,
+    manifest: ManifestStream,
+    target: str,
+    include: tuple[str, ...],
+    overwrite: bool,
+    workers: int,
+    reporter: Reporter,
+) -> RestoreResult:
+    def chosen() -> Iterator[tuple[Entry, list[str] | UnsafePath]]:
+        # Read from the spooled manifest twice, one entry at a time: once to plan, once to
+        # restore, so a night of any size is restored in flat memory.
+        for entry in manifest.entries():
+            if include and not any(fnmatch.fnmatchcase(entry.path, g) for g in include):
+                continue
+            try:
+                yield entry, safe_parts(entry.path)
+            except UnsafePath as exc:
+                yield entry, exc
+
     root = _target_root(target)
-    problems: list[Problem] = []
-    plan: list[tuple[Entry, list[str]]] = []
-    conflicts = []
-    for entry in entries:
-        try:
-            parts = safe_parts(entry.path)
-        except UnsafePath as exc:
-            problems.append(Problem(entry.path, f"unsafe path in manifest, not followed: {exc}"))
+    count = total = conflicts = 0
+    first_conflict = ""
+    for entry, parts in chosen():
+        if isinstance(parts, UnsafePath):
             continue
-        dest = os.path.join(root, *parts)
-        if os.path.lexists(dest) and not overwrite:
-            conflicts.append(entry.path)
-        plan.append((entry, parts))
+        count += 1
+        total += entry.size
+        if not overwrite and os.path.lexists(os.path.join(root, *parts)):
+            conflicts += 1
+            first_conflict = first_conflict or entry.path
     if conflicts:
         raise ConfigError(
-            f"{len(conflicts)} file(s) already exist in {root} (first: {conflicts[0]}); "
+            f"{conflicts} file(s) already exist in {root} (first: {first_conflict}); "
             "restore into an empty folder or pass --overwrite"
         )
     lock = threading.Lock()
+    problems: list[Problem] = []
     restored = 0
     nbytes = 0
 
-    def one(item: tuple[Entry, list[str]]) -> None:
+    def one(item: tuple[Entry, list[str] | UnsafePath]) -> None:
         nonlocal restored, nbytes
         entry, parts = item
+        if isinstance(parts, UnsafePath):
+            reason = f"unsafe path in manifest, not followed: {parts}"
+            with lock:
+                problems.append(Problem(entry.path, reason))
+            return
         try:
             _restore_one(store, root, entry, parts)
         except (OSError, DocbackupError, UnsafePath) as exc:
@@ -79,19 +101,19 @@ def restore(
                 nbytes += entry.size
         reporter.advance(entry.path, entry.size)
 
-    reporter.start("restore", len(plan), sum(e.size for e, _ in plan))
+    reporter.start("restore", count, total)
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="restore") as pool:
-            list(pool.map(one, plan))
+        run_bounded(workers, one, chosen(), name="restore")
     finally:
         reporter.finish()
     failures = tuple(sorted(problems, key=lambda p: p.path))
+    header = manifest.manifest
     status: RunStatus
     if failures:
         status = "failed" if restored == 0 else "partial"
     else:
-        status = "complete" if manifest.status == "complete" else "partial"
-    return RestoreResult(status, manifest.date, set_name, restored, len(failures), nbytes, failures)
+        status = "complete" if header.status == "complete" else "partial"
+    return RestoreResult(status, header.date, header.set, restored, len(failures), nbytes, failures)
 
 
 def _target_root(target: str) -> str:

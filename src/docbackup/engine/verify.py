@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
 import hashlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 
 from docbackup.engine.catalog import Catalog
+from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, VerifyResult
 from docbackup.engine.transfer import META_SHA256
 from docbackup.errors import ConfigError, DocbackupError, ManifestError
-from docbackup.manifest import Entry, Manifest
+from docbackup.manifest import Entry, Manifest, ManifestStream
 from docbackup.storage.base import Store
 
 _CHUNK = 1 << 20
@@ -55,25 +56,64 @@ def verify(
     store.check_access()
     catalog = Catalog(store, set_name)
     problems: list[Problem] = []
-    manifests: list[Manifest] = []
-    if all_dates:
-        for date in catalog.dates():
-            try:
-                manifest = catalog.load(date)
-            except ManifestError as exc:
-                problems.append(Problem(f"{date} manifest", str(exc)))
-                continue
-            if manifest is not None:
-                manifests.append(manifest)
-        if not manifests and not problems:
-            raise ConfigError(f"no snapshot of set {catalog.set!r} to verify")
-    else:
-        manifests.append(catalog.resolve(when or "latest"))
-    # A copy listed by several nights is checked once.
-    work: dict[tuple[str, str | None], tuple[Manifest, Entry]] = {}
-    for manifest in manifests:
-        for entry in manifest.entries.values():
-            work.setdefault((entry.key, entry.version_id), (manifest, entry))
+    with contextlib.ExitStack() as opened:
+        streams: list[ManifestStream] = []
+        if all_dates:
+            for date in catalog.dates():
+                try:
+                    found = catalog.stream(date)
+                except ManifestError as exc:
+                    problems.append(Problem(f"{date} manifest", str(exc)))
+                    continue
+                if found is not None:
+                    streams.append(opened.enter_context(found))
+            if not streams and not problems:
+                raise ConfigError(f"no snapshot of set {catalog.set!r} to verify")
+        else:
+            streams.append(opened.enter_context(catalog.resolve(when or "latest")))
+        checked = _run(catalog, streams, deep, workers, reporter, problems)
+    return VerifyResult(
+        status="mismatch" if problems else "ok",
+        dates=tuple(s.manifest.date for s in streams),
+        checked=checked,
+        deep=deep,
+        mismatches=tuple(sorted(problems, key=lambda p: p.path)),
+    )
+
+
+def _run(
+    catalog: Catalog,
+    streams: list[ManifestStream],
+    deep: bool,
+    workers: int,
+    reporter: Reporter,
+    problems: list[Problem],
+) -> int:
+    # The manifests are read from their spools twice, an entry at a time: once to count, once
+    # to check. A copy listed by several nights is checked once: `todo` holds the copies not
+    # yet scheduled (one night's entries are distinct copies, so one night needs no such set).
+    todo: set[tuple[str, str | None]] = set()
+    count = total = 0
+    for stream in streams:
+        for entry in stream.entries():
+            copy = (entry.key, entry.version_id)
+            if len(streams) > 1:
+                if copy in todo:
+                    continue
+                todo.add(copy)
+            count += 1
+            total += entry.size
+
+    def work() -> Iterator[tuple[Manifest, Entry]]:
+        for stream in streams:
+            for entry in stream.entries():
+                copy = (entry.key, entry.version_id)
+                if len(streams) > 1:
+                    if copy not in todo:
+                        continue
+                    todo.discard(copy)
+                yield stream.manifest, entry
+
     lock = threading.Lock()
 
     def one(item: tuple[Manifest, Entry]) -> None:
@@ -87,17 +127,9 @@ def verify(
                 problems.append(Problem(f"{manifest.date} {entry.path}", reason))
         reporter.advance(entry.path, entry.size if deep else 0)
 
-    reporter.start("verify", len(work), sum(e.size for _, e in work.values()) if deep else 0)
+    reporter.start("verify", count, total if deep else 0)
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="verify") as pool:
-            list(pool.map(one, work.values()))
+        run_bounded(workers, one, work(), name="verify")
     finally:
         reporter.finish()
-    dates: tuple[dt.date, ...] = tuple(m.date for m in manifests)
-    return VerifyResult(
-        status="mismatch" if problems else "ok",
-        dates=dates,
-        checked=len(work),
-        deep=deep,
-        mismatches=tuple(sorted(problems, key=lambda p: p.path)),
-    )
+    return count
