@@ -15,6 +15,7 @@ from typing import Any
 
 from docbackup.engine.backup import MULTIPART_THRESHOLD
 from docbackup.errors import ConfigError
+from docbackup.sources.exclude import Excluder
 from docbackup.sources.local import LocalSource
 from docbackup.sources.s3 import ObjectSource, parse_s3_url
 from docbackup.storage.crt import CrtUploader
@@ -163,9 +164,18 @@ def backup_store(
     )
 
 
-def source_for(spec: str, store: S3Store) -> LocalSource | ObjectSource:
-    """A folder, or s3://bucket/prefix read through the same client as the backup bucket."""
+def source_for(
+    spec: str,
+    store: S3Store,
+    *,
+    exclude: tuple[str, ...] = (),
+    default_excludes: bool = True,
+) -> LocalSource | ObjectSource:
+    """A folder, or s3://bucket/prefix read through the same client as the backup bucket,
+    leaving out what `exclude` (gitignore syntax) and, unless turned off, the office suites'
+    lock and temporary files match."""
+    rules = Excluder(exclude, defaults=default_excludes)
     if spec.startswith("s3://"):
         bucket, prefix = parse_s3_url(spec)
-        return ObjectSource(S3Store(store.client, bucket), prefix)
-    return LocalSource(spec)
+        return ObjectSource(S3Store(store.client, bucket), prefix, exclude=rules)
+    return LocalSource(spec, exclude=rules)

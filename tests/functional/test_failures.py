@@ -163,11 +163,11 @@ def test_a_file_removed_during_the_run_is_reported(
 ) -> None:
     src = tmp_path / "office"
     write(str(src), "stays.txt", b"a")
-    write(str(src), "goes.tmp", b"b")
+    write(str(src), "goes.txt", b"b")
     real_open = os.open
 
     def vanishing_open(path: str, flags: int, *a: int) -> int:
-        if str(path).endswith("goes.tmp"):
+        if str(path).endswith("goes.txt"):
             os.remove(path)  # deleted between the scan and the read
         return real_open(path, flags, *a)
 
@@ -176,7 +176,7 @@ def test_a_file_removed_during_the_run_is_reported(
     result = backup(store, LocalSource(str(src)), OPTIONS)
 
     assert (result.status, result.documents) == ("partial", 1)
-    assert result.failures[0].path == "goes.tmp"
+    assert result.failures[0].path == "goes.txt"
     assert "removed from the source during the run" in result.failures[0].reason
 
 

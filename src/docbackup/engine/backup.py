@@ -151,9 +151,10 @@ def backup(
     scan = source.scan()
     first = next(scan.documents, None)
     if first is None and not scan.skipped and not options.allow_empty:
+        left_out = f" ({scan.excluded} left out by exclude patterns)" if scan.excluded else ""
         raise ConfigError(
-            f"source {source.describe()} holds no documents (is the share mounted, the prefix "
-            "right?); pass --allow-empty if an empty snapshot is what you want"
+            f"source {source.describe()} holds no documents{left_out} (is the share mounted, "
+            "the prefix right?); pass --allow-empty if an empty snapshot is what you want"
         )
     documents = scan.documents if first is None else itertools.chain([first], scan.documents)
     known, tonight = _known_copies(catalog, date)
@@ -204,6 +205,7 @@ def backup(
         error=None if run.fatal is None else str(run.fatal),
         out_of_time=run.out_of_time,
         bytes_stored=run.planned_bytes if options.dry_run else summary.stored_bytes,
+        excluded=scan.excluded,
     )
 
 

@@ -39,6 +39,8 @@ class BackupResult:
     # Size of the new and changed documents stored tonight, however they travelled (an upload
     # from here, or a copy inside S3 that sent no bytes through this machine).
     bytes_stored: int = 0
+    # Left out by the exclude patterns (an excluded folder counts once): not a failure.
+    excluded: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -61,6 +63,7 @@ class BackupResult:
             "skipped": [{"path": p.path, "reason": p.reason} for p in self.skipped],
             "error": self.error,
             "out_of_time": self.out_of_time,
+            "excluded": self.excluded,
         }
 
 
@@ -107,15 +110,25 @@ class VerifyResult:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotInfo:
+    """One night of a set as `list`, `status` and the report show it, from its manifest."""
+
     date: dt.date
     set: str
-    status: str
+    status: str  # complete, partial, or invalid (the manifest could not be read)
     documents: int
     bytes: int
     failed: int
     restorable: bool
     # Why the snapshot is not fully restorable, when it is not.
     note: str | None
+    new: int = 0
+    changed: int = 0
+    refreshed: int = 0
+    bytes_uploaded: int = 0
+    duration_s: float | None = None
+    # The last day on which the night is still fully restorable: its oldest copy passes
+    # retention on that day (or at its very end).
+    restorable_until: dt.date | None = None
 
     def summary(self) -> dict[str, object]:
         return {
@@ -127,4 +140,12 @@ class SnapshotInfo:
             "failed": self.failed,
             "restorable": self.restorable,
             "note": self.note,
+            "new": self.new,
+            "changed": self.changed,
+            "refreshed": self.refreshed,
+            "bytes_uploaded": self.bytes_uploaded,
+            "duration_s": self.duration_s,
+            "restorable_until": self.restorable_until.isoformat()
+            if self.restorable_until
+            else None,
         }

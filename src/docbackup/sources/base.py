@@ -81,8 +81,11 @@ class ScanResult:
 
     `documents` yields in path order (str comparison, which is also S3's UTF-8 key order), so
     the engine can walk the source and the last manifest side by side without holding either.
-    `skipped` fills up while `documents` is consumed: read it once that iterator is exhausted.
+    `skipped` and `excluded` fill up while `documents` is consumed: read them once that
+    iterator is exhausted. `excluded` counts what the exclude patterns left out, a folder once
+    (its contents are never listed); none of it is a failure.
     """
 
     documents: Iterator[Document]
     skipped: list[Skipped] = field(default_factory=list)
+    excluded: int = 0

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from docbackup.errors import ConfigError
 from docbackup.sources.base import Document, FileOrigin, ScanResult, Skipped, shown
+from docbackup.sources.exclude import IGNORE_FILE, MAX_IGNORE_FILE, Excluder, ignore_file_lines
 
 
 def file_fingerprint(st: os.stat_result) -> str:
@@ -15,8 +16,12 @@ def file_fingerprint(st: os.stat_result) -> str:
 
 
 class LocalSource:
-    def __init__(self, root: str) -> None:
+    """`exclude` defaults to the built-in exclusions (office lock and temporary files); the
+    folder's own .docbackupignore is added to it at each scan."""
+
+    def __init__(self, root: str, *, exclude: Excluder | None = None) -> None:
         self.root = os.path.abspath(root)
+        self.exclude = Excluder() if exclude is None else exclude
 
     def describe(self) -> str:
         return self.root
@@ -31,13 +36,34 @@ class LocalSource:
 
     def scan(self) -> ScanResult:
         self.check()
-        skipped: list[Skipped] = []
-        return ScanResult(self._walk(self.root, "", skipped), skipped)
+        # Before the walk starts, so a bad line stops the run before anything is sent.
+        excluder = self._with_ignore_file()
+        found = ScanResult(iter(()))
+        found.documents = self._walk(self.root, "", excluder, found)
+        return found
 
-    def _walk(self, folder: str, rel: str, skipped: list[Skipped]) -> Iterator[Document]:
+    def _with_ignore_file(self) -> Excluder:
+        """`exclude` plus the top folder's ignore file, if there is one (only the top folder's
+        is read). The file itself is backed up: it is the user's own setting, and a restored
+        folder should leave out what the original did."""
+        path = os.path.join(self.root, IGNORE_FILE)
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_IGNORE_FILE + 1)
+        except FileNotFoundError:
+            return self.exclude
+        except OSError as exc:
+            # Going on without it could send what the user left out on purpose.
+            raise ConfigError(f"{path} cannot be read: {exc.strerror}") from None
+        return self.exclude.with_ignore_file(ignore_file_lines(data, path), path)
+
+    def _walk(
+        self, folder: str, rel: str, excluder: Excluder, found: ScanResult
+    ) -> Iterator[Document]:
         """Depth first, in the order of the full relative paths: a folder sorts as its name plus
         '/', so "a-b.pdf" < "a/x.pdf" < "a0.pdf" as the strings compare. Only one folder's
-        listing is held at a time."""
+        listing is held at a time, and an excluded folder is never opened."""
+        skipped = found.skipped
         try:
             with os.scandir(folder) as it:
                 listed = [_lstat(e) for e in it]
@@ -52,11 +78,20 @@ class LocalSource:
         for _, entry, st in listed:
             path = f"{rel}{entry.name}"
             if isinstance(st, OSError):
-                if not isinstance(st, FileNotFoundError):
+                if isinstance(st, FileNotFoundError):
+                    continue
+                # Whether it is a folder is unknown: left out if either would be.
+                if excluder.matches(path) or excluder.matches(path + "/"):
+                    found.excluded += 1
+                else:
                     skipped.append(Skipped(shown(path), f"cannot stat: {st.strerror}", True))
                 continue
-            if stat.S_ISDIR(st.st_mode):
-                yield from self._walk(entry.path, path + "/", skipped)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            # Its folders were checked on the way down: only the entry itself is left to ask.
+            if excluder.matches(path + "/" if is_dir else path):
+                found.excluded += 1
+            elif is_dir:
+                yield from self._walk(entry.path, path + "/", excluder, found)
             elif stat.S_ISREG(st.st_mode):
                 origin = FileOrigin(entry.path, file_fingerprint(st))
                 yield Document(path, st.st_size, st.st_mtime_ns, origin)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from docbackup.errors import ConfigError
+from docbackup.errors import ConfigError, ObjectNotFound
 from docbackup.sources.base import Document, ObjectOrigin, ScanResult, Skipped
+from docbackup.sources.exclude import IGNORE_FILE, MAX_IGNORE_FILE, Excluder, ignore_file_lines
 from docbackup.storage.base import Store
 
 
@@ -20,9 +21,13 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 
 class ObjectSource:
-    def __init__(self, store: Store, prefix: str) -> None:
+    """`exclude` defaults to the built-in exclusions (office lock and temporary files); the
+    prefix's own .docbackupignore object is added to it at each scan."""
+
+    def __init__(self, store: Store, prefix: str, *, exclude: Excluder | None = None) -> None:
         self.store = store
         self.prefix = prefix
+        self.exclude = Excluder() if exclude is None else exclude
 
     def describe(self) -> str:
         return f"s3://{self.store.bucket}/{self.prefix}"
@@ -35,13 +40,39 @@ class ObjectSource:
 
     def scan(self) -> ScanResult:
         self.check()
-        skipped: list[Skipped] = []
-        return ScanResult(self._list(skipped), skipped)
+        # Before the listing starts, so a bad line stops the run before anything is sent.
+        excluder = self._with_ignore_file()
+        found = ScanResult(iter(()))
+        found.documents = self._list(excluder, found)
+        return found
 
-    def _list(self, skipped: list[Skipped]) -> Iterator[Document]:
+    def _with_ignore_file(self) -> Excluder:
+        """`exclude` plus the ignore object at the top of the prefix, if there is one. Like
+        any other object there, it is backed up too."""
+        key = f"{self.prefix}{IGNORE_FILE}"
+        url = f"s3://{self.store.bucket}/{key}"
+        try:
+            with self.store.open(key) as body:
+                data = body.read(MAX_IGNORE_FILE + 1)
+        except ObjectNotFound:
+            return self.exclude
+        return self.exclude.with_ignore_file(ignore_file_lines(data, url), url)
+
+    def _list(self, excluder: Excluder, found: ScanResult) -> Iterator[Document]:
+        skipped = found.skipped
+        passed_over: str | None = None  # the excluded folder the listing is inside
         # S3 lists keys in UTF-8 byte order, which is the order of the paths as strings.
         for obj in self.store.objects(self.prefix):
             path = obj.key[len(self.prefix) :]
+            # The keys under a folder share its prefix, so they come one after another: the
+            # folder is counted once, as the local walk counts the folder it does not open.
+            if passed_over is not None and path.startswith(passed_over):
+                continue
+            cut = excluder.excluded_at(path)
+            if cut is not None:
+                found.excluded += 1
+                passed_over = cut if cut.endswith("/") else None
+                continue
             if obj.key.endswith("/"):
                 if obj.size:
                     skipped.append(Skipped(path, "key ends with '/', not a document", False))
