@@ -177,15 +177,15 @@ def run(
     metrics.add_metric("BackupDuration", "Seconds", result.duration_s)
     metrics.add_metric("BackupIncomplete", "Count", 1 if result.out_of_time else 0)
     if settings.notify_topic_arn and (settings.notify_on_success or not ok):
-        compose.publish(settings.notify_topic_arn, _subject(result), _message(result))
+        compose.publish(settings.notify_topic_arn, subject(result), message(result))
     return result
 
 
-def _subject(r: BackupResult) -> str:
+def subject(r: BackupResult) -> str:
     return f"docbackup {r.set} {r.date}: {r.status}"[:100]
 
 
-def _message(r: BackupResult) -> str:
+def message(r: BackupResult) -> str:
     lines = [
         f"{r.date} {r.set}: {r.status}",
         f"{r.documents} documents: {r.new} new, {r.changed} changed, {r.unchanged} unchanged, "

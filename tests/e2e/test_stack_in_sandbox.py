@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +21,6 @@ from docbackup.sandbox.moto_gaps import MotoGaps
 from docbackup.sandbox.server import LocalAWS
 from docbackup.stack import package
 from docbackup.stack.deploy import DeployRequest, deploy
-
-
-@pytest.fixture
-def stack(
-    aws_env: LocalAWS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, Any]]:
-    monkeypatch.chdir(tmp_path)  # deploy writes cfn-outputs/ here
-    s3 = aws_env.client("s3")
-    name = f"e2e-{os.getpid()}-{len(s3.list_buckets()['Buckets'])}"
-    s3.create_bucket(Bucket=f"{name}-office")
-    for i in range(25):
-        s3.put_object(Bucket=f"{name}-office", Key=f"docs/{i:02d}.pdf", Body=os.urandom(2000 + i))
-    result = deploy(
-        DeployRequest(
-            name, environment="dev", source_bucket=f"{name}-office", source_prefix="docs"
-        ),
-        hooks=MotoGaps(),
-    )
-    yield {"name": name, "outputs": result.outputs, "aws": aws_env, "action": result.action}
 
 
 def test_a_night_stores_every_document_under_the_stack_key(stack: dict[str, Any]) -> None:

@@ -2,109 +2,68 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from dataclasses import dataclass
 
 import click
 
 from docbackup import __version__, compose, layout
+from docbackup.cli import config as cfg
 from docbackup.cli import exitcodes, render
+from docbackup.cli.options import (
+    bucket_option,
+    fail,
+    finish,
+    json_option,
+    open_store,
+    reporter,
+    retention_option,
+    set_option,
+    workers_option,
+)
 from docbackup.engine import BackupOptions, Catalog, backup, restore, verify
 from docbackup.engine.backup import utc_now
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import Encryption
-from docbackup.storage.s3 import S3Store
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(exc: BaseException, as_json: bool = False, **extra: object) -> NoReturn:
-    """One line on stderr; with --json also the one JSON object, saying the run failed."""
-    click.echo(f"docbackup: error: {exc}", err=True)
-    if as_json:
-        render.emit_json({"status": "failed", "error": str(exc), **extra})
-    sys.exit(exitcodes.for_error(exc))
-
-
-def bucket_option(f: F) -> F:
-    return click.option(
-        "--bucket", envvar="DOCBACKUP_BUCKET", help="Backup bucket (default: $DOCBACKUP_BUCKET)."
-    )(f)
-
-
-def set_option(f: F) -> F:
-    return click.option(
-        "--set",
-        "set_name",
-        envvar="DOCBACKUP_SET",
-        default=layout.DEFAULT_SET,
-        show_default=True,
-        help="Which set of documents.",
-    )(f)
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(f)
-
-
-def workers_option(f: F) -> F:
-    return click.option(
-        "--workers",
-        type=click.IntRange(1, 256),
-        envvar="DOCBACKUP_WORKERS",
-        default=16,
-        show_default=True,
-        help="Documents transferred at once.",
-    )(f)
-
-
-def retention_option(f: F) -> F:
-    return click.option(
-        "--retention-days",
-        type=click.IntRange(1, 36500),
-        envvar="DOCBACKUP_RETENTION_DAYS",
-        default=30,
-        show_default=True,
-        help="How long the bucket keeps each stored copy (its lifecycle rule).",
-    )(f)
-
-
-def need_bucket(bucket: str | None) -> str:
-    if not bucket:
-        raise ConfigError("no bucket given: pass --bucket NAME or set DOCBACKUP_BUCKET")
-    return bucket
-
-
-def open_store(
-    bucket: str | None, workers: int, counter: compose.RequestCounter | None = None
-) -> S3Store:
-    return compose.backup_store(need_bucket(bucket), workers=workers, counter=counter)
-
-
-def finish(
-    summary: dict[str, object], status: str, as_json: bool, text: Callable[[], None]
-) -> NoReturn:
-    """Print the result (one JSON object, or text) and exit with its status's code."""
-    if as_json:
-        render.emit_json(summary)
-    else:
-        text()
-    sys.exit(exitcodes.for_status(status))
-
-
-def reporter(as_json: bool) -> render.BarReporter | None:
-    return render.BarReporter() if render.wants_bar(as_json) else None
+@dataclass(frozen=True, slots=True)
+class State:
+    config_path: str | None
+    config: cfg.Config | None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="docbackup")
-def cli() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    envvar=cfg.ENV,
+    type=click.Path(dir_okay=False),
+    help="Config file (default: config.toml in the platform's config folder).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
     """Nightly, verified, encrypted backups of documents into S3 as dated snapshots."""
+    config = None
+    # `init` writes the file, so a missing one is not an error there.
+    if ctx.invoked_subcommand != "init" or (config_path and os.path.exists(config_path)):
+        try:
+            config = cfg.load(config_path)
+        except DocbackupError as exc:
+            fail(exc)
+    ctx.obj = State(config_path, config)
+    if config is not None:
+        ctx.default_map = config.default_map()
+        if config.region and not (
+            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        ):
+            os.environ["AWS_DEFAULT_REGION"] = config.region
 
 
 @cli.command("backup")
-@click.argument("source")
+@click.argument("source", required=False)
 @bucket_option
 @set_option
 @click.option("--date", help="Snapshot date YYYY-MM-DD (default: today in --timezone).")
@@ -132,9 +91,22 @@ def cli() -> None:
 @workers_option
 @click.option("--dry-run", is_flag=True, help="Plan and report; store nothing.")
 @click.option("--allow-empty", is_flag=True, help="Accept a source with no documents.")
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out paths matching this gitignore-style pattern (repeatable).",
+)
+@click.option(
+    "--no-default-excludes",
+    is_flag=True,
+    help="Also back up office lock and temporary files (~$*, .~lock.*#, *.tmp).",
+)
 @json_option
+@click.pass_obj
 def backup_cmd(
-    source: str,
+    state: State,
+    source: str | None,
     bucket: str | None,
     set_name: str,
     date: str | None,
@@ -145,11 +117,23 @@ def backup_cmd(
     workers: int,
     dry_run: bool,
     allow_empty: bool,
+    exclude: tuple[str, ...],
+    no_default_excludes: bool,
     as_json: bool,
 ) -> None:
-    """Back up SOURCE (a folder or s3://bucket/prefix) as tonight's snapshot."""
+    """Back up SOURCE (a folder or s3://bucket/prefix) as tonight's snapshot.
+
+    Without SOURCE, the set's folder and excludes come from the config file."""
     counter = compose.RequestCounter()
     try:
+        default_excludes = not no_default_excludes
+        if source is None:
+            if state.config is None:
+                raise ConfigError("no SOURCE given and no config file (see `docbackup init`)")
+            configured = state.config.set_named(set_name)
+            source = configured.source
+            exclude = configured.exclude + exclude
+            default_excludes = default_excludes and configured.default_excludes
         if sse != "aws:kms" and kms_key_id:
             raise ConfigError(f"--kms-key-id goes with --sse aws:kms, not --sse {sse}")
         options = BackupOptions(
@@ -164,7 +148,10 @@ def backup_cmd(
         )
         store = open_store(bucket, workers, counter)
         result = backup(
-            store, compose.source_for(source, store), options, reporter=reporter(as_json)
+            store,
+            compose.source_for(source, store, exclude=exclude, default_excludes=default_excludes),
+            options,
+            reporter=reporter(as_json),
         )
     except DocbackupError as exc:
         fail(exc, as_json, requests=counter.total)
@@ -333,17 +320,27 @@ def deploy_cmd(
 @click.option(
     "--nights",
     type=click.IntRange(1, 400),
-    default=7,
+    default=30,
     show_default=True,
     help="How many recent nights to show.",
 )
+@click.option(
+    "--set",
+    "set_name",
+    envvar="DOCBACKUP_SET",
+    help="Whose nights to show (default: the set the stack's function backs up).",
+)
 @json_option
-def status_cmd(stack_name: str, nights: int, as_json: bool) -> None:
+def status_cmd(stack_name: str, nights: int, set_name: str | None, as_json: bool) -> None:
     """The last nights, the alarm states, and the live configuration read back."""
     from docbackup.stack.status import status
 
     try:
-        report = status(stack_name, nights=nights)
+        report = status(
+            stack_name,
+            nights=nights,
+            set_name=layout.check_set_name(set_name) if set_name else None,
+        )
     except DocbackupError as exc:
         fail(exc, as_json)
     summary = report.summary()
@@ -378,6 +375,21 @@ def demo_cmd(documents: int, as_json: bool) -> None:
     if as_json:
         render.emit_json(report)
     sys.exit(exitcodes.OK if report["status"] == "ok" else exitcodes.FAILED)
+
+
+def _attach() -> None:
+    from docbackup.cli.agent import init_cmd, run_cmd
+    from docbackup.cli.browse import cat_cmd, diff_cmd, find_cmd, ls_cmd
+    from docbackup.cli.costs import cost_cmd
+    from docbackup.cli.report import report_cmd
+    from docbackup.cli.schedule import schedule
+
+    commands = (init_cmd, run_cmd, ls_cmd, find_cmd, diff_cmd, cat_cmd, report_cmd, cost_cmd)
+    for command in (*commands, schedule):
+        cli.add_command(command)
+
+
+_attach()
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import threading
@@ -98,6 +99,8 @@ def backup_text(r: BackupResult) -> None:
         f"{r.unchanged} unchanged, {r.refreshed} refreshed, {r.failed} failed), "
         f"{human_bytes(r.bytes_uploaded)} {verb} in {r.duration_s:.1f} s"
     )
+    if r.excluded:
+        click.echo(f"{r.excluded} left out by exclude patterns (lock and temporary files, ...)")
     if r.manifest_key:
         click.echo(f"manifest: {r.manifest_key}")
     if r.error:
@@ -144,21 +147,54 @@ def snapshots_table(infos: Sequence[SnapshotInfo], bucket: str, set_name: str) -
     console.print(table)
 
 
-def status_text(report: StatusReport) -> None:
+def _bar(value: float, top: float, width: int) -> str:
+    if top <= 0 or value <= 0:
+        return ""
+    # Eighths of a cell, so small nights still show a sliver rather than nothing.
+    eighths = max(1, round(value / top * width * 8))
+    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+
+
+def nights_chart(
+    nights: Sequence[SnapshotInfo], *, today: dt.date, days: int = 30, width: int = 24
+) -> list[str]:
+    """One line per calendar day, newest first: documents kept and bytes uploaded as bars,
+    failed or partial nights marked, days without a run said. Rich markup."""
+    by_date = {n.date: n for n in nights}
+    top_docs = max((n.documents for n in nights), default=0)
+    top_up = max((n.bytes_uploaded for n in nights), default=0)
+    lines = [f"[bold]{'night':<10}  {'documents':<{width + 8}}  uploaded[/bold]"]
+    for back in range(days):
+        day = today - dt.timedelta(days=back)
+        n = by_date.get(day)
+        if n is None:
+            lines.append(f"{day}  [dim]no run[/dim]")
+            continue
+        docs = f"{_bar(n.documents, top_docs, width):<{width}} {n.documents:>7}"
+        half = width // 2
+        up = f"{_bar(n.bytes_uploaded, top_up, half):<{half}} {human_bytes(n.bytes_uploaded):>9}"
+        mark = ""
+        if n.status != "complete":
+            mark = f"  [bold red]✗ {n.status}[/bold red]"
+            if n.failed:
+                mark += f"[red], {n.failed} not stored[/red]"
+        style = "red" if n.status != "complete" else "green"
+        lines.append(f"{day}  [{style}]{docs}[/{style}]  [cyan]{up}[/cyan]{mark}")
+    return lines
+
+
+def status_text(report: StatusReport, *, today: dt.date | None = None) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
-    nights = Table(title=f"stack {report.stack}: last nights")
-    for col in ("date", "status", "documents", "size", "failed", "duration"):
-        nights.add_column(col)
-    for n in report.nights:
-        took = f"{n.duration_s:.0f} s" if n.duration_s is not None else "?"
-        nights.add_row(
-            n.date, n.status, str(n.documents), human_bytes(n.bytes), str(n.failed), took
-        )
-    console.print(nights)
+    today = today or dt.datetime.now().astimezone().date()
+    console.print(f"[bold]stack {report.stack}: the last 30 nights[/bold]")
+    for line in nights_chart(report.nights, today=today):
+        console.print(line, highlight=False)
+    console.print()
     for name, state in sorted(report.alarms.items()):
-        console.print(f"alarm {name}: {state}")
+        style = "red" if state == "ALARM" else "green" if state == "OK" else "yellow"
+        console.print(f"alarm {name}: [{style}]{state}[/{style}]", highlight=False)
+    console.print()
     for c in report.checks:
         console.print(f"{'pass' if c.ok else 'FAIL'}  {c.item}: {c.detail}", markup=False)

@@ -149,38 +149,65 @@ class Catalog:
             )
         return key
 
-    def snapshots(self, *, now: dt.datetime) -> list[SnapshotInfo]:
-        infos = []
+    def snapshots(self, *, now: dt.datetime, limit: int | None = None) -> list[SnapshotInfo]:
+        """The nights newest first (at most `limit`), each manifest streamed, not held."""
+        infos: list[SnapshotInfo] = []
         for date in self.dates():
+            if limit is not None and len(infos) >= limit:
+                break
             try:
-                manifest = self.load(date)
+                found = self.stream(date)
             except ManifestError as exc:
                 infos.append(SnapshotInfo(date, self.set, "invalid", 0, 0, 0, False, str(exc)))
                 continue
-            if manifest is None:
+            if found is None:
                 continue
-            infos.append(describe(manifest, now=now))
+            with found:
+                infos.append(describe(found, now=now))
         return infos
 
 
-def describe(manifest: Manifest, *, now: dt.datetime) -> SnapshotInfo:
+def describe(stream: ManifestStream, *, now: dt.datetime) -> SnapshotInfo:
     """Is every copy this night lists still within retention? (G3: which dates restore fully)."""
-    retention_days = manifest.retention_days
+    header = stream.manifest
+    retention_days = header.retention_days
+    documents = total = 0
+    oldest: dt.datetime | None = None
+    for e in stream.entries():
+        documents += 1
+        total += e.size
+        stored = e.stored_datetime()
+        oldest = stored if oldest is None or stored < oldest else oldest
+    until = None
     note = None
-    if manifest.status != "complete":
-        note = f"partial run: {len(manifest.failures)} document(s) were not stored"
-    elif manifest.entries:
-        oldest = min(e.stored_datetime() for e in manifest.entries.values())
+    if oldest is not None:
         expires = oldest + dt.timedelta(days=retention_days)
+        until = (expires - dt.timedelta(microseconds=1)).date()
         if expires <= now:
             note = f"copies stored {oldest.date()} have passed the {retention_days}-day retention"
+    if header.status != "complete":
+        note = f"partial run: {len(header.failures)} document(s) were not stored"
     return SnapshotInfo(
-        date=manifest.date,
-        set=manifest.set,
-        status=manifest.status,
-        documents=len(manifest.entries),
-        bytes=manifest.total_bytes,
-        failed=len(manifest.failures),
+        date=header.date,
+        set=header.set,
+        status=header.status,
+        documents=documents,
+        bytes=total,
+        failed=len(header.failures),
         restorable=note is None,
         note=note,
+        new=header.counts.get("new", 0),
+        changed=header.counts.get("changed", 0),
+        refreshed=header.counts.get("refreshed", 0),
+        bytes_uploaded=header.bytes_uploaded,
+        duration_s=_duration(header.started_at, header.finished_at),
+        restorable_until=until,
     )
+
+
+def _duration(started: str, finished: str) -> float | None:
+    try:
+        seconds = dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)
+    except (TypeError, ValueError):
+        return None
+    return round(seconds.total_seconds(), 1)

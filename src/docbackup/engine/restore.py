@@ -123,7 +123,7 @@ def _target_root(target: str) -> str:
     return os.path.realpath(target)
 
 
-def _download(store: Store, entry: Entry, out: BinaryIO) -> tuple[int, Any]:
+def download(store: Store, entry: Entry, out: BinaryIO) -> tuple[int, Any]:
     """Write the stored copy into `out`, starting over if the connection drops mid-body.
 
     botocore retries a request until its body starts; a body cut off later surfaces as a
@@ -146,7 +146,7 @@ def _download(store: Store, entry: Entry, out: BinaryIO) -> tuple[int, Any]:
         out.flush()
         os.fsync(out.fileno())
         return size, sha
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _restore_one(store: Store, root: str, entry: Entry, parts: list[str]) -> None:
@@ -158,7 +158,7 @@ def _restore_one(store: Store, root: str, entry: Entry, parts: list[str]) -> Non
     fd = os.open(tmp, flags, 0o644)
     try:
         with os.fdopen(fd, "wb") as out:
-            size, sha = _download(store, entry, out)
+            size, sha = download(store, entry, out)
         if size != entry.size or sha.hexdigest() != entry.sha256:
             raise DocbackupError(
                 f"stored copy does not match the manifest (size {size}, sha256 "

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from docbackup.engine.catalog import Catalog
+from docbackup.engine.results import SnapshotInfo
 from docbackup.errors import ConfigError
 
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14")
@@ -26,20 +27,10 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
-class Night:
-    date: str
-    status: str
-    documents: int
-    bytes: int
-    failed: int
-    duration_s: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class StatusReport:
     stack: str
     outputs: dict[str, str]
-    nights: list[Night]
+    nights: list[SnapshotInfo]  # newest first
     alarms: dict[str, str]
     checks: list[Check]
 
@@ -51,7 +42,7 @@ class StatusReport:
         return {
             "status": "ok" if self.ok else "failed",
             "stack": self.stack,
-            "nights": [asdict(n) for n in self.nights],
+            "nights": [n.summary() for n in self.nights],
             "alarms": self.alarms,
             "checks": [asdict(c) for c in self.checks],
             "outputs": self.outputs,
@@ -64,13 +55,25 @@ def same_key(answer: str, key_arn: str) -> bool:
 
 
 def stack_outputs(session: Any, stack_name: str) -> dict[str, str]:
-    from botocore.exceptions import ClientError
+    return describe_stack(session, stack_name)[0]
+
+
+def describe_stack(session: Any, stack_name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The stack's outputs and its parameters' current values."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         stack = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
     except ClientError as exc:
         raise ConfigError(f"stack {stack_name}: {exc.response['Error'].get('Message')}") from None
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    except BotoCoreError as exc:
+        raise ConfigError(f"stack {stack_name}: {exc}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    parameters = {
+        p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", ""))
+        for p in stack.get("Parameters", [])
+    }
+    return outputs, parameters
 
 
 def status(
@@ -78,7 +81,8 @@ def status(
     *,
     session: Any = None,
     outputs: dict[str, str] | None = None,
-    nights: int = 7,
+    nights: int = 30,
+    set_name: str | None = None,
 ) -> StatusReport:
 
     from docbackup import compose
@@ -92,26 +96,8 @@ def status(
             f"stack {stack_name} has no output(s) {missing}: is it a docbackup stack?"
         )
     store = compose.backup_store(outputs["BackupBucketName"], workers=4)
-    catalog = Catalog(store, outputs.get("BackupSetName", "documents"))
-    recent = []
-    for manifest in list(catalog.manifests())[:nights]:
-        try:
-            took: float | None = (
-                dt.datetime.fromisoformat(manifest.finished_at)
-                - dt.datetime.fromisoformat(manifest.started_at)
-            ).total_seconds()
-        except ValueError:
-            took = None
-        recent.append(
-            Night(
-                manifest.date.isoformat(),
-                manifest.status,
-                len(manifest.entries),
-                manifest.total_bytes,
-                len(manifest.failures),
-                took,
-            )
-        )
+    catalog = Catalog(store, set_name or outputs.get("BackupSetName", "documents"))
+    recent = catalog.snapshots(now=dt.datetime.now(dt.UTC), limit=nights)
     alarms = {
         a["AlarmName"]: a["StateValue"]
         for page in session.client("cloudwatch")

@@ -1,0 +1,205 @@
+"""The office agent's commands: `init` writes the config file from the stack, `run` backs up
+every set the config names for this machine and tells the stack's topic how it went."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+
+import click
+
+from docbackup import compose, layout
+from docbackup.cli import config as cfg
+from docbackup.cli import exitcodes, render
+from docbackup.engine import BackupOptions, BackupResult, backup
+from docbackup.errors import ConfigError, DocbackupError
+from docbackup.storage.base import Encryption
+
+
+def _parse_set(spec: str) -> tuple[str, str]:
+    name, sep, source = spec.partition("=")
+    if not sep or not source:
+        raise ConfigError(f"--set takes NAME=FOLDER (or NAME=s3://bucket/prefix), not {spec!r}")
+    layout.check_set_name(name)
+    if not source.startswith("s3://"):
+        source = os.path.abspath(os.path.expanduser(source))
+        if not os.path.isdir(source):
+            raise ConfigError(f"--set {name}: {source} is not a folder")
+    return name, source
+
+
+def build_config(
+    path: str,
+    stack_name: str,
+    outputs: dict[str, str],
+    parameters: dict[str, str],
+    region: str | None,
+    old: cfg.Config | None,
+    new_sets: list[tuple[str, str]],
+) -> cfg.Config:
+    """The config from the stack's outputs and parameters, keeping the sets (and their
+    excludes) of an earlier config and adding or re-pointing the ones given."""
+    missing = [k for k in ("BackupBucketName", "KMSKeyArn") if k not in outputs]
+    if missing:
+        raise ConfigError(
+            f"stack {stack_name} has no output(s) {missing}: is it a docbackup stack?"
+        )
+    sets = dict(old.sets) if old else {}
+    # The set the stack's own function backs up: listed so list/restore/status know it,
+    # marked so that `run` on this machine leaves it to the function.
+    stack_set = outputs.get("BackupSetName", layout.DEFAULT_SET)
+    source_bucket = parameters.get("SourceBucketName")
+    if source_bucket and (stack_set not in sets or not sets[stack_set].here):
+        prefix = parameters.get("SourcePrefix", "").strip("/")
+        sets[stack_set] = cfg.SetConfig(
+            stack_set, f"s3://{source_bucket}/{prefix}".rstrip("/"), here=False
+        )
+    for name, source in new_sets:
+        kept = sets.get(name)
+        sets[name] = cfg.SetConfig(
+            name,
+            source,
+            kept.exclude if kept else (),
+            kept.default_excludes if kept else True,
+            here=True,
+        )
+    retention = outputs.get("RetentionDays")
+    return cfg.Config(
+        path=path,
+        stack_name=stack_name,
+        region=region,
+        bucket=outputs["BackupBucketName"],
+        # The full ARN: the bucket policy compares it, a key id would be refused.
+        kms_key_id=outputs["KMSKeyArn"],
+        retention_days=int(retention) if retention and retention.isdigit() else None,
+        timezone=parameters.get("ScheduleTimezone") or None,
+        alarm_topic_arn=outputs.get("AlarmTopicArn"),
+        notify_on_success=old.notify_on_success if old else False,
+        sets=sets,
+    )
+
+
+@click.command("init")
+@click.option("--stack-name", required=True, help="The deployed docbackup stack to read.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=FOLDER",
+    help="A set this machine backs up, and its folder (repeatable).",
+)
+@click.pass_context
+def init_cmd(ctx: click.Context, stack_name: str, sets: tuple[str, ...]) -> None:
+    """Write the config file from the stack's outputs: bucket, key, retention, sets."""
+    from docbackup.stack.status import describe_stack
+
+    path = ctx.obj.config_path or cfg.default_path()
+    try:
+        new_sets = [_parse_set(s) for s in sets]
+        old = cfg.load(path) if os.path.exists(path) else None
+        session = compose.session()
+        outputs, parameters = describe_stack(session, stack_name)
+        config = build_config(
+            path, stack_name, outputs, parameters, session.region_name, old, new_sets
+        )
+        cfg.save(config, now=dt.datetime.now().astimezone())
+    except DocbackupError as exc:
+        click.echo(f"docbackup: error: {exc}", err=True)
+        sys.exit(exitcodes.for_error(exc))
+    click.echo(f"{'updated' if old else 'wrote'} {path}")
+    click.echo(f"  bucket {config.bucket}, key {config.kms_key_id}")
+    click.echo(f"  retention {config.retention_days} days, time zone {config.timezone or 'UTC'}")
+    for s in config.sets.values():
+        where = "this machine" if s.here else "the stack's nightly function"
+        click.echo(f"  set {s.name}: {s.source} (run by {where})")
+    if not any(s.here for s in config.sets.values()):
+        click.echo("no set for this machine yet: add one with --set NAME=FOLDER")
+
+
+def notify(config: cfg.Config, result: BackupResult) -> str | None:
+    """Publish a short summary to the stack's topic: always on failure, on success only when
+    the config asks. Returns why publishing failed; the run's own result still stands."""
+    from docbackup.nightly import message, subject
+
+    if result.status == "complete" and not config.notify_on_success:
+        return None
+    return _publish(config, subject(result), message(result))
+
+
+def _publish(config: cfg.Config, subject: str, text: str) -> str | None:
+    if not config.alarm_topic_arn:
+        return None
+    try:
+        compose.publish(config.alarm_topic_arn, subject, text)
+    except Exception as exc:  # the backup is over either way; say the notice did not go
+        return f"could not publish to {config.alarm_topic_arn}: {exc}"
+    return None
+
+
+@click.command("run")
+@click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def run_cmd(ctx: click.Context, workers: int, as_json: bool) -> None:
+    """Back up every set of the config file that runs on this machine (what the schedule runs)."""
+    try:
+        config = cfg.load(ctx.obj.config_path)
+        if config is None:
+            raise ConfigError(f"no config file at {cfg.default_path()}; run `docbackup init` first")
+        mine = [s for s in config.sets.values() if s.here]
+        if not mine:
+            raise ConfigError(f"{config.path} names no set for this machine; see `init --set`")
+        store = compose.backup_store(_need(config.bucket, "bucket"), workers=workers)
+    except DocbackupError as exc:
+        click.echo(f"docbackup: error: {exc}", err=True)
+        if as_json:
+            render.emit_json({"status": "failed", "error": str(exc)})
+        sys.exit(exitcodes.for_error(exc))
+    results: list[dict[str, object]] = []
+    worst = exitcodes.OK
+    for s in mine:
+        try:
+            result = backup(
+                store,
+                compose.source_for(
+                    s.source, store, exclude=s.exclude, default_excludes=s.default_excludes
+                ),
+                BackupOptions(
+                    set_name=s.name,
+                    timezone=config.timezone or "UTC",
+                    encryption=Encryption("aws:kms", config.kms_key_id),
+                    retention_days=config.retention_days or 30,
+                    workers=workers,
+                ),
+                reporter=render.BarReporter() if render.wants_bar(as_json) else None,
+            )
+        except DocbackupError as exc:
+            # One set's bad folder must not stop the others; it is reported and counted.
+            # An unmounted share is the usual cause: it must reach a person, not only a log.
+            click.echo(f"docbackup: set {s.name}: error: {exc}", err=True)
+            results.append({"set": s.name, "status": "failed", "error": str(exc)})
+            problem = _publish(config, f"docbackup {s.name}: failed", f"{s.name}: {exc}")
+            if problem:
+                click.echo(f"docbackup: set {s.name}: {problem}", err=True)
+            worst = max(worst, exitcodes.for_error(exc))
+            continue
+        summary = result.summary()
+        problem = notify(config, result)
+        if problem:
+            click.echo(f"docbackup: set {s.name}: {problem}", err=True)
+            summary["notice"] = problem
+        results.append(summary)
+        worst = max(worst, exitcodes.for_status(result.status))
+        if not as_json:
+            render.backup_text(result)
+    if as_json:
+        status = "complete" if worst == exitcodes.OK else "failed"
+        render.emit_json({"status": status, "sets": results})
+    sys.exit(worst)
+
+
+def _need(value: str | None, what: str) -> str:
+    if not value:
+        raise ConfigError(f"the config file has no {what}; run `docbackup init` again")
+    return value

@@ -1,0 +1,213 @@
+"""The office agent's config file: one TOML file that `docbackup init` writes from the stack.
+
+Every command reads it through click's `default_map`, so the order of precedence is click's own:
+a flag, then its environment variable, then the config file, then the built-in default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from docbackup import layout
+from docbackup.errors import ConfigError
+
+ENV = "DOCBACKUP_CONFIG"
+
+
+def default_path() -> str:
+    """`config.toml` in the platform's config folder (~/.config/docbackup on Linux,
+    %APPDATA%\\docbackup on Windows, ~/Library/Application Support/docbackup on macOS)."""
+    return os.path.join(click.get_app_dir("docbackup"), "config.toml")
+
+
+@dataclass(frozen=True, slots=True)
+class SetConfig:
+    """One set: where its documents are and what to leave out."""
+
+    name: str
+    source: str  # a folder on this machine, or s3://bucket/prefix
+    exclude: tuple[str, ...] = ()
+    default_excludes: bool = True
+    # False for the set the stack's own nightly function backs up: `docbackup run` skips it.
+    here: bool = True
+
+    def to_toml(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "exclude": list(self.exclude),
+            "default_excludes": self.default_excludes,
+            "here": self.here,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    stack_name: str | None = None
+    region: str | None = None
+    bucket: str | None = None
+    kms_key_id: str | None = None
+    retention_days: int | None = None
+    timezone: str | None = None
+    alarm_topic_arn: str | None = None
+    notify_on_success: bool = False
+    sets: dict[str, SetConfig] = field(default_factory=dict)
+
+    def to_toml(self) -> dict[str, Any]:
+        stack = {
+            "name": self.stack_name,
+            "region": self.region,
+            "bucket": self.bucket,
+            "kms_key_id": self.kms_key_id,
+            "retention_days": self.retention_days,
+            "timezone": self.timezone,
+            "alarm_topic_arn": self.alarm_topic_arn,
+        }
+        return {
+            "stack": {k: v for k, v in stack.items() if v is not None},
+            "notify": {"on_success": self.notify_on_success},
+            "sets": {name: s.to_toml() for name, s in self.sets.items()},
+        }
+
+    def set_named(self, name: str) -> SetConfig:
+        try:
+            return self.sets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.sets)) or "none"
+            raise ConfigError(
+                f"set {name!r} is not in {self.path} (sets there: {known}); "
+                "add it with `docbackup init --set NAME=FOLDER`"
+            ) from None
+
+    def default_map(self) -> dict[str, dict[str, Any]]:
+        """Per-command defaults for click: only what the file sets."""
+        common: dict[str, Any] = {}
+        if self.bucket:
+            common["bucket"] = self.bucket
+        stack: dict[str, Any] = {"stack_name": self.stack_name} if self.stack_name else {}
+        backup = dict(common)
+        if self.kms_key_id:
+            backup["kms_key_id"] = self.kms_key_id
+        if self.retention_days:
+            backup["retention_days"] = self.retention_days
+        if self.timezone:
+            backup["timezone"] = self.timezone
+        retention = {"retention_days": self.retention_days} if self.retention_days else {}
+        # The default set: the first this machine backs up, else the first there is.
+        ordered = sorted(self.sets.values(), key=lambda s: not s.here)
+        with_sets = {**common, **({"set_name": ordered[0].name} if ordered else {})}
+        return {
+            "backup": {**backup, **with_sets},
+            "run": backup,
+            "list": with_sets,
+            "restore": with_sets,
+            "verify": with_sets,
+            "ls": with_sets,
+            "find": with_sets,
+            "diff": with_sets,
+            "cat": with_sets,
+            "report": {**with_sets, **stack, **retention},
+            "status": {**with_sets, **stack},
+            "deploy": stack,
+        }
+
+
+def load(path: str | None) -> Config | None:
+    """The config at `path` (or the default place); None when there is none at the default
+    place. A file named explicitly must exist."""
+    explicit = path is not None
+    path = path or default_path()
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(
+                f"config file {path} does not exist; `docbackup init` writes one"
+            ) from None
+        return None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    return parse(raw, path)
+
+
+def parse(raw: Mapping[str, Any], path: str) -> Config:
+    def table(value: object, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config file {path}: [{where}] must be a table")
+        return value
+
+    def typed(value: object, kind: type, where: str) -> Any:
+        # bool is an int to Python, not to a reader of the file.
+        if value is not None and (
+            not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+        ):
+            raise ConfigError(f"config file {path}: {where} must be a {kind.__name__}")
+        return value
+
+    unknown = set(raw) - {"stack", "notify", "sets"}
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown section(s) {sorted(unknown)}")
+    stack = table(raw.get("stack", {}), "stack")
+    sets: dict[str, SetConfig] = {}
+    for name, body in table(raw.get("sets", {}), "sets").items():
+        body = table(body, f"sets.{name}")
+        try:
+            layout.check_set_name(name)
+        except ConfigError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        source = typed(body.get("source"), str, f"sets.{name}.source")
+        if not source:
+            raise ConfigError(f"config file {path}: sets.{name} has no source")
+        exclude = typed(body.get("exclude", []), list, f"sets.{name}.exclude")
+        if not all(isinstance(p, str) for p in exclude):
+            raise ConfigError(f"config file {path}: sets.{name}.exclude must be strings")
+        sets[name] = SetConfig(
+            name,
+            source,
+            tuple(exclude),
+            typed(body.get("default_excludes", True), bool, f"sets.{name}.default_excludes"),
+            typed(body.get("here", True), bool, f"sets.{name}.here"),
+        )
+    retention = typed(stack.get("retention_days"), int, "stack.retention_days")
+    return Config(
+        path=path,
+        stack_name=typed(stack.get("name"), str, "stack.name"),
+        region=typed(stack.get("region"), str, "stack.region"),
+        bucket=typed(stack.get("bucket"), str, "stack.bucket"),
+        kms_key_id=typed(stack.get("kms_key_id"), str, "stack.kms_key_id"),
+        retention_days=retention,
+        timezone=typed(stack.get("timezone"), str, "stack.timezone"),
+        alarm_topic_arn=typed(stack.get("alarm_topic_arn"), str, "stack.alarm_topic_arn"),
+        notify_on_success=typed(
+            table(raw.get("notify", {}), "notify").get("on_success", False),
+            bool,
+            "notify.on_success",
+        ),
+        sets=sets,
+    )
+
+
+def save(config: Config, *, now: dt.datetime) -> None:
+    """Write atomically (a temp file renamed over the old one), readable by the user only:
+    the file names the bucket and key, not secrets, but it is nobody else's business."""
+    import tomli_w
+
+    os.makedirs(os.path.dirname(os.path.abspath(config.path)), exist_ok=True)
+    header = (
+        f"# docbackup configuration, written by `docbackup init` on {now:%Y-%m-%d %H:%M %Z}.\n"
+        "# Flags and DOCBACKUP_* environment variables override what is here.\n"
+    )
+    tmp = f"{config.path}.tmp-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(header)
+        f.write(tomli_w.dumps(config.to_toml()))
+    os.replace(tmp, config.path)

@@ -1,0 +1,94 @@
+"""The options and helpers every command shares: one place, so they read the same everywhere."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from docbackup import compose, layout
+from docbackup.cli import exitcodes, render
+from docbackup.errors import ConfigError
+from docbackup.storage.s3 import S3Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(exc: BaseException, as_json: bool = False, **extra: object) -> NoReturn:
+    """One line on stderr; with --json also the one JSON object, saying the run failed."""
+    click.echo(f"docbackup: error: {exc}", err=True)
+    if as_json:
+        render.emit_json({"status": "failed", "error": str(exc), **extra})
+    sys.exit(exitcodes.for_error(exc))
+
+
+def bucket_option(f: F) -> F:
+    return click.option(
+        "--bucket", envvar="DOCBACKUP_BUCKET", help="Backup bucket (default: $DOCBACKUP_BUCKET)."
+    )(f)
+
+
+def set_option(f: F) -> F:
+    return click.option(
+        "--set",
+        "set_name",
+        envvar="DOCBACKUP_SET",
+        default=layout.DEFAULT_SET,
+        show_default=True,
+        help="Which set of documents.",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(f)
+
+
+def workers_option(f: F) -> F:
+    return click.option(
+        "--workers",
+        type=click.IntRange(1, 256),
+        envvar="DOCBACKUP_WORKERS",
+        default=16,
+        show_default=True,
+        help="Documents transferred at once.",
+    )(f)
+
+
+def retention_option(f: F) -> F:
+    return click.option(
+        "--retention-days",
+        type=click.IntRange(1, 36500),
+        envvar="DOCBACKUP_RETENTION_DAYS",
+        default=30,
+        show_default=True,
+        help="How long the bucket keeps each stored copy (its lifecycle rule).",
+    )(f)
+
+
+def need_bucket(bucket: str | None) -> str:
+    if not bucket:
+        raise ConfigError("no bucket given: pass --bucket NAME or set DOCBACKUP_BUCKET")
+    return bucket
+
+
+def open_store(
+    bucket: str | None, workers: int, counter: compose.RequestCounter | None = None
+) -> S3Store:
+    return compose.backup_store(need_bucket(bucket), workers=workers, counter=counter)
+
+
+def finish(
+    summary: dict[str, object], status: str, as_json: bool, text: Callable[[], None]
+) -> NoReturn:
+    """Print the result (one JSON object, or text) and exit with its status's code."""
+    if as_json:
+        render.emit_json(summary)
+    else:
+        text()
+    sys.exit(exitcodes.for_status(status))
+
+
+def reporter(as_json: bool) -> render.BarReporter | None:
+    return render.BarReporter() if render.wants_bar(as_json) else None

@@ -1,0 +1,71 @@
+"""`docbackup report --html FILE`: the last 30 nights and the retention timeline, one page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import click
+
+from docbackup import compose, layout
+from docbackup.cli.options import bucket_option, fail, open_store, retention_option, set_option
+from docbackup.cli.report_html import CHART_DAYS, render
+from docbackup.engine import Catalog
+from docbackup.errors import ConfigError, DocbackupError
+
+
+@click.command("report")
+@click.option(
+    "--html",
+    "html_file",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the page here.",
+)
+@bucket_option
+@set_option
+@retention_option
+@click.option("--stack-name", help="Also show the stack's alarm states.")
+def report_cmd(
+    html_file: str, bucket: str | None, set_name: str, retention_days: int, stack_name: str | None
+) -> None:
+    """One self-contained HTML page: charts of the last 30 nights and which dates restore."""
+    try:
+        store = open_store(bucket, workers=4)
+        store.check_access()
+        now = dt.datetime.now(dt.UTC)
+        days = max(CHART_DAYS, retention_days)
+        nights = Catalog(store, layout.check_set_name(set_name)).snapshots(now=now, limit=days)
+        alarms = _alarms(stack_name) if stack_name else None
+        page = render(
+            nights,
+            bucket=store.bucket,
+            set_name=set_name,
+            retention_days=retention_days,
+            today=now.astimezone().date(),
+            generated_at=now.astimezone(),
+            alarms=alarms,
+        )
+        tmp = f"{html_file}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(page)
+        os.replace(tmp, html_file)
+    except OSError as exc:
+        fail(ConfigError(f"cannot write {html_file}: {exc.strerror}"))
+    except DocbackupError as exc:
+        fail(exc)
+    click.echo(f"wrote {html_file}: {len(nights)} night(s) of set {set_name}")
+
+
+def _alarms(stack_name: str) -> dict[str, str] | None:
+    """The alarm states, or None (said on stderr) when these credentials may not read them:
+    the office machine's policy does not include CloudWatch, and the page is still useful."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client = compose.session().client("cloudwatch")
+        pages = client.get_paginator("describe_alarms").paginate(AlarmNamePrefix=stack_name)
+        return {a["AlarmName"]: a["StateValue"] for page in pages for a in page["MetricAlarms"]}
+    except (BotoCoreError, ClientError) as exc:
+        click.echo(f"docbackup: warning: alarm states not shown: {exc}", err=True)
+        return None

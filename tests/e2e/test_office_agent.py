@@ -1,0 +1,158 @@
+"""The office agent as its user meets it: `init` from the deployed stack, `run` from the config,
+then looking into the nights with ls, find, diff and cat, and `status` without flags."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from docbackup.cli.main import cli
+
+TODAY = dt.date.today()
+YESTERDAY = (TODAY - dt.timedelta(days=1)).isoformat()
+
+
+def run(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+
+
+def write(root: Path, rel: str, data: bytes) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Path:
+    root = tmp_path / "Office Documents"
+    write(root, "contracts/Lease 2025.pdf", b"%PDF lease " * 300)
+    write(root, "contracts/Supplier agreement.docx", b"PK agreement " * 200)
+    write(root, "invoices/INV-0001.pdf", b"%PDF invoice one " * 50)
+    write(root, "notes.txt", b"call the accountant\n")
+    # What an office suite leaves behind while a document is open: not worth a backup.
+    write(root, "contracts/~$Lease 2025.docx", b"owner lock")
+    write(root, "invoices/.~lock.INV-0001.ods#", b"lock")
+    return root
+
+
+def test_init_then_run_then_find_things(
+    stack: dict[str, Any], office: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "conf" / "config.toml"
+    out = stack["outputs"]
+
+    # WHEN the office machine is set up from the stack
+    made = run(config, "init", "--stack-name", stack["name"], "--set", f"office={office}")
+
+    # THEN the config holds the stack's bucket, full key ARN and retention, and both sets
+    assert made.exit_code == 0, made.output
+    written = tomllib.loads(config.read_text())
+    assert written["stack"]["bucket"] == out["BackupBucketName"]
+    assert written["stack"]["kms_key_id"] == out["KMSKeyArn"]
+    assert written["stack"]["retention_days"] == 7  # Environment dev
+    assert written["sets"]["office"] == {
+        "source": str(office),
+        "exclude": [],
+        "default_excludes": True,
+        "here": True,
+    }
+    assert written["sets"]["documents"]["source"] == f"s3://{stack['name']}-office/docs"
+    assert written["sets"]["documents"]["here"] is False
+    assert os.stat(config).st_mode & 0o077 == 0
+    # init again changes nothing it need not, and keeps what the user added
+    text = config.read_text().replace("exclude = []", 'exclude = [ "notes.txt",]')
+    config.write_text(text)
+    again = run(config, "init", "--stack-name", stack["name"])
+    assert again.exit_code == 0, again.output
+    assert tomllib.loads(config.read_text())["sets"]["office"]["exclude"] == ["notes.txt"]
+
+    # WHEN last night's backup of the configured set ran (no SOURCE: the config has it)
+    first = run(config, "backup", "--set", "office", "--date", YESTERDAY, "--json")
+
+    # THEN the office set is stored, without the lock files or the excluded note
+    assert first.exit_code == 0, first.output
+    night = json.loads(first.stdout)
+    assert (night["set"], night["documents"], night["new"]) == ("office", 3, 3)
+    assert night["excluded"] == 3
+
+    listing = run(config, "ls", "latest", "--json")
+    assert listing.exit_code == 0, listing.output
+    rows = {e["name"]: e for e in json.loads(listing.stdout)["entries"]}
+    assert set(rows) == {"contracts", "invoices"}
+    assert rows["contracts"]["folder"] and rows["contracts"]["documents"] == 2
+    inside = json.loads(run(config, "ls", "latest", "contracts", "--json").stdout)["entries"]
+    assert [e["name"] for e in inside] == ["Lease 2025.pdf", "Supplier agreement.docx"]
+
+    # cat gives back exactly the bytes
+    body = run(config, "cat", "latest", "contracts/Lease 2025.pdf")
+    assert body.exit_code == 0
+    lease = (office / "contracts/Lease 2025.pdf").read_bytes()
+    assert hashlib.sha256(body.stdout_bytes).hexdigest() == hashlib.sha256(lease).hexdigest()
+    missing = run(config, "cat", "latest", "contracts/nothing.pdf")
+    assert missing.exit_code == 2 and "docbackup find" in missing.stderr
+
+    # Tonight, after an edit, an addition and a removal, the schedule's command runs
+    write(office, "contracts/Lease 2025.pdf", b"%PDF lease, amended " * 300)
+    write(office, "invoices/INV-0002.pdf", b"%PDF invoice two")
+    (office / "contracts/Supplier agreement.docx").unlink()
+    second = run(config, "run", "--json")
+    assert second.exit_code == 0, second.output
+    doc = json.loads(second.stdout)
+    assert doc["status"] == "complete"
+    assert [(s["set"], s["new"], s["changed"]) for s in doc["sets"]] == [("office", 1, 1)]
+
+    today = TODAY.isoformat()
+    changes = json.loads(run(config, "diff", YESTERDAY, today, "--json").stdout)
+    assert (changes["added"], changes["changed"], changes["removed"]) == (1, 1, 1)
+    assert {(c["path"], c["kind"]) for c in changes["changes"]} == {
+        ("invoices/INV-0002.pdf", "added"),
+        ("contracts/Lease 2025.pdf", "changed"),
+        ("contracts/Supplier agreement.docx", "removed"),
+    }
+
+    found = json.loads(run(config, "find", "lease*", "--json").stdout)
+    (hit,) = found["documents"]
+    assert hit["path"] == "contracts/Lease 2025.pdf"
+    assert [v["nights"] for v in hit["versions"]] == [[YESTERDAY], [today]]
+    old = run(config, "cat", YESTERDAY, "contracts/Lease 2025.pdf")
+    assert old.stdout_bytes == lease
+
+    # status finds the stack in the config: the chart has every day, the empty ones said
+    shown = run(config, "status", "--set", "office")
+    assert shown.exit_code == 0, shown.output
+    assert today in shown.stdout and YESTERDAY in shown.stdout and "no run" in shown.stdout
+
+
+def test_a_set_that_cannot_run_reaches_the_topic(
+    stack: dict[str, Any], office: Path, tmp_path: Path
+) -> None:
+    aws, out = stack["aws"], stack["outputs"]
+    sqs, sns = aws.client("sqs"), aws.client("sns")
+    queue = sqs.create_queue(QueueName=f"{stack['name']}-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    sns.subscribe(TopicArn=out["AlarmTopicArn"], Protocol="sqs", Endpoint=arn["QueueArn"])
+    config = tmp_path / "config.toml"
+    assert (
+        run(config, "init", "--stack-name", stack["name"], "--set", f"office={office}").exit_code
+        == 0
+    )
+
+    # GIVEN the share is not mounted tonight
+    office.rename(tmp_path / "unmounted")
+    failed = run(config, "run", "--json")
+
+    # THEN the run fails, and the person on the topic is told which set and why
+    assert failed.exit_code == 2
+    assert json.loads(failed.stdout)["sets"][0]["status"] == "failed"
+    got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    notice = json.loads(got[0]["Body"])
+    assert notice["Subject"] == "docbackup office: failed"
+    assert str(office) in notice["Message"]

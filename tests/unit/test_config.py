@@ -1,0 +1,101 @@
+"""The config file: what it may hold, and that a flag or environment variable beats it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from docbackup.cli import config as cfg
+from docbackup.cli.main import cli
+from docbackup.errors import ConfigError
+
+
+def sample(path: Path) -> cfg.Config:
+    return cfg.Config(
+        path=str(path),
+        stack_name="office-backup",
+        region="eu-west-2",
+        bucket="from-config",
+        kms_key_id="arn:aws:kms:eu-west-2:111122223333:key/abc",
+        retention_days=30,
+        timezone="Europe/London",
+        alarm_topic_arn="arn:aws:sns:eu-west-2:111122223333:alarms",
+        sets={
+            "documents": cfg.SetConfig("documents", "s3://office/docs", here=False),
+            "office": cfg.SetConfig("office", "/srv/share", ("*.bak",)),
+        },
+    )
+
+
+def test_a_saved_config_reads_back_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "config.toml"
+    cfg.save(sample(path), now=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    assert cfg.load(str(path)) == sample(path)
+    assert path.read_text().startswith("# docbackup configuration")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[stack\n", "config file"),
+        ("[stack]\nretention_days = true\n", "stack.retention_days must be a int"),
+        ("[stack]\nbucket = 3\n", "stack.bucket must be a str"),
+        ("[sets.office]\nexclude = ['*.bak']\n", "sets.office has no source"),
+        ("[sets.'a/b']\nsource = '/x'\n", "set name"),
+        ("[sets.office]\nsource = '/x'\nexclude = [1]\n", "exclude must be strings"),
+        ("[extra]\n", "unknown section"),
+    ],
+)
+def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        cfg.load(str(path))
+    result = CliRunner().invoke(cli, ["--config", str(path), "list"])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("docbackup: error:")
+
+
+def test_a_named_file_must_exist(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "none.toml"), "list"])
+    assert result.exit_code == 2 and "docbackup init" in result.stderr
+
+
+def test_flag_beats_environment_beats_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.toml"
+    cfg.save(sample(path), now=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    seen: list[str | None] = []
+
+    def open_store(bucket: str | None, workers: int, counter: object = None) -> None:
+        seen.append(bucket)
+        raise ConfigError("the test stops here")
+
+    monkeypatch.setattr("docbackup.cli.main.open_store", open_store)
+    monkeypatch.delenv("DOCBACKUP_BUCKET", raising=False)
+    runner = CliRunner()
+    runner.invoke(cli, ["--config", str(path), "list"])
+    monkeypatch.setenv("DOCBACKUP_BUCKET", "from-env")
+    runner.invoke(cli, ["--config", str(path), "list"])
+    runner.invoke(cli, ["--config", str(path), "list", "--bucket", "from-flag"])
+    assert seen == ["from-config", "from-env", "from-flag"]
+
+
+def test_the_default_set_is_the_first_this_machine_runs(tmp_path: Path) -> None:
+    made = sample(tmp_path / "c.toml").default_map()
+    assert made["restore"]["set_name"] == "office"
+    assert made["backup"]["kms_key_id"].startswith("arn:aws:kms:")
+    assert made["status"]["stack_name"] == "office-backup"
+
+
+def test_backup_without_source_and_without_config_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = CliRunner().invoke(cli, ["backup", "--bucket", "b"])
+    assert result.exit_code == 2 and "docbackup init" in result.stderr
