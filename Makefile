@@ -11,7 +11,7 @@ TEMPLATE := lib/TapStack.yml
 BENCH := .venv-bench
 BENCH_STAMP := $(BENCH)/.installed
 
-.PHONY: demo test lint typecheck scan bench clean
+.PHONY: demo test lint typecheck scan bench browser clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ scan: $(SCAN_STAMP)
 
 test: lint typecheck scan
 	$(BIN)/python -m pytest -q
+
+# `docbackup report --html` is tested by drawing the page in Debian's headless Chromium; where
+# it is not installed that one test is skipped and says why. Needs root or sudo.
+browser:
+	command -v chromium >/dev/null || apt-get install -y chromium \
+		|| (apt-get update && apt-get install -y chromium) || sudo apt-get install -y chromium
 
 # Side by side with aws s3 sync, rclone, restic and a boto3 loop (bench/results.md), the
 # no-change night at 1,000 to 100,000 documents (bench/scaling.md), and the Lambda handler.

@@ -34,3 +34,14 @@ def test_a_create_sends_only_what_was_given() -> None:
 def test_bucket_names_from_stack_names_fit_the_parameter() -> None:
     assert default_bucket_name("Office-Backup_Prod") == "office-backup-prod"
     assert len(default_bucket_name("x" * 128)) <= 37
+
+
+def test_a_parameter_without_a_value_is_refused_before_anything_is_deployed() -> None:
+    from click.testing import CliRunner
+
+    from docbackup.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["deploy", "--stack-name", "s", "--parameter", "Nope"])
+
+    assert result.exit_code == 2
+    assert result.stderr == "docbackup: error: --parameter takes KEY=VALUE, not 'Nope'\n"

@@ -53,7 +53,8 @@ def ls_cmd(when: str, path: str, bucket: str | None, set_name: str, as_json: boo
     click.echo(f"{date} {set_name}:/{path.strip('/')}")
     for r in rows:
         name = f"{r.name}/" if r.folder else r.name
-        count = f"{r.documents} documents" if r.folder else ""
+        plural = "" if r.documents == 1 else "s"
+        count = f"{r.documents} document{plural}" if r.folder else ""
         click.echo(
             f"{render.human_bytes(r.size):>10}  {_when(r.mtime_ns)}  {name}  {count}".rstrip()
         )

@@ -284,6 +284,14 @@ def verify_cmd(
     "--artifact-bucket",
     help="Bucket for the function package (default: docbackup-artifacts-ACCOUNT-REGION).",
 )
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other template parameter, e.g. ScheduleTimezone=Europe/London, "
+    "NotifyOnSuccess=true, CreateDashboard=true (repeatable).",
+)
 def deploy_cmd(
     stack_name: str,
     environment: str | None,
@@ -292,10 +300,17 @@ def deploy_cmd(
     source_prefix: str | None,
     alert_email: str | None,
     artifact_bucket: str | None,
+    parameters: tuple[str, ...],
 ) -> None:
     """Package the function and create or update the stack through a change set."""
     from docbackup.stack.deploy import DeployRequest, deploy
 
+    extra = {}
+    for given in parameters:
+        key, sep, value = given.partition("=")
+        if not sep or not key:
+            fail(ConfigError(f"--parameter takes KEY=VALUE, not {given!r}"))
+        extra[key] = value
     request = DeployRequest(
         stack_name,
         environment=environment,
@@ -304,6 +319,7 @@ def deploy_cmd(
         source_prefix=source_prefix,
         alert_email=alert_email,
         artifact_bucket=artifact_bucket,
+        extra_parameters=extra,
     )
     try:
         result = deploy(request, say=lambda m: click.echo(m, err=True))
