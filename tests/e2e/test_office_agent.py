@@ -130,6 +130,18 @@ def test_init_then_run_then_find_things(
     assert shown.exit_code == 0, shown.output
     assert today in shown.stdout and YESTERDAY in shown.stdout and "no run" in shown.stdout
 
+    # the report: one page, the two nights embedded for its charts, the alarms read
+    page = tmp_path / "report.html"
+    made_page = run(config, "report", "--html", str(page))
+    assert made_page.exit_code == 0, made_page.output
+    html = page.read_text()
+    start = html.index('<script type="application/json" id="nights">') + len(
+        '<script type="application/json" id="nights">'
+    )
+    embedded = json.loads(html[start : html.index("</script>", start)].replace("<\\/", "</"))
+    assert sorted(n["date"] for n in embedded["nights"]) == [YESTERDAY, today]
+    assert f"{stack['name']}-BackupFailureAlarm" in html
+
 
 def test_a_set_that_cannot_run_reaches_the_topic(
     stack: dict[str, Any], office: Path, tmp_path: Path
