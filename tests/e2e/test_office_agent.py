@@ -74,10 +74,15 @@ def test_init_then_run_then_find_things(
     assert again.exit_code == 0, again.output
     assert tomllib.loads(config.read_text())["sets"]["office"]["exclude"] == ["notes.txt"]
 
-    # WHEN last night's backup of the configured set ran (no SOURCE: the config has it)
-    first = run(config, "backup", "--set", "office", "--date", YESTERDAY, "--json")
+    # the set the stack's function backs up cannot be pointed at a folder here too
+    clash = run(config, "init", "--stack-name", stack["name"], "--set", f"documents={office}")
+    assert clash.exit_code == 2 and "nightly function" in clash.stderr
+    assert tomllib.loads(config.read_text())["sets"]["documents"]["here"] is False
 
-    # THEN the office set is stored, without the lock files or the excluded note
+    # WHEN last night's backup of the configured set ran, its folder given as well
+    first = run(config, "backup", str(office), "--set", "office", "--date", YESTERDAY, "--json")
+
+    # THEN the office set is stored, without the lock files or the set's excluded note
     assert first.exit_code == 0, first.output
     night = json.loads(first.stdout)
     assert (night["set"], night["documents"], night["new"]) == ("office", 3, 3)
@@ -122,13 +127,22 @@ def test_init_then_run_then_find_things(
     (hit,) = found["documents"]
     assert hit["path"] == "contracts/Lease 2025.pdf"
     assert [v["nights"] for v in hit["versions"]] == [[YESTERDAY], [today]]
+    # a path typed as from the top of the folder finds the same document
+    anchored = json.loads(run(config, "find", "/contracts/lease*", "--json").stdout)
+    assert [d["path"] for d in anchored["documents"]] == ["contracts/Lease 2025.pdf"]
     old = run(config, "cat", YESTERDAY, "contracts/Lease 2025.pdf")
     assert old.stdout_bytes == lease
 
     # status finds the stack in the config: the chart has every day, the empty ones said
-    shown = run(config, "status", "--set", "office")
+    shown = run(config, "status", "--set", "office", "--nights", "5")
     assert shown.exit_code == 0, shown.output
     assert today in shown.stdout and YESTERDAY in shown.stdout and "no run" in shown.stdout
+    assert "the last 5 nights" in shown.stdout
+    days = [line.split()[0] for line in shown.stdout.splitlines() if line[:4].isdigit()]
+    assert len(days) == 5
+    # without --set, status is about the stack's own function and its set
+    own = json.loads(run(config, "status", "--json").stdout)
+    assert own["set"] == "documents" and own["nights"] == []
 
     # the report: one page, the two nights embedded for its charts, the alarms read
     page = tmp_path / "report.html"
@@ -151,20 +165,38 @@ def test_a_set_that_cannot_run_reaches_the_topic(
     queue = sqs.create_queue(QueueName=f"{stack['name']}-inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
     sns.subscribe(TopicArn=out["AlarmTopicArn"], Protocol="sqs", Endpoint=arn["QueueArn"])
+    photos = tmp_path / "Photos"
+    write(photos, "2026/party.jpg", b"\xff\xd8 party")
     config = tmp_path / "config.toml"
-    assert (
-        run(config, "init", "--stack-name", stack["name"], "--set", f"office={office}").exit_code
-        == 0
+    made = run(
+        config,
+        "init",
+        "--stack-name",
+        stack["name"],
+        "--set",
+        f"office={office}",
+        "--set",
+        f"photos={photos}",
     )
+    assert made.exit_code == 0, made.output
 
-    # GIVEN the share is not mounted tonight
+    # GIVEN the office share is not mounted tonight
     office.rename(tmp_path / "unmounted")
     failed = run(config, "run", "--json")
 
-    # THEN the run fails, and the person on the topic is told which set and why
-    assert failed.exit_code == 2
-    assert json.loads(failed.stdout)["sets"][0]["status"] == "failed"
+    # THEN the run fails (exit 1: the photos were stored, so not "nothing written")
+    assert failed.exit_code == 1, failed.output
+    by_set = {s["set"]: s for s in json.loads(failed.stdout)["sets"]}
+    assert by_set["office"]["status"] == "failed"
+    assert (by_set["photos"]["status"], by_set["photos"]["new"]) == ("complete", 1)
+    # and the person on the topic is told which set and why
     got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
     notice = json.loads(got[0]["Body"])
     assert notice["Subject"] == "docbackup office: failed"
     assert str(office) in notice["Message"]
+
+    # GIVEN neither folder is there: nothing was written, which is what exit 2 promises
+    photos.rename(tmp_path / "gone")
+    refused = run(config, "run", "--json")
+    assert refused.exit_code == 2, refused.output
+    assert {s["status"] for s in json.loads(refused.stdout)["sets"]} == {"failed"}

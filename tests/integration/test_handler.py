@@ -87,6 +87,17 @@ def test_scheduled_night_backs_up_the_source_and_reports_metrics(
     assert metrics["DocumentsBackedUp"] == 30.0
 
 
+def test_the_function_keeps_everything_under_its_prefix(night: dict[str, Any]) -> None:
+    # GIVEN names a desktop's default excludes would leave out, arrived in the source bucket
+    for name in ("~$Budget.xlsx", "scan.tmp", "Thumbs.db"):
+        night["s3"].put_object(Bucket=night["source"], Key=f"shared/docs/{name}", Body=b"x")
+
+    summary = lambda_module.handler(SCHEDULED, Context())
+
+    # THEN they are backed up like any other document: the function has no one to tell
+    assert (summary["status"], summary["new"], summary["excluded"]) == ("complete", 33, 0)
+
+
 def test_manual_dry_run_writes_nothing_and_is_not_a_good_night(
     night: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

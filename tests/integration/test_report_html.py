@@ -6,6 +6,7 @@ The last test opens the page in headless Chromium and reads back the DOM the scr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -231,6 +232,17 @@ def test_verdict_complete_partial_and_missed() -> None:
     v = verdict(page(history()[1:], generated_at=GENERATED.replace(hour=3, minute=30)))
     assert "bad" in v.classes
     assert "No backup has run in the last 26 hours" in v.text and "2026-11-20" in v.text
+
+    # The run's own end counts, not the start of its day: a night dated the 20th that ran at
+    # 02:00 on the 21st (an office machine after midnight) is 25.5 hours old at 03:30 on the 22nd
+    late = dataclasses.replace(
+        night(TODAY - dt.timedelta(days=1)),
+        finished_at=dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC),
+    )
+    v = verdict(page([late], generated_at=dt.datetime(2026, 11, 22, 3, 30, tzinfo=dt.UTC)))
+    assert v.classes == {"verdict", "ok"} and v.text.startswith("Last night (2026-11-20)")
+    v = verdict(page([late], generated_at=dt.datetime(2026, 11, 22, 4, 30, tzinfo=dt.UTC)))
+    assert "No backup has run in the last 26 hours" in v.text
 
 
 def test_retention_timeline_counts_what_restores() -> None:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from docbackup.cli import config as cfg
 from docbackup.cli.main import cli
 from docbackup.errors import ConfigError
+from docbackup.storage.base import Encryption
 
 
 def sample(path: Path) -> cfg.Config:
@@ -46,7 +47,14 @@ def test_a_saved_config_reads_back_the_same(tmp_path: Path) -> None:
         ("[sets.office]\nexclude = ['*.bak']\n", "sets.office has no source"),
         ("[sets.'a/b']\nsource = '/x'\n", "set name"),
         ("[sets.office]\nsource = '/x'\nexclude = [1]\n", "exclude must be strings"),
-        ("[extra]\n", "unknown section"),
+        ("[extra]\n", "unknown key"),
+        # a misspelt key is said, not ignored with what it meant to do
+        (
+            "[sets.office]\nsource = '/x'\nexcludes = ['*.bak']\n",
+            r"unknown key\(s\) \['excludes'\]",
+        ),
+        ("[stack]\nbuckett = 'b'\n", r"\['buckett'\] in \[stack\]"),
+        ("[notify]\non_failure = true\n", r"in \[notify\]"),
     ],
 )
 def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path, text: str, message: str) -> None:
@@ -90,6 +98,56 @@ def test_the_default_set_is_the_first_this_machine_runs(tmp_path: Path) -> None:
     assert made["restore"]["set_name"] == "office"
     assert made["backup"]["kms_key_id"].startswith("arn:aws:kms:")
     assert made["status"]["stack_name"] == "office-backup"
+    # status is the stack's view: the function's own set unless --set says otherwise
+    assert "set_name" not in made["status"]
+
+
+def test_a_broken_file_does_not_block_what_does_not_read_it(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[sets.office]\nsource = '/x'\nexcludes = ['*.bak']\n")
+    runner = CliRunner()
+
+    def run(*args: str) -> int:
+        return runner.invoke(cli, ["--config", str(path), *args]).exit_code
+
+    # the estimate, the schedule's show, and every command's help still work
+    assert run("cost", "--documents-per-day", "10") == 0
+    assert run("schedule", "show") == 0
+    assert run("backup", "--help") == 0
+    assert run("list", "-h") == 0
+    # what reads it says what is wrong
+    assert run("list") == 2
+    refused = runner.invoke(cli, ["--config", str(path), "schedule", "install", "--method", "cron"])
+    assert refused.exit_code == 2 and "excludes" in refused.stderr
+
+
+def test_the_configured_key_does_not_stand_in_the_way_of_another_encryption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.toml"
+    cfg.save(sample(path), now=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    asked: list[object] = []
+
+    def open_store(bucket: str | None, workers: int, counter: object = None) -> None:
+        raise ConfigError("the test stops here")
+
+    def options(**kw: object) -> object:
+        asked.append(kw["encryption"])
+        raise ConfigError("the test stops here")
+
+    monkeypatch.setattr("docbackup.cli.main.open_store", open_store)
+    monkeypatch.setattr("docbackup.cli.main.BackupOptions", options)
+    monkeypatch.delenv("DOCBACKUP_KMS_KEY_ID", raising=False)
+    runner = CliRunner()
+    base = ["--config", str(path), "backup", str(tmp_path), "--sse"]
+
+    # WHEN a server without KMS is used: the config's key is left out, not an error
+    plain = runner.invoke(cli, [*base, "AES256"])
+    assert "goes with --sse aws:kms" not in plain.stderr
+    assert asked == [Encryption("AES256", None)]
+    # but a key asked for on the command line with AES256 is a contradiction
+    both = runner.invoke(cli, [*base, "AES256", "--kms-key-id", "arn:aws:kms:x:1:key/k"])
+    assert both.exit_code == 2 and "goes with --sse aws:kms" in both.stderr
 
 
 def test_backup_without_source_and_without_config_says_what_to_do(

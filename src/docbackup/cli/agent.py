@@ -56,6 +56,12 @@ def build_config(
             stack_set, f"s3://{source_bucket}/{prefix}".rstrip("/"), here=False
         )
     for name, source in new_sets:
+        if source_bucket and name == stack_set:
+            # Two writers to one set would each see the other's documents as deleted.
+            raise ConfigError(
+                f"--set {name}: that set is the one the stack's nightly function backs up "
+                f"(s3://{source_bucket}); give this machine's folder a set name of its own"
+            )
         kept = sets.get(name)
         sets[name] = cfg.SetConfig(
             name,
@@ -158,6 +164,8 @@ def run_cmd(ctx: click.Context, workers: int, as_json: bool) -> None:
         sys.exit(exitcodes.for_error(exc))
     results: list[dict[str, object]] = []
     worst = exitcodes.OK
+    # Exit 2 promises nothing was written: only when every set was refused as bad input.
+    unusable = True
     for s in mine:
         try:
             result = backup(
@@ -182,7 +190,8 @@ def run_cmd(ctx: click.Context, workers: int, as_json: bool) -> None:
             problem = _publish(config, f"docbackup {s.name}: failed", f"{s.name}: {exc}")
             if problem:
                 click.echo(f"docbackup: set {s.name}: {problem}", err=True)
-            worst = max(worst, exitcodes.for_error(exc))
+            worst = max(worst, exitcodes.FAILED)
+            unusable = unusable and isinstance(exc, ConfigError)
             continue
         summary = result.summary()
         problem = notify(config, result)
@@ -190,9 +199,12 @@ def run_cmd(ctx: click.Context, workers: int, as_json: bool) -> None:
             click.echo(f"docbackup: set {s.name}: {problem}", err=True)
             summary["notice"] = problem
         results.append(summary)
+        unusable = False
         worst = max(worst, exitcodes.for_status(result.status))
         if not as_json:
             render.backup_text(result)
+    if unusable:
+        worst = exitcodes.USAGE
     if as_json:
         status = "complete" if worst == exitcodes.OK else "failed"
         render.emit_json({"status": status, "sets": results})

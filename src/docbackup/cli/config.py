@@ -114,9 +114,22 @@ class Config:
             "diff": with_sets,
             "cat": with_sets,
             "report": {**with_sets, **stack, **retention},
-            "status": {**with_sets, **stack},
+            # `status` is the stack's view: its own function's set unless --set says otherwise.
+            "status": stack,
             "deploy": stack,
         }
+
+
+_STACK_KEYS = {
+    "name",
+    "region",
+    "bucket",
+    "kms_key_id",
+    "retention_days",
+    "timezone",
+    "alarm_topic_arn",
+}
+_SET_KEYS = {"source", "exclude", "default_excludes", "here"}
 
 
 def load(path: str | None) -> Config | None:
@@ -152,13 +165,24 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
             raise ConfigError(f"config file {path}: {where} must be a {kind.__name__}")
         return value
 
-    unknown = set(raw) - {"stack", "notify", "sets"}
-    if unknown:
-        raise ConfigError(f"config file {path}: unknown section(s) {sorted(unknown)}")
+    def known(body: Mapping[str, Any], keys: set[str], where: str) -> None:
+        # A misspelt key (`excludes`) would otherwise be ignored and its intent lost quietly.
+        unknown = sorted(set(body) - keys)
+        if unknown:
+            raise ConfigError(
+                f"config file {path}: unknown key(s) {unknown} in {where} "
+                f"(known: {', '.join(sorted(keys))})"
+            )
+
+    known(raw, {"stack", "notify", "sets"}, "the file")
     stack = table(raw.get("stack", {}), "stack")
+    known(stack, _STACK_KEYS, "[stack]")
+    notify = table(raw.get("notify", {}), "notify")
+    known(notify, {"on_success"}, "[notify]")
     sets: dict[str, SetConfig] = {}
     for name, body in table(raw.get("sets", {}), "sets").items():
         body = table(body, f"sets.{name}")
+        known(body, _SET_KEYS, f"[sets.{name}]")
         try:
             layout.check_set_name(name)
         except ConfigError as exc:
@@ -186,11 +210,7 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
         retention_days=retention,
         timezone=typed(stack.get("timezone"), str, "stack.timezone"),
         alarm_topic_arn=typed(stack.get("alarm_topic_arn"), str, "stack.alarm_topic_arn"),
-        notify_on_success=typed(
-            table(raw.get("notify", {}), "notify").get("on_success", False),
-            bool,
-            "notify.on_success",
-        ),
+        notify_on_success=typed(notify.get("on_success", False), bool, "notify.on_success"),
         sets=sets,
     )
 

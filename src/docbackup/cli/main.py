@@ -34,7 +34,20 @@ class State:
     config: cfg.Config | None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands that never read the config file: a broken file must not stand between the user and
+# the cost estimate, the demo, or removing the schedule that runs it. (`schedule install`
+# checks the file itself.)
+_WITHOUT_CONFIG = frozenset({"cost", "demo", "schedule"})
+
+
+class _Group(click.Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Remembered so that `docbackup CMD --help` works while the config file is broken.
+        ctx.meta["docbackup.help"] = any(a in ("-h", "--help") for a in args)
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="docbackup")
 @click.option(
     "--config",
@@ -52,7 +65,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
         try:
             config = cfg.load(config_path)
         except DocbackupError as exc:
-            fail(exc)
+            if not (ctx.invoked_subcommand in _WITHOUT_CONFIG or ctx.meta["docbackup.help"]):
+                fail(exc)
     ctx.obj = State(config_path, config)
     if config is not None:
         ctx.default_map = config.default_map()
@@ -103,9 +117,9 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     help="Also back up office lock and temporary files (~$*, .~lock.*#, *.tmp).",
 )
 @json_option
-@click.pass_obj
+@click.pass_context
 def backup_cmd(
-    state: State,
+    ctx: click.Context,
     source: str | None,
     bucket: str | None,
     set_name: str,
@@ -123,17 +137,25 @@ def backup_cmd(
 ) -> None:
     """Back up SOURCE (a folder or s3://bucket/prefix) as tonight's snapshot.
 
-    Without SOURCE, the set's folder and excludes come from the config file."""
+    Without SOURCE, the set's folder comes from the config file; the set's excludes apply
+    whenever the folder is its own."""
+    state: State = ctx.obj
     counter = compose.RequestCounter()
     try:
         default_excludes = not no_default_excludes
         if source is None:
             if state.config is None:
                 raise ConfigError("no SOURCE given and no config file (see `docbackup init`)")
-            configured = state.config.set_named(set_name)
-            source = configured.source
+            own = state.config.set_named(set_name)
+            configured: cfg.SetConfig | None = own
+            source = own.source
+        else:
+            configured = _same_set(state.config, set_name, source)
+        if configured is not None:
             exclude = configured.exclude + exclude
             default_excludes = default_excludes and configured.default_excludes
+        if sse != "aws:kms" and _from_config(ctx, "kms_key_id"):
+            kms_key_id = None  # the stack's key, from the config file: not asked for here
         if sse != "aws:kms" and kms_key_id:
             raise ConfigError(f"--kms-key-id goes with --sse aws:kms, not --sse {sse}")
         options = BackupOptions(
@@ -161,6 +183,23 @@ def backup_cmd(
         as_json,
         lambda: render.backup_text(result),
     )
+
+
+def _same_set(config: cfg.Config | None, set_name: str, source: str) -> cfg.SetConfig | None:
+    """The config's set when SOURCE is that set's own source given again: its excludes still
+    apply then, as they do on the nightly `run`."""
+    known = config.sets.get(set_name) if config else None
+    if known is None or known.source.startswith("s3://") != source.startswith("s3://"):
+        return None
+    if source.startswith("s3://"):
+        same = known.source.rstrip("/") == source.rstrip("/")
+    else:
+        same = os.path.abspath(os.path.expanduser(source)) == os.path.abspath(known.source)
+    return known if same else None
+
+
+def _from_config(ctx: click.Context, param: str) -> bool:
+    return ctx.get_parameter_source(param) is click.ParameterSource.DEFAULT_MAP
 
 
 @cli.command("list")

@@ -188,8 +188,10 @@ def status_text(report: StatusReport, *, today: dt.date | None = None) -> None:
 
     console = Console()
     today = today or dt.datetime.now().astimezone().date()
-    console.print(f"[bold]stack {report.stack}: the last 30 nights[/bold]")
-    for line in nights_chart(report.nights, today=today):
+    console.print(
+        f"[bold]stack {report.stack}, set {report.set_name}: the last {report.days} nights[/bold]"
+    )
+    for line in nights_chart(report.nights, today=today, days=report.days):
         console.print(line, highlight=False)
     console.print()
     for name, state in sorted(report.alarms.items()):

@@ -218,9 +218,9 @@ def _verdict(nights: Sequence[SnapshotInfo], generated_at: dt.datetime) -> tuple
     if not nights:
         return False, "No nights yet: no backup of this set has run into this bucket."
     last = nights[0]
-    # A night is known by its date only; taking the start of that day as its run time can
-    # only make a missed night show sooner, never hide one.
-    ran = dt.datetime.combine(last.date, dt.time(0), tzinfo=generated_at.tzinfo)
+    # When the run ended, as its manifest says; a manifest that does not say falls back to the
+    # start of its day, which can only make a missed night show sooner, never hide one.
+    ran = last.finished_at or dt.datetime.combine(last.date, dt.time(0), tzinfo=generated_at.tzinfo)
     if generated_at - ran > STALE_AFTER:
         return False, (
             f"No backup has run in the last 26 hours: the latest night is {last.date.isoformat()}"

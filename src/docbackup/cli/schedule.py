@@ -697,6 +697,8 @@ def install_cmd(
     Running it again with the same options changes nothing."""
     try:
         path = _config_path(ctx, config_path)
+        if os.path.exists(path):
+            cfg.load(path)  # a broken file would fail every night: say so now instead
         result = install(Job(*at, random_delay, job_command(path)), method)
     except DocbackupError as exc:
         fail(exc)

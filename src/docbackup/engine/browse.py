@@ -85,10 +85,13 @@ class Found:
 
 def matcher(pattern: str) -> tuple[str, bool]:
     """A pattern with no '/' matches a document's name in any folder; one with a '/' matches
-    the whole path. Matching ignores case, as office users type names."""
+    the whole path. Matching ignores case, as office users type names. Paths in a snapshot
+    have no leading '/', so one typed in front (`/Invoices/*`) anchors at the top instead."""
+    whole = "/" in pattern
+    pattern = pattern.lstrip("/")
     if not pattern:
         raise ConfigError("the pattern is empty")
-    return pattern.lower(), "/" in pattern
+    return pattern.lower(), whole
 
 
 def find(store: Store, set_name: str, pattern: str) -> tuple[list[Found], list[str]]:

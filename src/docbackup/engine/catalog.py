@@ -202,7 +202,16 @@ def describe(stream: ManifestStream, *, now: dt.datetime) -> SnapshotInfo:
         bytes_uploaded=header.bytes_uploaded,
         duration_s=_duration(header.started_at, header.finished_at),
         restorable_until=until,
+        finished_at=_moment(header.finished_at),
     )
+
+
+def _moment(text: str) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _duration(started: str, finished: str) -> float | None:

@@ -129,6 +129,8 @@ class SnapshotInfo:
     # The last day on which the night is still fully restorable: its oldest copy passes
     # retention on that day (or at its very end).
     restorable_until: dt.date | None = None
+    # When the night's run ended (from its manifest), None if the manifest did not say.
+    finished_at: dt.datetime | None = None
 
     def summary(self) -> dict[str, object]:
         return {
@@ -148,4 +150,5 @@ class SnapshotInfo:
             "restorable_until": self.restorable_until.isoformat()
             if self.restorable_until
             else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import json
+import tempfile
 import threading
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.pool import run_bounded
@@ -13,7 +15,7 @@ from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, VerifyResult
 from docbackup.engine.transfer import META_SHA256
 from docbackup.errors import ConfigError, DocbackupError, ManifestError
-from docbackup.manifest import Entry, Manifest, ManifestStream
+from docbackup.manifest import Entry, Manifest, ManifestStream, entry_from_doc, entry_line
 from docbackup.storage.base import Store
 
 _CHUNK = 1 << 20
@@ -56,63 +58,83 @@ def verify(
     store.check_access()
     catalog = Catalog(store, set_name)
     problems: list[Problem] = []
-    with contextlib.ExitStack() as opened:
-        streams: list[ManifestStream] = []
+    with tempfile.TemporaryFile() as work:
         if all_dates:
-            for date in catalog.dates():
-                try:
-                    found = catalog.stream(date)
-                except ManifestError as exc:
-                    problems.append(Problem(f"{date} manifest", str(exc)))
-                    continue
-                if found is not None:
-                    streams.append(opened.enter_context(found))
-            if not streams and not problems:
-                raise ConfigError(f"no snapshot of set {catalog.set!r} to verify")
+            nights, count, total = _gather_all(catalog, work, problems)
         else:
-            streams.append(opened.enter_context(catalog.resolve(when or "latest")))
-        checked = _run(catalog, streams, deep, workers, reporter, problems)
+            with catalog.resolve(when or "latest") as stream:
+                nights, count, total = _gather(stream, work)
+        work.seek(0)
+        checked = _run(catalog, nights, work, count, total, deep, workers, reporter, problems)
     return VerifyResult(
         status="mismatch" if problems else "ok",
-        dates=tuple(s.manifest.date for s in streams),
+        dates=tuple(m.date for m in nights),
         checked=checked,
         deep=deep,
         mismatches=tuple(sorted(problems, key=lambda p: p.path)),
     )
 
 
+# The copies to check go to one work file, a line each ("night index TAB entry JSON"), so that
+# a night's manifest is downloaded once and closed before the next one opens: with hundreds of
+# nights, one open spool each would run out of file handles. Only `seen` stays in memory.
+
+
+def _gather(stream: ManifestStream, work: BinaryIO) -> tuple[list[Manifest], int, int]:
+    count = total = 0
+    for entry in stream.entries():
+        work.write(b"0\t" + entry_line(entry) + b"\n")
+        count += 1
+        total += entry.size
+    return [stream.manifest], count, total
+
+
+def _gather_all(
+    catalog: Catalog, work: BinaryIO, problems: list[Problem]
+) -> tuple[list[Manifest], int, int]:
+    # A copy listed by several nights is checked once, under the newest night that lists it.
+    seen: set[tuple[str, str | None]] = set()
+    nights: list[Manifest] = []
+    count = total = 0
+    for date in catalog.dates():
+        try:
+            found = catalog.stream(date)
+        except ManifestError as exc:
+            problems.append(Problem(f"{date} manifest", str(exc)))
+            continue
+        if found is None:
+            continue
+        with found:
+            tag = str(len(nights)).encode() + b"\t"
+            nights.append(found.manifest)
+            for entry in found.entries():
+                copy = (entry.key, entry.version_id)
+                if copy in seen:
+                    continue
+                seen.add(copy)
+                work.write(tag + entry_line(entry) + b"\n")
+                count += 1
+                total += entry.size
+    if not nights and not problems:
+        raise ConfigError(f"no snapshot of set {catalog.set!r} to verify")
+    return nights, count, total
+
+
 def _run(
     catalog: Catalog,
-    streams: list[ManifestStream],
+    nights: list[Manifest],
+    work: BinaryIO,
+    count: int,
+    total: int,
     deep: bool,
     workers: int,
     reporter: Reporter,
     problems: list[Problem],
 ) -> int:
-    # The manifests are read from their spools twice, an entry at a time: once to count, once
-    # to check. A copy listed by several nights is checked once: `todo` holds the copies not
-    # yet scheduled (one night's entries are distinct copies, so one night needs no such set).
-    todo: set[tuple[str, str | None]] = set()
-    count = total = 0
-    for stream in streams:
-        for entry in stream.entries():
-            copy = (entry.key, entry.version_id)
-            if len(streams) > 1:
-                if copy in todo:
-                    continue
-                todo.add(copy)
-            count += 1
-            total += entry.size
-
-    def work() -> Iterator[tuple[Manifest, Entry]]:
-        for stream in streams:
-            for entry in stream.entries():
-                copy = (entry.key, entry.version_id)
-                if len(streams) > 1:
-                    if copy not in todo:
-                        continue
-                    todo.discard(copy)
-                yield stream.manifest, entry
+    def items() -> Iterator[tuple[Manifest, Entry]]:
+        for line in work:
+            tag, _, doc = line.rstrip(b"\n").partition(b"\t")
+            yield nights[int(tag)], entry_from_doc(json.loads(doc))
 
     lock = threading.Lock()
 
@@ -129,7 +151,7 @@ def _run(
 
     reporter.start("verify", count, total if deep else 0)
     try:
-        run_bounded(workers, one, work(), name="verify")
+        run_bounded(workers, one, items(), name="verify")
     finally:
         reporter.finish()
     return count

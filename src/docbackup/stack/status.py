@@ -33,6 +33,8 @@ class StatusReport:
     nights: list[SnapshotInfo]  # newest first
     alarms: dict[str, str]
     checks: list[Check]
+    set_name: str = "documents"
+    days: int = 30  # how many calendar days the chart covers
 
     @property
     def ok(self) -> bool:
@@ -42,6 +44,7 @@ class StatusReport:
         return {
             "status": "ok" if self.ok else "failed",
             "stack": self.stack,
+            "set": self.set_name,
             "nights": [n.summary() for n in self.nights],
             "alarms": self.alarms,
             "checks": [asdict(c) for c in self.checks],
@@ -96,8 +99,8 @@ def status(
             f"stack {stack_name} has no output(s) {missing}: is it a docbackup stack?"
         )
     store = compose.backup_store(outputs["BackupBucketName"], workers=4)
-    catalog = Catalog(store, set_name or outputs.get("BackupSetName", "documents"))
-    recent = catalog.snapshots(now=dt.datetime.now(dt.UTC), limit=nights)
+    set_name = set_name or outputs.get("BackupSetName", "documents")
+    recent = Catalog(store, set_name).snapshots(now=dt.datetime.now(dt.UTC), limit=nights)
     alarms = {
         a["AlarmName"]: a["StateValue"]
         for page in session.client("cloudwatch")
@@ -105,7 +108,8 @@ def status(
         .paginate(AlarmNamePrefix=stack_name)
         for a in page["MetricAlarms"]
     }
-    return StatusReport(stack_name, outputs, recent, alarms, _checks(session, outputs))
+    checks = _checks(session, outputs)
+    return StatusReport(stack_name, outputs, recent, alarms, checks, set_name, nights)
 
 
 def _checks(session: Any, out: dict[str, str]) -> list[Check]:
