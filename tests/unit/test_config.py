@@ -25,7 +25,9 @@ def sample(path: Path) -> cfg.Config:
         timezone="Europe/London",
         alarm_topic_arn="arn:aws:sns:eu-west-2:111122223333:alarms",
         sets={
-            "documents": cfg.SetConfig("documents", "s3://office/docs", here=False),
+            "documents": cfg.SetConfig(
+                "documents", "s3://office/docs", default_excludes=False, here=False
+            ),
             "office": cfg.SetConfig("office", "/srv/share", ("*.bak",)),
         },
     )
@@ -115,6 +117,9 @@ def test_a_broken_file_does_not_block_what_does_not_read_it(tmp_path: Path) -> N
     assert run("schedule", "show") == 0
     assert run("backup", "--help") == 0
     assert run("list", "-h") == 0
+    # an option's value that looks like the help flag is not the help flag
+    assert run("list", "--set", "-h") == 2
+    assert run("backup", "--exclude", "--help", str(tmp_path)) == 2
     # what reads it says what is wrong
     assert run("list") == 2
     refused = runner.invoke(cli, ["--config", str(path), "schedule", "install", "--method", "cron"])
@@ -157,3 +162,55 @@ def test_backup_without_source_and_without_config_says_what_to_do(
     monkeypatch.setenv("HOME", str(tmp_path))
     result = CliRunner().invoke(cli, ["backup", "--bucket", "b"])
     assert result.exit_code == 2 and "docbackup init" in result.stderr
+
+
+def test_the_functions_set_reads_back_without_desktop_excludes(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "[sets.documents]\nsource = 's3://scans/in'\nhere = false\n[sets.o]\nsource = '/o'\n"
+    )
+    loaded = cfg.load(str(path))
+    assert loaded is not None
+    assert loaded.sets["documents"].default_excludes is False
+    assert loaded.sets["o"].default_excludes is True
+
+
+def test_init_will_not_quietly_drop_a_folder_set_that_clashes_with_the_function(
+    tmp_path: Path,
+) -> None:
+    from docbackup.cli.agent import build_config
+
+    # GIVEN a config from before init refused it: this machine's folder as the function's set
+    old = cfg.Config(
+        path=str(tmp_path / "c.toml"), sets={"documents": cfg.SetConfig("documents", "/srv/Office")}
+    )
+    outputs = {"BackupBucketName": "b", "KMSKeyArn": "k", "BackupSetName": "documents"}
+    with pytest.raises(ConfigError, match=r"rename \[sets.documents\]"):
+        build_config(
+            str(tmp_path / "c.toml"), "s", outputs, {"SourceBucketName": "scans"}, None, old, []
+        )
+
+
+def test_a_sets_own_folder_however_typed_keeps_its_excludes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docbackup.cli.main import _same_set
+
+    real = tmp_path / "real" / "Office"
+    real.mkdir(parents=True)
+    (tmp_path / "Office").symlink_to(real)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = cfg.Config(
+        path="c.toml",
+        sets={
+            "office": cfg.SetConfig("office", "~/real/Office", ("*.bak",)),
+            "scans": cfg.SetConfig("scans", "s3://scans/in", ("*.tmp",)),
+        },
+    )
+    for typed in (str(real), f"{real}/", "~/real/Office", str(tmp_path / "Office")):
+        assert _same_set(config, "office", typed) is config.sets["office"], typed
+    assert _same_set(config, "scans", "s3://scans/in/") is config.sets["scans"]
+    # another folder, or another set's name, is a one-off backup: no set's excludes
+    assert _same_set(config, "office", str(tmp_path)) is None
+    assert _same_set(config, "photos", str(real)) is None
+    assert _same_set(config, "scans", "s3://scans/other") is None

@@ -42,3 +42,14 @@ def test_thirty_days_newest_first_with_gaps_and_failures_said() -> None:
     assert days[1].count("█") == 12 + 6
     # A night too small to fill a cell still shows a sliver; nothing uploaded shows none.
     assert "[green]▎ " in days[3] and " 0 B" in days[3]
+
+
+def test_a_shorter_chart_scales_to_its_own_nights() -> None:
+    # GIVEN a huge first night long ago, and a week of ordinary ones
+    nights = [night(d, 100, 50_000) for d in range(7)] + [night(20, 5000, 9_000_000)]
+
+    lines = nights_chart(nights, today=TODAY, days=7)
+
+    # THEN seven days, and the week's own biggest night fills the bar
+    assert len(lines[1:]) == 7
+    assert lines[1].count("█") == 24 + 12

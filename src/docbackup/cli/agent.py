@@ -50,10 +50,22 @@ def build_config(
     # marked so that `run` on this machine leaves it to the function.
     stack_set = outputs.get("BackupSetName", layout.DEFAULT_SET)
     source_bucket = parameters.get("SourceBucketName")
-    if source_bucket and (stack_set not in sets or not sets[stack_set].here):
+    if source_bucket:
+        if stack_set in sets and sets[stack_set].here:
+            # Made before init refused it: dropping it would end this folder's nightly backup
+            # without a word, keeping it keeps two writers on one set. The user must choose.
+            raise ConfigError(
+                f"{path}: set {stack_set!r} is this machine's {sets[stack_set].source}, but "
+                f"it is the set the stack's nightly function backs up; rename [sets.{stack_set}] "
+                "in the file (a new name starts a new series of nights) and run init again"
+            )
         prefix = parameters.get("SourcePrefix", "").strip("/")
+        # Excludes off, as the function has them: a night re-run by hand stores the same.
         sets[stack_set] = cfg.SetConfig(
-            stack_set, f"s3://{source_bucket}/{prefix}".rstrip("/"), here=False
+            stack_set,
+            f"s3://{source_bucket}/{prefix}".rstrip("/"),
+            default_excludes=False,
+            here=False,
         )
     for name, source in new_sets:
         if source_bucket and name == stack_set:

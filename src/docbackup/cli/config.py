@@ -39,6 +39,9 @@ class SetConfig:
     here: bool = True
 
     def to_toml(self) -> dict[str, Any]:
+        if not self.here and not self.exclude and not self.default_excludes:
+            # The function's set as init writes it: nothing to say beyond where it reads.
+            return {"source": self.source, "here": False}
         return {
             "source": self.source,
             "exclude": list(self.exclude),
@@ -191,14 +194,17 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
         if not source:
             raise ConfigError(f"config file {path}: sets.{name} has no source")
         exclude = typed(body.get("exclude", []), list, f"sets.{name}.exclude")
+        here = typed(body.get("here", True), bool, f"sets.{name}.here")
         if not all(isinstance(p, str) for p in exclude):
             raise ConfigError(f"config file {path}: sets.{name}.exclude must be strings")
         sets[name] = SetConfig(
             name,
             source,
             tuple(exclude),
-            typed(body.get("default_excludes", True), bool, f"sets.{name}.default_excludes"),
-            typed(body.get("here", True), bool, f"sets.{name}.here"),
+            # Default excludes are a desktop's: on for this machine's sets, off for the
+            # function's, which keeps everything under its prefix.
+            typed(body.get("default_excludes", here), bool, f"sets.{name}.default_excludes"),
+            here,
         )
     retention = typed(stack.get("retention_days"), int, "stack.retention_days")
     return Config(

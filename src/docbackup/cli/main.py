@@ -42,9 +42,28 @@ _WITHOUT_CONFIG = frozenset({"cost", "demo", "schedule"})
 
 class _Group(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click's parser consumes the list it is given
+        rest = super().parse_args(ctx, args)
         # Remembered so that `docbackup CMD --help` works while the config file is broken.
-        ctx.meta["docbackup.help"] = any(a in ("-h", "--help") for a in args)
-        return super().parse_args(ctx, args)
+        ctx.meta["docbackup.help"] = self._asks_help(ctx, given, rest)
+        return rest
+
+    def _asks_help(self, ctx: click.Context, args: list[str], rest: list[str]) -> bool:
+        """Does the subcommand's own command line hold its help flag? Read with the
+        subcommand's parser, so that `--set -h` (a value) is not taken for it."""
+        if len(args) <= len(rest):
+            return False
+        name = args[len(args) - len(rest) - 1]
+        command = self.get_command(ctx, name)
+        if command is None:
+            return False
+        probe = click.Context(command, parent=ctx, info_name=name, resilient_parsing=True)
+        flag = command.get_help_option(probe)
+        try:
+            values, _, _ = command.make_parser(probe).parse_args(list(rest))
+        except click.UsageError:
+            return False
+        return flag is not None and values.get(flag.name) is True
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -194,8 +213,13 @@ def _same_set(config: cfg.Config | None, set_name: str, source: str) -> cfg.SetC
     if source.startswith("s3://"):
         same = known.source.rstrip("/") == source.rstrip("/")
     else:
-        same = os.path.abspath(os.path.expanduser(source)) == os.path.abspath(known.source)
+        same = _folder(source) == _folder(known.source)
     return known if same else None
+
+
+def _folder(path: str) -> str:
+    # The same folder however it is typed: ~, a symlink, or another case on Windows.
+    return os.path.normcase(os.path.realpath(os.path.expanduser(path)))
 
 
 def _from_config(ctx: click.Context, param: str) -> bool:

@@ -160,9 +160,11 @@ def nights_chart(
 ) -> list[str]:
     """One line per calendar day, newest first: documents kept and bytes uploaded as bars,
     failed or partial nights marked, days without a run said. Rich markup."""
-    by_date = {n.date: n for n in nights}
-    top_docs = max((n.documents for n in nights), default=0)
-    top_up = max((n.bytes_uploaded for n in nights), default=0)
+    shown = [n for n in nights if 0 <= (today - n.date).days < days]
+    by_date = {n.date: n for n in shown}
+    # Bars scale to the nights on the chart, not to older ones beyond it.
+    top_docs = max((n.documents for n in shown), default=0)
+    top_up = max((n.bytes_uploaded for n in shown), default=0)
     lines = [f"[bold]{'night':<10}  {'documents':<{width + 8}}  uploaded[/bold]"]
     for back in range(days):
         day = today - dt.timedelta(days=back)
