@@ -219,3 +219,25 @@ def test_a_file_that_changes_while_it_is_read_is_read_again_or_reported(
     assert again.status == "failed"  # its only document could not be stored
     assert "changed while being read" in again.failures[0].reason
     assert backend.version_count("backups", key) == 1
+
+
+def test_a_manifest_refused_after_copies_went_up_is_a_failed_run_not_bad_input(
+    tmp_path: Path, backend: MemoryBackend
+) -> None:
+    class RefusesManifests(MemoryStore):
+        def put(self, key: str, data: object, **kw: object) -> Stored:
+            if key.endswith(".manifest.json"):
+                raise AccessDenied(f"s3://backups/{key}: access denied")
+            return super().put(key, data, **kw)  # type: ignore[arg-type]
+
+    store = RefusesManifests(backend, "backups")
+    src = tmp_path / "office"
+    write(str(src), "a.txt", b"a")
+
+    result = backup(store, LocalSource(str(src)), OPTIONS)
+
+    # THEN the run says it failed (exit 1), and why; the copy it stored is not hidden
+    assert result.status == "failed" and result.manifest_key is None
+    assert result.error is not None and "manifest could not be written" in result.error
+    assert "access denied" in result.error
+    assert [o.key for o in store.objects("")] != []

@@ -242,7 +242,14 @@ def _plan_and_run(
         with run.write_manifest(summary, source.describe(), run.clock()) as (body, sha):
             try:
                 manifest_key = catalog.write_body(date, body, sha, options.encryption)
-            except (ConfigError, EncryptionNotConfirmed):
+            except ConfigError as exc:
+                # Refused (access denied, say): bad input only if nothing was stored tonight;
+                # after copies went up it is a failed run, which exit 2 must not claim.
+                if run.fatal is None and not run.stored_any:
+                    raise
+                if run.fatal is None:
+                    run.fatal = DocbackupError(f"the manifest could not be written: {exc}")
+            except EncryptionNotConfirmed:
                 if run.fatal is None:
                     raise
             except DocbackupError as exc:
