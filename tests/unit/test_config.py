@@ -133,14 +133,11 @@ def test_the_configured_key_does_not_stand_in_the_way_of_another_encryption(
     cfg.save(sample(path), now=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
     asked: list[object] = []
 
-    def open_store(bucket: str | None, workers: int, counter: object = None) -> None:
-        raise ConfigError("the test stops here")
-
+    # The run stops where its options are made, before any store is opened.
     def options(**kw: object) -> object:
         asked.append(kw["encryption"])
         raise ConfigError("the test stops here")
 
-    monkeypatch.setattr("docbackup.cli.main.open_store", open_store)
     monkeypatch.setattr("docbackup.cli.main.BackupOptions", options)
     monkeypatch.delenv("DOCBACKUP_KMS_KEY_ID", raising=False)
     runner = CliRunner()

@@ -81,11 +81,8 @@ def verify(
 
 
 def _gather(stream: ManifestStream, work: BinaryIO) -> tuple[list[Manifest], int, int]:
-    count = total = 0
-    for entry in stream.entries():
-        work.write(b"0\t" + entry_line(entry) + b"\n")
-        count += 1
-        total += entry.size
+    # One night's entries are distinct copies: no set of the ones seen is needed.
+    count, total = _spool(work, 0, stream.entries(), None)
     return [stream.manifest], count, total
 
 
@@ -105,19 +102,34 @@ def _gather_all(
         if found is None:
             continue
         with found:
-            tag = str(len(nights)).encode() + b"\t"
             nights.append(found.manifest)
-            for entry in found.entries():
-                copy = (entry.key, entry.version_id)
-                if copy in seen:
-                    continue
-                seen.add(copy)
-                work.write(tag + entry_line(entry) + b"\n")
-                count += 1
-                total += entry.size
+            added, size = _spool(work, len(nights) - 1, found.entries(), seen)
+        count += added
+        total += size
     if not nights and not problems:
         raise ConfigError(f"no snapshot of set {catalog.set!r} to verify")
     return nights, count, total
+
+
+def _spool(
+    work: BinaryIO,
+    night: int,
+    entries: Iterator[Entry],
+    seen: set[tuple[str, str | None]] | None,
+) -> tuple[int, int]:
+    """Write one night's copies not already in `seen` to the work file; their count and bytes."""
+    tag = str(night).encode() + b"\t"
+    count = total = 0
+    for entry in entries:
+        if seen is not None:
+            copy = (entry.key, entry.version_id)
+            if copy in seen:
+                continue
+            seen.add(copy)
+        work.write(tag + entry_line(entry) + b"\n")
+        count += 1
+        total += entry.size
+    return count, total
 
 
 def _run(
