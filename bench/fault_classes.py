@@ -41,6 +41,7 @@ def main() -> None:
                 rate=0.0 if kind == "none" else args.rate,
                 kinds=(kind,) if kind != "none" else KINDS,
                 seed=n,
+                ca_file=aws.ca_file,
             ).start()
             env = {
                 **os.environ,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import random
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -40,9 +41,13 @@ class FaultProxy:
         kinds: tuple[str, ...] = KINDS,
         seed: int = 0,
         stall_s: float = 1.5,
+        ca_file: str = "",
     ) -> None:
         parsed = urlsplit(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
+        # The client speaks plain HTTP to the proxy; the proxy speaks to the server as given
+        # (the sandbox serves HTTPS under its own authority).
+        self._tls = ssl.create_default_context(cafile=ca_file) if parsed.scheme == "https" else None
         self.rate = rate
         self.kinds = kinds
         self.stall_s = stall_s
@@ -105,7 +110,11 @@ class FaultProxy:
                 self.close_connection = True
 
             def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-                upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                upstream = (
+                    http.client.HTTPSConnection(*proxy.upstream, timeout=60, context=proxy._tls)
+                    if proxy._tls
+                    else http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                )
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
                 headers.pop("Content-Length", None)
                 if body or self.command in ("PUT", "POST"):

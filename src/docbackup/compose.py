@@ -151,6 +151,7 @@ def backup_store(
                 connections=workers,
                 timeout_s=_number("DOCBACKUP_READ_TIMEOUT", 60.0),
                 on_request=None if counter is None else counter.count_crt_put,
+                ca_bundle=core.get_config_variable("ca_bundle"),
             )
     except (BotoCoreError, ValueError) as exc:
         # A profile that does not exist, an endpoint URL that is not one, ...

@@ -28,7 +28,9 @@ def proxied(
     moto_bucket: tuple[str, str], aws_env: LocalAWS, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, Any]]:
     """The client talks to the proxy; the proxy to moto. The test reads moto directly."""
-    proxy = FaultProxy(aws_env.endpoint, rate=0.0, seed=7, stall_s=1.5).start()
+    proxy = FaultProxy(
+        aws_env.endpoint, rate=0.0, seed=7, stall_s=1.5, ca_file=aws_env.ca_file
+    ).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
     monkeypatch.setenv("DOCBACKUP_READ_TIMEOUT", "1")
     bucket, key = moto_bucket

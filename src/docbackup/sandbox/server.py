@@ -1,55 +1,113 @@
-"""moto's server on 127.0.0.1, on a free port, for as long as a `with` block lasts."""
+"""moto's server on 127.0.0.1, on a free port, for as long as a `with` block lasts.
+
+By default it speaks HTTPS with a certificate of its own (docbackup.sandbox.tls) and every
+signed request passes AWS's authorization rules first (docbackup.sandbox.rules.gateway): the
+stack's policies are enforced here as AWS would enforce them.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from docbackup.sandbox.rules.gateway import ROOT_KEY, Gateway, RequestLog
+
 REGION = "us-east-1"
-# moto accepts any credentials; these only keep boto3 from looking for real ones.
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+# The sandbox's own credentials: the account's root user (see rules.gateway).
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": ROOT_KEY, "AWS_SECRET_ACCESS_KEY": "sandbox"}
 
 
 class LocalAWS:
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    def __init__(self, *, tls: bool = True) -> None:
+        self.tls = tls
         self.endpoint = ""
+        self.ca_file = ""
+        self.gateway: Gateway | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._folder = ""
 
     def start(self) -> LocalAWS:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
         # The server logs every request through werkzeug; the demo and tests speak for themselves.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self.gateway = Gateway(DomainDispatcherApplication(create_backend_app))
+        ssl_context = None
+        if self.tls:
+            from docbackup.sandbox import tls
+
+            self._folder = tempfile.mkdtemp(prefix="docbackup-sandbox-tls-")
+            cert = tls.make(self._folder)
+            self.ca_file = cert.ca_file
+            ssl_context = (cert.cert_file, cert.key_file)
+        self._server = make_server(
+            "127.0.0.1",
+            0,
+            self.gateway,
+            threaded=True,
+            request_handler=MotoRequestHandler,
+            ssl_context=ssl_context,
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        host, port = self._server.server_address[:2]
+        self.endpoint = f"{'https' if self.tls else 'http'}://{host}:{port}"
         return self
 
     def stop(self) -> None:
-        self._server.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        if self._folder:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    @property
+    def requests(self) -> RequestLog:
+        """What the authorization layer evaluated and refused since the server started."""
+        if self.gateway is None:
+            raise RuntimeError("start() first")
+        return self.gateway.log
 
     @property
     def environment(self) -> dict[str, str]:
         """What the standard AWS chain needs to talk to this server instead of AWS."""
-        return {
+        env = {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             **CREDENTIALS,
         }
+        if self.ca_file:
+            env["AWS_CA_BUNDLE"] = self.ca_file
+        return env
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, credentials: dict[str, str] | None = None) -> Any:
+        """A client as the account's root user, or as the actor whose credentials are given."""
         import boto3
 
+        creds = credentials or CREDENTIALS
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=creds.get("AWS_SESSION_TOKEN"),
+            verify=self.ca_file or None,
         )
 
     def create_backup_bucket(self, name: str) -> str:
@@ -79,10 +137,15 @@ class LocalAWS:
 
 
 @contextmanager
-def environment(variables: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the `with` block, then put back what was there."""
+def environment(variables: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, unset) environment variables for the `with` block, then put back
+    what was there."""
     saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
+    for key, value in variables.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:
@@ -102,3 +165,10 @@ def local_aws() -> Iterator[LocalAWS]:
             yield aws
     finally:
         aws.stop()
+
+
+@contextmanager
+def acting_as(credentials: dict[str, str]) -> Iterator[None]:
+    """This process's AWS chain uses these credentials (an actor's) for the `with` block."""
+    with environment({"AWS_SESSION_TOKEN": None, **credentials}):
+        yield

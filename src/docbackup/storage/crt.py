@@ -44,6 +44,7 @@ class CrtUploader:
         connections: int,
         timeout_s: float,
         on_request: Callable[[], None] | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         from awscrt import auth, http, s3
         from awscrt import io as crt_io
@@ -64,6 +65,13 @@ class CrtUploader:
         provider = auth.AwsCredentialsProvider.new_delegate(frozen)
         loops = crt_io.EventLoopGroup(2)
         bootstrap = crt_io.ClientBootstrap(loops, crt_io.DefaultHostResolver(loops))
+        tls_options = None
+        if scheme == "https" and ca_bundle:
+            # The same trust as botocore's (AWS_CA_BUNDLE, ca_bundle in the profile): a
+            # company's TLS proxy, or the sandbox's own authority.
+            context = crt_io.TlsContextOptions()
+            context.override_default_trust_store_from_path(None, ca_bundle)
+            tls_options = crt_io.ClientTlsContext(context).new_connection_options()
         self._client = s3.S3Client(
             bootstrap=bootstrap,
             region=region,
@@ -77,6 +85,7 @@ class CrtUploader:
             retry_config=s3.S3RetryConfig(retry_mode=s3.S3RetryMode.NONE),
             connect_timeout_ms=10_000,
             max_active_connections_override=connections,
+            tls_connection_options=tls_options,
         )
 
     @classmethod
@@ -90,6 +99,7 @@ class CrtUploader:
         connections: int,
         timeout_s: float,
         on_request: Callable[[], None] | None = None,
+        ca_bundle: str | None = None,
     ) -> CrtUploader | None:
         """An uploader that sends where a botocore request for `bucket` (its URL and its
         Authorization header) went, or None when that cannot be read off it."""
@@ -120,6 +130,7 @@ class CrtUploader:
                 connections=connections,
                 timeout_s=timeout_s,
                 on_request=on_request,
+                ca_bundle=ca_bundle,
             )
         except Exception:  # any surprise: the botocore path serves every request
             return None
