@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from docbackup.sandbox.moto_gaps import MotoGaps
+from docbackup.sandbox.rules import actors
+from docbackup.sandbox.rules.actors import StackActors
 from docbackup.sandbox.server import LocalAWS
 from docbackup.stack.deploy import DeployRequest, deploy
 
@@ -31,3 +33,11 @@ def stack(
         hooks=MotoGaps(),
     )
     yield {"name": name, "outputs": result.outputs, "aws": aws_env, "action": result.action}
+
+
+@pytest.fixture
+def crew(stack: dict[str, Any]) -> StackActors:
+    """The stack's actors, each with exactly its policies; the request log starts here."""
+    made = actors.stack_actors(stack["aws"], stack["name"], stack["outputs"])
+    stack["aws"].requests.reset()
+    return made

@@ -3,6 +3,7 @@ then looking into the nights with ls, find, diff and cat, and `status` without f
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -15,13 +16,25 @@ import pytest
 from click.testing import CliRunner, Result
 
 from docbackup.cli.main import cli
+from docbackup.sandbox.rules.actors import Actor, StackActors
+from docbackup.sandbox.server import acting_as
 
 TODAY = dt.date.today()
 YESTERDAY = (TODAY - dt.timedelta(days=1)).isoformat()
 
 
-def run(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+def run(config: Path, *args: str, actor: Actor | None = None) -> Result:
+    """The CLI as the office machine runs it (see as_the_office_machine), or as another actor."""
+    with acting_as(actor.credentials) if actor else contextlib.nullcontext():
+        return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def as_the_office_machine(crew: StackActors, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command here runs with the credentials of a user holding OfficeAgentPolicy."""
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    for name, value in crew.office.credentials.items():
+        monkeypatch.setenv(name, value)
 
 
 def write(root: Path, rel: str, data: bytes) -> None:
@@ -44,7 +57,7 @@ def office(tmp_path: Path) -> Path:
 
 
 def test_init_then_run_then_find_things(
-    stack: dict[str, Any], office: Path, tmp_path: Path
+    stack: dict[str, Any], office: Path, tmp_path: Path, crew: StackActors
 ) -> None:
     config = tmp_path / "conf" / "config.toml"
     out = stack["outputs"]
@@ -137,19 +150,20 @@ def test_init_then_run_then_find_things(
     assert old.stdout_bytes == lease
 
     # status finds the stack in the config: the chart has every day, the empty ones said
-    shown = run(config, "status", "--set", "office", "--nights", "5")
+    # (status and report read the stack's settings and alarms: the operator's policy)
+    shown = run(config, "status", "--set", "office", "--nights", "5", actor=crew.operator)
     assert shown.exit_code == 0, shown.output
     assert today in shown.stdout and YESTERDAY in shown.stdout and "no run" in shown.stdout
     assert "the last 5 nights" in shown.stdout
     days = [line.split()[0] for line in shown.stdout.splitlines() if line[:4].isdigit()]
     assert len(days) == 5
     # without --set, status is about the stack's own function and its set
-    own = json.loads(run(config, "status", "--json").stdout)
+    own = json.loads(run(config, "status", "--json", actor=crew.operator).stdout)
     assert own["set"] == "documents" and own["nights"] == []
 
     # the report: one page, the two nights embedded for its charts, the alarms read
     page = tmp_path / "report.html"
-    made_page = run(config, "report", "--html", str(page))
+    made_page = run(config, "report", "--html", str(page), actor=crew.operator)
     assert made_page.exit_code == 0, made_page.output
     html = page.read_text()
     start = html.index('<script type="application/json" id="nights">') + len(
@@ -158,6 +172,8 @@ def test_init_then_run_then_find_things(
     embedded = json.loads(html[start : html.index("</script>", start)].replace("<\\/", "</"))
     assert sorted(n["date"] for n in embedded["nights"]) == [YESTERDAY, today]
     assert f"{stack['name']}-BackupFailureAlarm" in html
+    # and every request of the office machine and the operator was within their policies
+    assert stack["aws"].requests.denied == []
 
 
 def test_a_set_that_cannot_run_reaches_the_topic(
@@ -203,3 +219,5 @@ def test_a_set_that_cannot_run_reaches_the_topic(
     refused = run(config, "run", "--json")
     assert refused.exit_code == 2, refused.output
     assert {s["status"] for s in json.loads(refused.stdout)["sets"]} == {"failed"}
+    # publishing to the KMS-encrypted topic was within the office machine's policy
+    assert aws.requests.denied == []

@@ -198,7 +198,7 @@ def test_backup_bucket_is_encrypted_private_and_logged() -> None:
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": "LoggingBucket"}
     sids = {s["Sid"] for s in statements(RES["BackupBucketPolicy"]["Properties"]["PolicyDocument"])}
-    assert {"DenyInsecureTransport", "DenyUploadsNotUnderTheStackKey"} <= sids
+    assert {"DenyInsecureTransport", "DenyUploadsUnderAnotherKey", "DenyUploadsNotUsingKMS"} <= sids
     for name in ("BackupKMSKey", "BackupS3Bucket", "LoggingBucket"):
         assert RES[name]["DeletionPolicy"] == "Retain"
     assert RES["BackupKMSKey"]["Properties"]["EnableKeyRotation"] is True

@@ -64,7 +64,7 @@ def _alarms(stack_name: str) -> dict[str, str] | None:
 
     try:
         client = compose.session().client("cloudwatch")
-        pages = client.get_paginator("describe_alarms").paginate(AlarmNamePrefix=stack_name)
+        pages = client.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{stack_name}-")
         return {a["AlarmName"]: a["StateValue"] for page in pages for a in page["MetricAlarms"]}
     except (BotoCoreError, ClientError) as exc:
         click.echo(f"docbackup: warning: alarm states not shown: {exc}", err=True)

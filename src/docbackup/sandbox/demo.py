@@ -31,7 +31,9 @@ from docbackup import compose
 from docbackup.engine import Catalog, restore, verify
 from docbackup.sandbox import sample
 from docbackup.sandbox.moto_gaps import MotoGaps
-from docbackup.sandbox.server import LocalAWS, environment, local_aws
+from docbackup.sandbox.rules import actors
+from docbackup.sandbox.rules.actors import Actor
+from docbackup.sandbox.server import LocalAWS, acting_as, environment, local_aws
 from docbackup.stack.deploy import DeployRequest, deploy
 from docbackup.stack.status import same_key, status
 
@@ -54,12 +56,20 @@ class _Context:
         return int((self._deadline - time.monotonic()) * 1000)
 
 
-def _invoke(aws: LocalAWS, function_arn: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Run the deployed function's handler here, with its configured environment."""
+def _invoke(
+    aws: LocalAWS, function_arn: str, event: dict[str, Any], role: Actor | None = None
+) -> dict[str, Any]:
+    """Run the deployed function's handler here, with its configured environment and, as
+    Lambda gives it, a session of its role (assumed here unless one is given)."""
     config = aws.client("lambda").get_function_configuration(FunctionName=function_arn)
     module, name = config["Handler"].rsplit(".", 1)
     handler = getattr(__import__(module, fromlist=[name]), name)
-    env = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
+    role = role or actors.function_role(aws, function_arn)
+    env: dict[str, str | None] = {
+        "AWS_SESSION_TOKEN": None,
+        **{k: str(v) for k, v in config["Environment"]["Variables"].items()},
+        **role.credentials,
+    }
     printed = io.StringIO()
     # Powertools' logger holds the stdout it found at import: point it here for the call too.
     log_handler = getattr(getattr(sys.modules[module], "logger", None), "registered_handler", None)
@@ -127,6 +137,33 @@ def _all_under_stack_key(aws: LocalAWS, bucket: str, key_arn: str, date: dt.date
     return bool(keys)
 
 
+def _restore_every_night(
+    bucket: str,
+    states: dict[dt.date, dict[str, str]],
+    work: str,
+    checks: dict[str, bool],
+    tell: Callable[[str], Any],
+) -> tuple[list[dict[str, Any]], Any]:
+    """As a restorer: list, verify every copy's bytes, restore each night and compare."""
+    store = compose.backup_store(bucket, workers=16)
+    listed = Catalog(store, "documents").snapshots(now=dt.datetime.now(dt.UTC))
+    checks["both nights listed restorable"] = sorted(
+        s.date for s in listed if s.restorable
+    ) == sorted(states)
+    deep = verify(store, "documents", None, all_dates=True, deep=True)
+    checks["verify --all --deep"] = deep.status == "ok"
+    tell(f"verify --all --deep: {deep.status}, {deep.checked} stored copies re-hashed")
+    restores = []
+    for date, expected in states.items():
+        target = os.path.join(work, f"restore-{date}")
+        result = restore(store, "documents", date.isoformat(), target)
+        same = sample.tree_hashes(target) == expected
+        checks[f"restore {date} byte-identical"] = same and result.status == "complete"
+        tell(f"restore {date}: {result.restored} documents, byte-identical: {same}")
+        restores.append(result.summary() | {"identical": same})
+    return restores, deep
+
+
 def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str, Any]:
     tell = say or (lambda _m: None)
     started = time.monotonic()
@@ -159,6 +196,14 @@ def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str,
             "(see docbackup.sandbox.moto_gaps)"
         )
 
+        crew = actors.stack_actors(aws, STACK, out)
+        tell(
+            "actors with exactly the stack's policies: the function's role, "
+            "the office machine (OfficeAgentPolicy), a restorer (RestorePolicy), "
+            "an operator (OperatorPolicy)"
+        )
+        aws.requests.reset()  # from here on, every request is an actor's
+
         today = dt.datetime.now(dt.UTC).date()
         dates = (today - dt.timedelta(days=1), today)
         states: dict[dt.date, dict[str, str]] = {}
@@ -169,7 +214,7 @@ def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str,
             states[date] = dict(source.state)
             event = {"trigger": "schedule", "scheduled_time": f"{date}T02:00:00Z"}
             t0 = time.monotonic()
-            summary = _invoke(aws, out["BackupLambdaArn"], event)
+            summary = _invoke(aws, out["BackupLambdaArn"], event, crew.function)
             took = time.monotonic() - t0
             tell(
                 f"night {number} ({date}): {summary['status']}, {summary['documents']} documents "
@@ -179,26 +224,15 @@ def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str,
             checks[f"night {number} complete"] = summary["status"] == "complete"
             nights.append(summary | {"handler_s": round(took, 2)})
 
-        store = compose.backup_store(out["BackupBucketName"], workers=16)
-        listed = Catalog(store, "documents").snapshots(now=dt.datetime.now(dt.UTC))
-        checks["both nights listed restorable"] = sorted(
-            s.date for s in listed if s.restorable
-        ) == sorted(dates)
-        deep = verify(store, "documents", None, all_dates=True, deep=True)
-        checks["verify --all --deep"] = deep.status == "ok"
-        tell(f"verify --all --deep: {deep.status}, {deep.checked} stored copies re-hashed")
-        restores = []
-        for date, expected in states.items():
-            target = os.path.join(work, f"restore-{date}")
-            result = restore(store, "documents", date.isoformat(), target)
-            same = sample.tree_hashes(target) == expected
-            checks[f"restore {date} byte-identical"] = same and result.status == "complete"
-            tell(f"restore {date}: {result.restored} documents, byte-identical: {same}")
-            restores.append(result.summary() | {"identical": same})
+        with acting_as(crew.restorer.credentials):
+            restores, deep = _restore_every_night(
+                out["BackupBucketName"], states, work, checks, tell
+            )
         checks["every stored copy under the stack key"] = all(
             _all_under_stack_key(aws, out["BackupBucketName"], out["KMSKeyArn"], d) for d in dates
         )
-        report = status(STACK, session=None, outputs=out)
+        with acting_as(crew.operator.credentials):
+            report = status(STACK, session=None, outputs=out)
         for c in report.checks:
             tell(f"  status: {'pass' if c.ok else 'FAIL'} {c.item}: {c.detail}")
         checks["status read-back"] = report.ok
@@ -206,6 +240,14 @@ def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str,
             f"{name.removeprefix(STACK + '-')} {state}" for name, state in report.alarms.items()
         )
         tell(f"  alarms: {', '.join(alarms)}")
+        log = aws.requests
+        checks["no request refused"] = not log.denied
+        tell(
+            f"AWS's rules: {log.evaluated} requests of the actors evaluated, "
+            f"{len(log.denied)} refused"
+        )
+        for refusal in log.denied:
+            tell(f"  refused: {refusal}")
         ok = all(checks.values())
         for name, passed in checks.items():
             if not passed:
@@ -221,5 +263,6 @@ def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str,
             "restores": restores,
             "verify": deep.summary(),
             "status_report": report.summary(),
+            "requests": {"evaluated": log.evaluated, "refused": list(log.denied)},
             "duration_s": round(seconds, 1),
         }

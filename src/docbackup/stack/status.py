@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -101,15 +102,39 @@ def status(
     store = compose.backup_store(outputs["BackupBucketName"], workers=4)
     set_name = set_name or outputs.get("BackupSetName", "documents")
     recent = Catalog(store, set_name).snapshots(now=dt.datetime.now(dt.UTC), limit=nights)
-    alarms = {
-        a["AlarmName"]: a["StateValue"]
-        for page in session.client("cloudwatch")
-        .get_paginator("describe_alarms")
-        .paginate(AlarmNamePrefix=stack_name)
-        for a in page["MetricAlarms"]
-    }
-    checks = _checks(session, outputs)
+    checks: list[Check] = []
+    alarms = _alarms(session, stack_name, checks)
+    checks += _checks(session, outputs)
     return StatusReport(stack_name, outputs, recent, alarms, checks, set_name, nights)
+
+
+_NOT_AUTHORIZED = re.compile(r"not authorized to perform: ([\w-]+:\w+)")
+
+
+def cannot_read(exc: Exception) -> str:
+    """What a check says when its setting could not be read, naming a missing permission."""
+    found = _NOT_AUTHORIZED.search(str(exc))
+    if found:
+        return (
+            f"cannot read: permission {found[1]} is not granted to these credentials "
+            "(the stack's OperatorPolicy grants what status reads)"
+        )
+    return f"could not read: {exc}"
+
+
+def _alarms(session: Any, stack_name: str, checks: list[Check]) -> dict[str, str]:
+    """The stack's alarms and their states; an alarm check that fails when they cannot be read."""
+    try:
+        pages = session.client("cloudwatch").get_paginator("describe_alarms")
+        # The stack's own alarms: CloudFormation names them "<stack>-<logical id>-...".
+        return {
+            a["AlarmName"]: a["StateValue"]
+            for page in pages.paginate(AlarmNamePrefix=f"{stack_name}-")
+            for a in page["MetricAlarms"]
+        }
+    except Exception as exc:  # botocore's ClientError and BotoCoreError
+        checks.append(Check("alarms", False, cannot_read(exc)))
+        return {}
 
 
 def _checks(session: Any, out: dict[str, str]) -> list[Check]:
@@ -121,7 +146,7 @@ def _checks(session: Any, out: dict[str, str]) -> list[Check]:
         try:
             ok, detail = read()
         except Exception as exc:  # a setting that cannot be read is a failed check
-            ok, detail = False, f"could not read: {exc}"
+            ok, detail = False, cannot_read(exc)
         checks.append(Check(item, ok, detail))
 
     def encryption() -> tuple[bool, str]:
