@@ -28,6 +28,11 @@ class KeyUnusable(ConfigError):
     """The KMS key named for encryption cannot be used by these credentials."""
 
 
+class EncryptionNotApplied(ConfigError):
+    """The run's first write came back without the encryption asked for: the server or the
+    bucket does not apply it, and the run stopped before sending any document."""
+
+
 class ManifestError(DocbackupError):
     """A manifest that cannot be trusted: not JSON, unknown schema, or inconsistent."""
 
@@ -45,7 +50,8 @@ class PreconditionFailed(StoreError):
 
 
 class EncryptionNotConfirmed(StoreError):
-    """The server stored an object without confirming the encryption that was asked for."""
+    """The server stored an object without confirming the encryption that was asked for,
+    after the run's first write had confirmed it (EncryptionNotApplied is that first one)."""
 
 
 class RunAborted(DocbackupError):

@@ -98,29 +98,6 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_the_night_still_written(
         assert b"caf\\\\xe9.txt" in body.read()  # JSON escapes the backslash
 
 
-def test_server_that_ignores_encryption_stops_the_run(tmp_path: Path) -> None:
-    backend = MemoryBackend()
-    backend.create_bucket("plain")
-
-    class IgnoresSSE(MemoryStore):
-        def put(self, key: str, data: bytes, **kw: object) -> Stored:
-            stored = super().put(key, data, **kw)  # type: ignore[arg-type]
-            return dataclasses.replace(stored, sse=None, kms_key_id=None)
-
-    src = tmp_path / "office"
-    for i in range(5):
-        write(str(src), f"{i}.txt", b"x")
-    result = backup(
-        IgnoresSSE(backend, "plain"),
-        LocalSource(str(src)),
-        BackupOptions(date=DATE, encryption=Encryption("AES256")),
-    )
-
-    assert result.status == "failed"
-    assert result.error is not None and "did not confirm AES256" in result.error
-    assert result.documents == 0
-
-
 @pytest.mark.parametrize(
     ("case", "error"),
     [

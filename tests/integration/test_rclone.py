@@ -7,6 +7,7 @@ the rest without help from the tests.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -20,7 +21,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from docbackup import nightly
 from docbackup.cli.main import cli
+from docbackup.errors import EncryptionNotApplied
 from tests.treebuilder import awkward_tree, sly_edit, tree_hashes, write
 
 RCLONE = shutil.which("rclone", path=os.path.dirname(sys.executable)) or shutil.which("rclone")
@@ -102,14 +105,61 @@ def test_round_trip_on_rclone(tmp_path: Path, rclone: str) -> None:
     assert deep.exit_code == 0 and report["mismatches"] == 0
 
 
-def test_asking_rclone_for_encryption_it_does_not_apply_fails_loudly(
-    tmp_path: Path, rclone: str
+@pytest.mark.parametrize("sse", ["aws:kms", "AES256"])
+def test_asking_rclone_for_encryption_it_does_not_apply_stores_no_document(
+    tmp_path: Path, rclone: str, sse: str
 ) -> None:
     src = tmp_path / "office"
     write(str(src), "a.txt", b"a")
+    write(str(src), "empty.txt", b"")
 
-    result, summary = run("backup", str(src), "--bucket", rclone, "--sse", "AES256", "--json")
+    result, summary = run("backup", str(src), "--bucket", rclone, "--sse", sse, "--json")
 
-    assert result.exit_code == 1
+    # rclone answers every write without an encryption header: the lease, the run's first
+    # write, shows it, and the run stops there.
+    assert result.exit_code == 2
     assert summary["status"] == "failed"
-    assert "did not confirm AES256" in str(summary["error"])
+    asked = "aws:kms:bucket-default" if sse == "aws:kms" else sse
+    assert f"did not confirm {asked} for this run's first write" in str(summary["error"])
+    assert len(result.stderr.splitlines()) == 1
+    assert stored_files(tmp_path, rclone) == ["backups/" + lease_name()]
+
+
+def test_the_nightly_function_copies_nothing_from_its_source_when_not_encrypted(
+    tmp_path: Path, rclone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the nightly function's settings, its S3 source on the same server
+    write(str(tmp_path / "rclone-data"), "office-scans/shared/scan-1.pdf", b"scan")
+    for name, value in {
+        nightly.BACKUP_BUCKET: rclone,
+        nightly.KMS_KEY_ARN: "arn:aws:kms:us-east-1:111122223333:key/test",
+        nightly.SOURCE_BUCKET: "office-scans",
+        nightly.SOURCE_PREFIX: "shared",
+    }.items():
+        monkeypatch.setenv(name, value)
+    metrics = Metrics()
+
+    with pytest.raises(EncryptionNotApplied):
+        nightly.run({"date": "2025-10-15"}, lambda: 900.0, metrics)
+
+    # THEN the failure is counted and no server-side copy was made
+    assert metrics.values["BackupFailure"] == 1 and "BackupSuccess" not in metrics.values
+    assert stored_files(tmp_path, rclone) == ["backups/2025-10-15/documents.lease.json"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def add_metric(self, name: str, unit: str, value: float) -> None:
+        self.values[name] = value
+
+
+def lease_name() -> str:
+    return f"{dt.datetime.now(dt.UTC).date()}/documents.lease.json"
+
+
+def stored_files(tmp_path: Path, bucket: str) -> list[str]:
+    """What rclone holds for the bucket: it keeps each object as a file."""
+    root = tmp_path / "rclone-data" / bucket
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())

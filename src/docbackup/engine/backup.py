@@ -37,6 +37,7 @@ from docbackup.errors import (
     BucketNotFound,
     ConfigError,
     DocbackupError,
+    EncryptionNotApplied,
     EncryptionNotConfirmed,
     KeyUnusable,
     ObjectNotFound,
@@ -166,10 +167,7 @@ def backup(
     manifest_key = None
     try:
         if not options.dry_run:
-            run.lease = Lease(
-                store, date, options.set_name, options.encryption, time_left=options.time_left
-            )
-            run.lease.acquire(finished_after=_finished_after(tonight))
+            run.lease = _take_night(store, options, date, tonight)
         manifest_key, summary = _plan_and_run(run, catalog, source, scan, documents, known, tonight)
     finally:
         run.close()
@@ -261,6 +259,35 @@ def _plan_and_run(
         if run.lease is not None:
             run.lease.stop(release=manifest_key is None)
     return manifest_key, summary
+
+
+def _take_night(
+    store: Store, options: BackupOptions, date: dt.date, tonight: ManifestStream | None
+) -> Lease:
+    """Hold the night, with the encryption asked for confirmed, before anything else is stored.
+
+    The lease is the run's first write and goes under the run's encryption, so its answer
+    shows what the server will do to the documents: one that does not confirm the encryption
+    stops the run here (EncryptionNotApplied, a ConfigError: the CLI exits 2), having stored
+    the lease and no document. Without this, the first document would be the one to find out,
+    and it would already be stored unencrypted. A no-change night pays nothing for the check:
+    it writes the lease anyway.
+    """
+    lease = Lease(store, date, options.set_name, options.encryption, time_left=options.time_left)
+    lease.acquire(finished_after=_finished_after(tonight))
+    sse, kms_key_id = lease.answer  # read before the release below, a write of its own
+    if not options.encryption.confirmed_by(sse, kms_key_id):
+        lease.stop(release=True)  # the night is free for a run with the encryption put right
+        raise EncryptionNotApplied(
+            transfer.unconfirmed(
+                options.encryption,
+                f"this run's first write, {lease.key}",
+                sse,
+                kms_key_id,
+                consequence=", so no document was sent",
+            )
+        )
+    return lease
 
 
 def _finished_after(tonight: ManifestStream | None) -> Callable[[float], bool]:
@@ -473,9 +500,10 @@ class _Run:
             # transfer still running when everything else is done. (Entries go back to path
             # order in the manifest whatever the order of the transfers.)
             order = sorted(tasks, key=lambda t: t.doc.size, reverse=True)
-            # The smallest transfer runs alone first: if the bucket, the credentials or the key
-            # are unusable, it fails quickly, before anything else is written, and the CLI
-            # exits 2.
+            # The smallest transfer runs alone first. The lease already showed that the bucket,
+            # the credentials, the key and the encryption work; what only a document's write
+            # can show (a policy on the snapshot's keys, say) then fails once, before anything
+            # else is written, and the CLI exits 2.
             probe = order.pop()
             try:
                 self._do(probe)

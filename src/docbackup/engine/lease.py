@@ -9,6 +9,10 @@ message instead of interleaving its uploads and manifest with the first's.
 Nothing is ever deleted (backup identities have no s3:DeleteObject); an old lease is simply
 overwritten, and lifecycle removes it with the night. A server that does not enforce
 conditional writes (rclone's serve s3 overwrites) cannot give this guarantee.
+
+Taking the lease is a run's first write, under the run's own encryption, so `answer` (what the
+server said it applied to the lease) is where the backup confirms that encryption before it
+sends any document.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 from docbackup import layout
 from docbackup.errors import DocbackupError, ObjectNotFound, PreconditionFailed
-from docbackup.storage.base import Encryption, Store
+from docbackup.storage.base import Encryption, ObjectInfo, Store
 
 # Renewed every LEASE_S / 3 seconds; a crashed holder elsewhere blocks the night this long.
 LEASE_S = 90.0
@@ -66,6 +70,8 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lost: str | None = None
+        # The encryption (algorithm, KMS key) the server reported for the lease it holds.
+        self.answer: tuple[str | None, str | None] = (None, None)
 
     def _body(self, now: float) -> dict[str, Any]:
         expires = now + self.lease_s
@@ -96,19 +102,21 @@ class Lease:
                 if_none_match=if_none_match,
                 if_match=if_match,
             )
-            etag: str | None = stored.etag
+            etag, answer = stored.etag, (stored.sse, stored.kms_key_id)
         except PreconditionFailed:
             # botocore resends a write whose answer was lost; if the first one landed, the
             # resend is refused. The lease then holds our own run id: it is still ours.
             # (A refused create is sorted out by _take_over, which reads the lease anyway.)
-            etag = None if if_none_match else self._ours()
-            if etag is None:
+            ours = None if if_none_match else self._ours()
+            if ours is None:
                 raise
+            etag, answer = ours.etag, (ours.sse, ours.kms_key_id)
         self._etag = etag
+        self.answer = answer
         self._valid_until = float(body["expires"]) if body["expires"] else sent
 
-    def _ours(self) -> str | None:
-        """The ETag of the lease if it is this run's, else None."""
+    def _ours(self) -> ObjectInfo | None:
+        """The lease as stored (its ETag and encryption) if it is this run's, else None."""
         info = self.store.head(self.key)
         if info is None:
             return None
@@ -117,7 +125,7 @@ class Lease:
                 holder = json.loads(body.read())
         except (ObjectNotFound, ValueError):
             return None
-        return info.etag if holder.get("run") == self.run_id else None
+        return info if holder.get("run") == self.run_id else None
 
     def acquire(self, *, finished_after: Callable[[float], bool]) -> None:
         """Take the night, or raise NightBusy. `finished_after(t)`: did a run that started at
@@ -140,6 +148,7 @@ class Lease:
             raise NightBusy(f"the lease on {self.what} changed while it was read; try again")
         if holder.get("run") == self.run_id:  # our own create landed; its answer was lost
             self._etag, self._valid_until = info.etag, float(holder["expires"])
+            self.answer = (info.sse, info.kms_key_id)
             return
         if not _holder_gone(holder, self.clock(), finished_after):
             until = dt.datetime.fromtimestamp(float(holder["expires"]), dt.UTC)

@@ -68,12 +68,38 @@ class _HashingReader:
         return data
 
 
+def unconfirmed(
+    encryption: Encryption,
+    what: str,
+    sse: str | None,
+    kms_key_id: str | None,
+    *,
+    consequence: str = "",
+) -> str:
+    """One line: which answer failed to confirm `encryption`, what the run did about it, and
+    what the user can change."""
+    answered = sse or "no encryption"
+    if sse == "aws:kms" and kms_key_id:
+        answered = f"aws:kms under {kms_key_id}"
+    if encryption.mode == "AES256":
+        advice = "this server does not apply SSE-S3; only --sse none stores without it"
+    elif encryption.kms_key_id is None:
+        advice = (
+            "give the bucket a default KMS key or pass --kms-key-id; for a server without KMS "
+            "choose --sse AES256 or --sse none explicitly"
+        )
+    else:
+        advice = "for a server without KMS choose --sse AES256 or --sse none explicitly"
+    return (
+        f"the server did not confirm {encryption.describe()} for {what} "
+        f"(it answered {answered}){consequence}; {advice}"
+    )
+
+
 def _confirm(stored: Stored, encryption: Encryption) -> Stored:
     if not encryption.confirmed_by(stored.sse, stored.kms_key_id):
         raise EncryptionNotConfirmed(
-            f"the server did not confirm {encryption.describe()} for {stored.key} (it answered "
-            f"{stored.sse or 'no encryption'}); for a server without KMS choose --sse AES256 "
-            "or --sse none explicitly"
+            unconfirmed(encryption, stored.key, stored.sse, stored.kms_key_id)
         )
     return stored
 
