@@ -15,8 +15,9 @@ from pathlib import Path
 
 import docbackup
 
-# Distributions the handler needs beyond the runtime's boto3: all pure Python.
-BUNDLED = ("aws-lambda-powertools", "typing-extensions", "jmespath", "pathspec")
+# Distributions the handler needs beyond the runtime's boto3: all pure Python. tzdata so that
+# zoneinfo, which needs a database even for UTC, does not depend on the runtime image having one.
+BUNDLED = ("aws-lambda-powertools", "typing-extensions", "jmespath", "pathspec", "tzdata")
 # Not needed inside the function: the office CLI, the local sandbox and the template it is
 # deployed by (which would otherwise change the code key with every template edit).
 _LEFT_OUT = ("docbackup/cli/", "docbackup/sandbox/", "docbackup/stack/TapStack.yml", "__pycache__/")
