@@ -140,3 +140,36 @@ def test_the_function_package_holds_the_engine_and_powertools_but_not_boto3(
         env={"PATH": os.environ.get("PATH", ""), "AWS_REGION": "us-east-1"},
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_function_package_carries_its_own_time_zone_database(tmp_path: Path) -> None:
+    # GIVEN the function's zip, unpacked as Lambda unpacks it
+    pkg = zipfile.ZipFile(io.BytesIO(package.build().data))
+    assert "tzdata/zoneinfo/Europe/Berlin" in pkg.namelist()
+    pkg.extractall(tmp_path / "fn")
+    # WHEN zoneinfo looks for a zone with no system database (PYTHONTZPATH empty) and no
+    # site-packages (-S), first without the package, then with it on the path
+    probe = (
+        "import datetime, sys, zoneinfo\n"
+        "assert zoneinfo.TZPATH == (), zoneinfo.TZPATH\n"
+        "try:\n"
+        "    zoneinfo.ZoneInfo('Europe/Berlin')\n"
+        "except zoneinfo.ZoneInfoNotFoundError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise SystemExit('a time-zone database outside the package was found')\n"
+        f"sys.path.insert(0, {str(tmp_path / 'fn')!r})\n"
+        "import tzdata\n"
+        "assert tzdata.__file__.startswith(sys.path[0]), tzdata.__file__\n"
+        "zoneinfo.ZoneInfo('UTC')\n"
+        "berlin = zoneinfo.ZoneInfo('Europe/Berlin')\n"
+        "print(datetime.datetime(2026, 7, 1, tzinfo=berlin).utcoffset())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONTZPATH": ""},
+    )
+    # THEN the zone resolves from the package's tzdata: summer time in Berlin is UTC+2
+    assert done.stdout.strip() == "2:00:00", done.stderr

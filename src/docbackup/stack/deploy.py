@@ -13,6 +13,8 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +22,9 @@ from docbackup import compose
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.stack import package
 
-TEMPLATE = Path(__file__).resolve().parents[3] / "lib" / "TapStack.yml"
+# Package data, so an installed docbackup deploys without a checkout. In the source tree it is
+# a symlink to lib/TapStack.yml, the template's one copy; a wheel holds its bytes.
+TEMPLATE: Traversable = files("docbackup.stack") / "TapStack.yml"
 OUTPUTS_FILE = Path("cfn-outputs") / "flat-outputs.json"
 # CloudFormation takes a template body of up to 51,200 bytes; larger ones go through S3.
 _BODY_LIMIT = 51_200
@@ -40,7 +44,7 @@ class DeployRequest:
     source_prefix: str | None = None
     alert_email: str | None = None
     artifact_bucket: str | None = None
-    template: Path = TEMPLATE
+    template: Traversable = TEMPLATE
     outputs_file: Path = OUTPUTS_FILE
     extra_parameters: Mapping[str, str] = field(default_factory=dict)
 

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import docbackup
 
-# Distributions the handler needs beyond the runtime's boto3: all pure Python.
-BUNDLED = ("aws-lambda-powertools", "typing-extensions", "jmespath", "pathspec")
-# Not needed inside the function: the office CLI and the local sandbox.
-_LEFT_OUT = ("docbackup/cli/", "docbackup/sandbox/", "__pycache__/")
+# Distributions the handler needs beyond the runtime's boto3: all pure Python. tzdata so that
+# zoneinfo, which needs a database even for UTC, does not depend on the runtime image having one.
+BUNDLED = ("aws-lambda-powertools", "typing-extensions", "jmespath", "pathspec", "tzdata")
+# Not needed inside the function: the office CLI, the local sandbox and the template it is
+# deployed by (which would otherwise change the code key with every template edit).
+_LEFT_OUT = ("docbackup/cli/", "docbackup/sandbox/", "docbackup/stack/TapStack.yml", "__pycache__/")
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same code gives the same zip and key
 
 
