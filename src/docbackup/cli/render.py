@@ -99,6 +99,11 @@ def backup_text(r: BackupResult) -> None:
         f"{r.unchanged} unchanged, {r.refreshed} refreshed, {r.failed} failed), "
         f"{human_bytes(r.bytes_uploaded)} {verb} in {r.duration_s:.1f} s"
     )
+    if r.resent:
+        click.echo(
+            f"{r.resent} due for a refresh sent again from the source: their copies are in "
+            "Glacier or Deep Archive, which S3 does not copy"
+        )
     if r.excluded:
         click.echo(f"{r.excluded} left out by exclude patterns (lock and temporary files, ...)")
     if r.manifest_key:

@@ -41,6 +41,8 @@ class BackupResult:
     bytes_stored: int = 0
     # Left out by the exclude patterns (an excluded folder counts once): not a failure.
     excluded: int = 0
+    # Due for a refresh, but sent again from the source: an archive class held the old copy.
+    resent: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -52,6 +54,7 @@ class BackupResult:
             "changed": self.changed,
             "unchanged": self.unchanged,
             "refreshed": self.refreshed,
+            "resent": self.resent,
             "failed": self.failed,
             "bytes_uploaded": self.bytes_uploaded,
             "bytes_stored": self.bytes_stored,
