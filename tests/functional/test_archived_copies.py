@@ -1,5 +1,5 @@
-"""Copies lifecycle moved to GLACIER or DEEP_ARCHIVE: refreshed by sending again (issue 12,
-item 2)."""
+"""Copies lifecycle moved to GLACIER or DEEP_ARCHIVE: refreshed by sending again, restored by
+asking S3 for them back (issue 12, item 2)."""
 
 from __future__ import annotations
 
@@ -154,6 +154,60 @@ def test_bytes_found_different_on_resending_count_as_changed(
     lease = entries(store, second.date)["contracts/lease.pdf"]
     assert lease.action == "changed"
     assert lease.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_restoring_an_archived_night_fails_those_documents_loudly_until_s3_has_them_back(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend, clock: FakeClock, office: Path
+) -> None:
+    first = backup(store, LocalSource(str(office)), OPTIONS, clock=clock)
+    clock.now += dt.timedelta(days=40)
+    backend.transition("backups", days=30, storage_class="GLACIER", larger_than=LARGER_THAN)
+    target = str(tmp_path / "back")
+    date = first.date.isoformat()
+
+    # WHEN the night is restored as it is
+    plain = restore(store, "documents", date, target)
+
+    # THEN the archived document fails, naming its class and what to do; the rest is restored
+    assert (plain.status, plain.restored, plain.failed, plain.archived) == ("partial", 1, 1, 1)
+    (problem,) = plain.failures
+    assert problem.path == "contracts/lease.pdf"
+    assert "GLACIER" in problem.reason and "restored from the archive first" in problem.reason
+    assert "--tier" in problem.reason
+    assert backend.requests["RestoreObject"] == 0
+    assert not (tmp_path / "back/contracts/lease.pdf").exists()
+
+    # WHEN a retrieval tier is given: the request is made, and the run still says "not yet"
+    asked = restore(store, "documents", date, target, tier="bulk", overwrite=True)
+    assert (asked.status, asked.restores_requested) == ("partial", 1)
+    assert "requested (bulk tier)" in asked.failures[0].reason
+    assert "5-12 hours" in asked.failures[0].reason
+
+    # ... asking again before S3 is done makes no second request
+    again = restore(store, "documents", date, target, tier="bulk", overwrite=True)
+    assert again.restores_requested == 0
+    assert "already in progress" in again.failures[0].reason
+
+    # THEN once S3 has restored it, the same restore completes, byte for byte
+    clock.now += backend.restore_delay
+    done = restore(store, "documents", date, target, tier="bulk", overwrite=True)
+    assert (done.status, done.archived) == ("complete", 0), done.failures
+    assert tree_hashes(target) == tree_hashes(str(office))
+
+
+def test_deep_archive_has_no_expedited_retrieval(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend, clock: FakeClock, office: Path
+) -> None:
+    first = backup(store, LocalSource(str(office)), OPTIONS, clock=clock)
+    backend.transition("backups", days=0, storage_class="DEEP_ARCHIVE", larger_than=LARGER_THAN)
+
+    result = restore(
+        store, "documents", first.date.isoformat(), str(tmp_path / "b"), tier="expedited"
+    )
+
+    assert (result.status, result.restores_requested) == ("partial", 0)
+    assert "no expedited retrieval" in result.failures[0].reason
+    assert backend.requests["RestoreObject"] == 0
 
 
 def _b64sha(data: bytes) -> str:

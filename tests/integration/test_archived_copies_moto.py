@@ -7,14 +7,17 @@ moto never runs lifecycle rules; `docbackup.sandbox.archive_aging` plays their t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
 
 from docbackup import compose, nightly
 from docbackup import handler as lambda_module
+from docbackup.cli.main import cli
 from docbackup.engine import BackupOptions, BackupResult, Catalog, backup, restore
 from docbackup.sandbox import archive_aging
 from docbackup.sandbox.server import LocalAWS
@@ -67,6 +70,10 @@ def configure(
         Bucket=bucket, LifecycleConfiguration={"Rules": [expire, *rules]}
     )
     return rules
+
+
+def cli_run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 @pytest.mark.parametrize("choice", sorted(CHOICES))
@@ -174,3 +181,59 @@ def test_the_nightly_function_no_longer_fails_on_archived_copies(
 
     # THEN it completes and says what it did
     assert (summary["status"], summary["resent"], summary["refreshed"]) == ("complete", 3, 1)
+
+
+def test_restore_of_an_archived_night_through_the_cli(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["glacier-after-30"]
+    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    src = tmp_path / "office"
+    write(str(src), "contracts/lease.pdf", os.urandom(LARGE))
+    write(str(src), "notes.txt", b"small")
+    first = cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json")
+    assert first.exit_code == 0, first.output
+    date = json.loads(first.stdout)["date"]
+    archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    target = str(tmp_path / "back")
+    common = (date, "--to", target, "--bucket", bucket, "--json")
+
+    # WHEN it is restored as it is: exit 1, the archived document named with its class
+    plain = cli_run("restore", *common)
+    assert plain.exit_code == 1
+    doc = json.loads(plain.stdout)
+    assert (doc["status"], doc["restored"], doc["archived"]) == ("partial", 1, 1)
+    assert "GLACIER" in doc["failures"][0]["reason"]
+    assert "restored from the archive first" in doc["failures"][0]["reason"]
+
+    # WHEN a tier is given: S3 is asked, and the run still exits 1 ("not yet")
+    asked = cli_run("restore", *common, "--tier", "bulk", "--overwrite")
+    assert asked.exit_code == 1
+    assert json.loads(asked.stdout)["restores_requested"] == 1
+
+    # THEN once S3 has it back (moto: at once), the same restore completes byte for byte
+    done = cli_run("restore", *common, "--tier", "bulk", "--overwrite")
+    assert done.exit_code == 0, done.output
+    assert tree_hashes(target) == tree_hashes(str(src))
+
+
+def test_restore_from_deep_archive_refuses_the_expedited_tier(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["deep-archive-after-90"]
+    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    src = tmp_path / "office"
+    write(str(src), "lease.pdf", os.urandom(LARGE))
+    date = json.loads(
+        cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json").stdout
+    )["date"]
+    archive_aging.age(aws_env.client("s3"), bucket, days=100, rules=rules)
+
+    result = cli_run(
+        "restore", date, "--to", str(tmp_path / "b"), "--bucket", bucket, "--tier", "expedited"
+    )
+
+    assert result.exit_code == 1
+    assert "DEEP_ARCHIVE, which has no expedited retrieval" in result.stderr

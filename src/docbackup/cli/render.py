@@ -120,6 +120,19 @@ def restore_text(r: RestoreResult, target: str) -> None:
         f"({human_bytes(r.bytes)}) into {target}, SHA-256 verified; {r.failed} failed"
     )
     _problems("not restored", r.failures)
+    if r.restores_requested:
+        click.echo(
+            f"asked S3 to restore {r.restores_requested} copies from the archive: once they "
+            "are back, run the same restore again with --overwrite (what was restored now is "
+            "written again, unchanged)",
+            err=True,
+        )
+    elif r.archived:
+        click.echo(
+            f"{r.archived} not restored because Glacier or Deep Archive holds their copy "
+            "(see each reason above)",
+            err=True,
+        )
 
 
 def verify_text(r: VerifyResult) -> None:

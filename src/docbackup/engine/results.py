@@ -79,6 +79,10 @@ class RestoreResult:
     failed: int
     bytes: int
     failures: tuple[Problem, ...]
+    # Of the failed: documents whose copy is in an archive class (GLACIER, DEEP_ARCHIVE), and
+    # how many of those a restore request was made for by this run.
+    archived: int = 0
+    restores_requested: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -88,6 +92,8 @@ class RestoreResult:
             "restored": self.restored,
             "failed": self.failed,
             "bytes": self.bytes,
+            "archived": self.archived,
+            "restores_requested": self.restores_requested,
             "failures": [{"path": p.path, "reason": p.reason} for p in self.failures],
         }
 
