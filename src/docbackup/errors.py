@@ -45,6 +45,16 @@ class ObjectNotFound(StoreError):
     pass
 
 
+class ObjectArchived(StoreError):
+    """The copy is in an archive storage class (GLACIER, DEEP_ARCHIVE): S3 neither reads nor
+    copies it until a restore request has made a temporary copy of it."""
+
+    def __init__(self, message: str, storage_class: str | None = None) -> None:
+        super().__init__(message)
+        # None when S3 does not say (CopyObject's ObjectNotInActiveTierError names no class).
+        self.storage_class = storage_class
+
+
 class PreconditionFailed(StoreError):
     """A conditional request (If-Match, If-None-Match) was refused."""
 

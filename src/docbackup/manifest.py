@@ -18,9 +18,11 @@ from docbackup import layout
 from docbackup.errors import ManifestError
 
 SCHEMA_VERSION = 1
-Action = Literal["new", "changed", "unchanged", "refreshed"]
+# resent: unchanged, and due for a refresh, but its copy could not be copied server-side (an
+# archive class holds it), so the document was sent again from the source.
+Action = Literal["new", "changed", "unchanged", "refreshed", "resent"]
 Status = Literal["complete", "partial"]
-ACTIONS: tuple[Action, ...] = ("new", "changed", "unchanged", "refreshed")
+ACTIONS: tuple[Action, ...] = ("new", "changed", "unchanged", "refreshed", "resent")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 

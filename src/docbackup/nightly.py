@@ -174,7 +174,7 @@ def run(
     metrics.add_metric("BackupSuccess", "Count", 1 if ok else 0)
     metrics.add_metric("BackupFailure", "Count", 0 if ok else 1)
     metrics.add_metric("DocumentsBackedUp", "Count", result.documents)
-    metrics.add_metric("DocumentsUploaded", "Count", result.new + result.changed)
+    metrics.add_metric("DocumentsUploaded", "Count", result.new + result.changed + result.resent)
     metrics.add_metric("DocumentsFailed", "Count", result.failed)
     metrics.add_metric("BytesStored", "Bytes", result.bytes_stored)
     metrics.add_metric("BackupDuration", "Seconds", result.duration_s)
@@ -192,7 +192,8 @@ def message(r: BackupResult) -> str:
     lines = [
         f"{r.date} {r.set}: {r.status}",
         f"{r.documents} documents: {r.new} new, {r.changed} changed, {r.unchanged} unchanged, "
-        f"{r.refreshed} refreshed, {r.failed} failed",
+        f"{r.refreshed} refreshed, {r.failed} failed"
+        + (f", {r.resent} resent (archived copies)" if r.resent else ""),
         f"{r.bytes_uploaded} bytes uploaded in {r.duration_s:.1f} s",
     ]
     lines += [f"not stored: {p.path}: {p.reason}" for p in r.failures[:20]]

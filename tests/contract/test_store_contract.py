@@ -7,12 +7,19 @@ import hashlib
 import io
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from docbackup import compose
-from docbackup.errors import BucketNotFound, KeyUnusable, ObjectNotFound, PreconditionFailed
+from docbackup.errors import (
+    BucketNotFound,
+    KeyUnusable,
+    ObjectArchived,
+    ObjectNotFound,
+    PreconditionFailed,
+)
+from docbackup.sandbox import archive_aging
 from docbackup.sandbox.server import LocalAWS
 from docbackup.storage import Encryption, MemoryBackend, Store
 from docbackup.storage.s3 import S3Store
@@ -31,10 +38,17 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def pair(kind: str, request: pytest.FixtureRequest) -> Iterator[tuple[Store, Encryption, Store]]:
+def memory() -> MemoryBackend:
+    return MemoryBackend(known_kms_keys=("k1",))
+
+
+@pytest.fixture
+def pair(
+    kind: str, memory: MemoryBackend, request: pytest.FixtureRequest
+) -> Iterator[tuple[Store, Encryption, Store]]:
     """(store, the encryption it supports, a second bucket on the same endpoint)."""
     if kind == "memory":
-        backend = MemoryBackend(known_kms_keys=("k1",))
+        backend = memory
         backend.create_bucket("main", default_encryption=Encryption("aws:kms", "k1"))
         backend.create_bucket("other")
         yield backend.store("main"), Encryption("aws:kms", "k1"), backend.store("other")
@@ -232,3 +246,72 @@ def test_wrong_checksum_is_refused(pair: tuple[Store, Encryption, Store], kind: 
     store, enc, _ = pair
     with pytest.raises(Exception, match="BadDigest"):
         store.put("bad", b"data", sha256_b64=sha(b"other"), metadata={}, encryption=enc)
+
+
+@pytest.fixture
+def archive(
+    kind: str, memory: MemoryBackend, pair: tuple[Store, Encryption, Store]
+) -> Callable[[str], None]:
+    """Move every copy in the store's bucket to an archive class, as lifecycle would."""
+    store = pair[0]
+
+    def to(storage_class: str) -> None:
+        if kind == "memory":
+            memory.transition(store.bucket, days=0, storage_class=storage_class)
+            return
+        everything = {
+            "ID": "everything",
+            "Status": "Enabled",
+            "Filter": {"ObjectSizeGreaterThan": 0},
+            "Transitions": [{"Days": 0, "StorageClass": storage_class}],
+        }
+        assert isinstance(store, S3Store)
+        assert archive_aging.age(store.client, store.bucket, days=1, rules=[everything])
+
+    return to
+
+
+def _copy_of(store: Store, key: str, version_id: str | None, enc: Encryption) -> None:
+    store.copy(
+        f"{key}.copy",
+        source_bucket=store.bucket,
+        source_key=key,
+        source_version=version_id,
+        if_match=None,
+        size=3,
+        metadata=None,
+        encryption=enc,
+    )
+
+
+@pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
+def test_an_archived_copy_is_neither_read_nor_copied_until_restored(
+    pair: tuple[Store, Encryption, Store],
+    archive: Callable[[str], None],
+    memory: MemoryBackend,
+    kind: str,
+    storage_class: str,
+) -> None:
+    store, enc, _ = pair
+    stored = store.put("old", b"abc", sha256_b64=sha(b"abc"), metadata={}, encryption=enc)
+    assert store.request_restore("old", stored.version_id, tier="bulk", days=1) == "ready"
+
+    archive(storage_class)
+
+    assert (store.head("old", stored.version_id) or pytest.fail()).storage_class == storage_class
+    with pytest.raises(ObjectArchived) as read:
+        store.open("old", stored.version_id)
+    assert read.value.storage_class == storage_class
+    assert storage_class in str(read.value)
+    with pytest.raises(ObjectArchived):
+        _copy_of(store, "old", stored.version_id, enc)
+
+    assert store.request_restore("old", stored.version_id, tier="bulk", days=1) == "requested"
+    if kind == "memory":  # moto restores at once; S3 and the memory store take their time
+        later = memory.clock() + memory.restore_delay
+        memory.clock = lambda: later
+    with store.open("old", stored.version_id) as body:
+        assert body.read() == b"abc"
+    _copy_of(store, "old", stored.version_id, enc)
+    assert (store.head("old.copy") or pytest.fail()).storage_class == "STANDARD"
+    assert store.request_restore("old", stored.version_id, tier="bulk", days=1) == "ready"

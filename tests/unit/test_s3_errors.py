@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ResponseStreamingError
 
-from docbackup.errors import AccessDenied, KeyUnusable, StoreError
+from docbackup.errors import AccessDenied, KeyUnusable, ObjectArchived, StoreError
 from docbackup.storage import Encryption
 from docbackup.storage.s3 import S3Store
 
@@ -92,3 +92,54 @@ def test_a_source_object_under_a_key_we_may_not_use_fails_only_that_document() -
 def test_credentials_or_clock_wrong_stop_the_run(code: str) -> None:
     with pytest.raises(AccessDenied):
         copy(S3Store(FailingClient(client_error(code)), "backups"), "backups")
+
+
+def test_archived_copies_are_their_own_error_not_a_denial() -> None:
+    # Both are 403s; each fails one document and says what holds it.
+    refused_copy = client_error("ObjectNotInActiveTierError", "not in the active tier")
+    with pytest.raises(ObjectArchived) as copied:
+        copy(S3Store(FailingClient(refused_copy), "backups"), "backups")
+    assert copied.value.storage_class is None
+    refused_read = ClientError(
+        {"Error": {"Code": "InvalidObjectState", "Message": "", "StorageClass": "DEEP_ARCHIVE"}},
+        "GetObject",
+    )
+    with pytest.raises(ObjectArchived, match="is in DEEP_ARCHIVE") as read:
+        S3Store(FailingClient(refused_read), "backups").open("k")
+    assert read.value.storage_class == "DEEP_ARCHIVE"
+
+
+@pytest.mark.parametrize(
+    ("answer", "state"),
+    [
+        ({"ResponseMetadata": {"HTTPStatusCode": 202}}, "requested"),
+        ({"ResponseMetadata": {"HTTPStatusCode": 200}}, "ready"),
+        (client_error("RestoreAlreadyInProgress", op="RestoreObject"), "in-progress"),
+        (
+            ClientError(
+                {"Error": {"Code": "InvalidObjectState", "StorageClass": "STANDARD"}},
+                "RestoreObject",
+            ),
+            "ready",
+        ),
+    ],
+)
+def test_restore_requests_say_what_s3_answered(answer: Any, state: str) -> None:
+    asked: dict[str, Any] = {}
+
+    class Client:
+        def restore_object(self, **kwargs: Any) -> Any:
+            asked.update(kwargs)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    store = S3Store(Client(), "backups")
+
+    assert store.request_restore("k", "v1", tier="bulk", days=7) == state
+    assert asked == {
+        "Bucket": "backups",
+        "Key": "k",
+        "VersionId": "v1",
+        "RestoreRequest": {"Days": 7, "GlacierJobParameters": {"Tier": "Bulk"}},
+    }

@@ -146,13 +146,15 @@ def test_an_overwritten_copy_stays_recoverable() -> None:
     )
 
 
-def test_restore_policy_is_read_only() -> None:
+def test_restore_policy_reads_and_may_only_ask_for_archived_copies_back() -> None:
     document = RES["RestorePolicy"]["Properties"]["PolicyDocument"]
     granted = {a for s in statements(document) for a in actions(s)}
     assert granted == {
         "s3:ListBucket",
         "s3:GetObject",
         "s3:GetObjectVersion",
+        # `restore --tier`: a temporary copy of an archived one; no stored object changes.
+        "s3:RestoreObject",
         "kms:Decrypt",
         "kms:DescribeKey",
     }

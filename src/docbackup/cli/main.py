@@ -25,7 +25,7 @@ from docbackup.cli.options import (
 from docbackup.engine import BackupOptions, Catalog, backup, restore, verify
 from docbackup.engine.backup import utc_now
 from docbackup.errors import ConfigError, DocbackupError
-from docbackup.storage.base import Encryption
+from docbackup.storage.base import Encryption, RestoreTier
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +264,13 @@ def list_cmd(bucket: str | None, set_name: str, as_json: bool) -> None:
     help="Only documents whose path matches (repeatable).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace files that already exist in --to.")
+@click.option(
+    "--tier",
+    type=click.Choice(["bulk", "standard", "expedited"]),
+    default=None,
+    help="Ask S3 to restore copies held in Glacier or Deep Archive, with this retrieval tier; "
+    "run the restore again once they are back.",
+)
 @workers_option
 @json_option
 def restore_cmd(
@@ -273,6 +280,7 @@ def restore_cmd(
     set_name: str,
     include: tuple[str, ...],
     overwrite: bool,
+    tier: RestoreTier | None,
     workers: int,
     as_json: bool,
 ) -> None:
@@ -288,6 +296,7 @@ def restore_cmd(
             overwrite=overwrite,
             workers=workers,
             reporter=reporter(as_json),
+            tier=tier,
         )
     except DocbackupError as exc:
         fail(exc, as_json)

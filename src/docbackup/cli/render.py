@@ -99,6 +99,11 @@ def backup_text(r: BackupResult) -> None:
         f"{r.unchanged} unchanged, {r.refreshed} refreshed, {r.failed} failed), "
         f"{human_bytes(r.bytes_uploaded)} {verb} in {r.duration_s:.1f} s"
     )
+    if r.resent:
+        click.echo(
+            f"{r.resent} due for a refresh sent again from the source: their copies are in "
+            "Glacier or Deep Archive, which S3 does not copy"
+        )
     if r.excluded:
         click.echo(f"{r.excluded} left out by exclude patterns (lock and temporary files, ...)")
     if r.manifest_key:
@@ -115,6 +120,19 @@ def restore_text(r: RestoreResult, target: str) -> None:
         f"({human_bytes(r.bytes)}) into {target}, SHA-256 verified; {r.failed} failed"
     )
     _problems("not restored", r.failures)
+    if r.restores_requested:
+        click.echo(
+            f"asked S3 to restore {r.restores_requested} copies from the archive: once they "
+            "are back, run the same restore again with --overwrite (what was restored now is "
+            "written again, unchanged)",
+            err=True,
+        )
+    elif r.archived:
+        click.echo(
+            f"{r.archived} not restored because Glacier or Deep Archive holds their copy "
+            "(see each reason above)",
+            err=True,
+        )
 
 
 def verify_text(r: VerifyResult) -> None:

@@ -2,7 +2,8 @@
 
 The plan compares every source document with the copies that earlier manifests describe:
   same identity       -> unchanged (the entry carries over), or refreshed by a server-side
-                         copy when that copy nears the end of retention (G2)
+                         copy when that copy nears the end of retention (G2); resent from
+                         the source when an archive class holds that copy
   identity in doubt   -> re-hashed; sent only if the bytes differ
   new or different    -> uploaded into tonight's snapshot, hashed in the same read
 Copies stored by an interrupted run of the same night are adopted, not sent again (G6).
@@ -40,6 +41,7 @@ from docbackup.errors import (
     EncryptionNotApplied,
     EncryptionNotConfirmed,
     KeyUnusable,
+    ObjectArchived,
     ObjectNotFound,
 )
 from docbackup.manifest import (
@@ -192,6 +194,7 @@ def backup(
         changed=counts["changed"],
         unchanged=counts["unchanged"],
         refreshed=counts["refreshed"],
+        resent=counts["resent"],
         failed=len(run.failures),
         bytes_uploaded=run.planned_bytes if options.dry_run else run.bytes_sent,
         total_bytes=summary.total_bytes,
@@ -618,6 +621,13 @@ class _Run:
         except ObjectNotFound:
             # The old copy is already gone (nights were missed): send the document again.
             return self._send(replace(task, kind="upload", action="changed"))
+        except ObjectArchived:
+            # Lifecycle moved the copy to GLACIER or DEEP_ARCHIVE, which S3 does not copy
+            # server-side: send the document again from the source, before the copy expires.
+            entry = self._send(replace(task, kind="upload", action="resent"))
+            # Same identity, other bytes (a same-size edit where file times are too coarse to
+            # show it): a change.
+            return entry if entry.sha256 == previous.sha256 else entry.with_action("changed")
         with self._lock:
             self.stored_any = True
         return replace(
@@ -668,7 +678,7 @@ class _Run:
                 counts[entry.action] += 1
                 documents += 1
                 total += entry.size
-                if entry.action in ("new", "changed"):
+                if entry.action in ("new", "changed", "resent"):
                     stored += entry.size
         return _Summary(counts, documents, total, stored)
 

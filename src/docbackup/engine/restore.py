@@ -1,4 +1,8 @@
-"""Restoring a night: every file verified by SHA-256 before it takes its name."""
+"""Restoring a night: every file verified by SHA-256 before it takes its name.
+
+A copy an archive class holds is not read until S3 has restored it (see engine.archive): that
+document fails, saying so, and the rest of the night is restored.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,15 @@ import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from docbackup.engine import archive
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.paths import UnsafePath, prepare_parent, safe_parts
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, RestoreResult, RunStatus
-from docbackup.errors import ConfigError, DocbackupError, StoreError
+from docbackup.errors import ConfigError, DocbackupError, ObjectArchived, StoreError
 from docbackup.manifest import Entry, ManifestStream
-from docbackup.storage.base import Store
+from docbackup.storage.base import RestoreTier, Store
 
 _CHUNK = 1 << 20
 DOWNLOAD_ATTEMPTS = 3
@@ -34,11 +39,13 @@ def restore(
     overwrite: bool = False,
     workers: int = 16,
     reporter: Reporter | None = None,
+    tier: RestoreTier | None = None,
 ) -> RestoreResult:
+    """`tier`: ask S3 to restore copies an archive class holds, with that retrieval tier."""
     reporter = reporter or NullReporter()
     store.check_access()
     with Catalog(store, set_name).resolve(when) as manifest:
-        return _restore(store, manifest, target, include, overwrite, workers, reporter)
+        return _restore(store, manifest, target, include, overwrite, workers, reporter, tier)
 
 
 def _restore(
@@ -49,6 +56,7 @@ def _restore(
     overwrite: bool,
     workers: int,
     reporter: Reporter,
+    tier: RestoreTier | None,
 ) -> RestoreResult:
     def chosen() -> Iterator[tuple[Entry, list[str] | UnsafePath]]:
         # Read from the spooled manifest twice, one entry at a time: once to plan, once to
@@ -81,9 +89,10 @@ def _restore(
     problems: list[Problem] = []
     restored = 0
     nbytes = 0
+    archived = requested = 0
 
     def one(item: tuple[Entry, list[str] | UnsafePath]) -> None:
-        nonlocal restored, nbytes
+        nonlocal restored, nbytes, archived, requested
         entry, parts = item
         if isinstance(parts, UnsafePath):
             reason = f"unsafe path in manifest, not followed: {parts}"
@@ -92,6 +101,12 @@ def _restore(
             return
         try:
             _restore_one(store, root, entry, parts)
+        except ObjectArchived as exc:
+            unavailable = archive.ask_back(store, entry, exc, tier)
+            with lock:
+                problems.append(Problem(entry.path, unavailable.reason))
+                archived += 1
+                requested += unavailable.requested
         except (OSError, DocbackupError, UnsafePath) as exc:
             with lock:
                 problems.append(Problem(entry.path, str(exc)))
@@ -113,7 +128,17 @@ def _restore(
         status = "failed" if restored == 0 else "partial"
     else:
         status = "complete" if header.status == "complete" else "partial"
-    return RestoreResult(status, header.date, header.set, restored, len(failures), nbytes, failures)
+    return RestoreResult(
+        status,
+        header.date,
+        header.set,
+        restored,
+        len(failures),
+        nbytes,
+        failures,
+        archived=archived,
+        restores_requested=requested,
+    )
 
 
 def _target_root(target: str) -> str:
@@ -139,6 +164,8 @@ def download(store: Store, entry: Entry, out: BinaryIO) -> tuple[int, Any]:
                     sha.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
+        except ObjectArchived:
+            raise  # no second attempt reads it before S3 has restored it
         except StoreError:
             if attempt == DOWNLOAD_ATTEMPTS:
                 raise

@@ -41,6 +41,8 @@ class BackupResult:
     bytes_stored: int = 0
     # Left out by the exclude patterns (an excluded folder counts once): not a failure.
     excluded: int = 0
+    # Due for a refresh, but sent again from the source: an archive class held the old copy.
+    resent: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -52,6 +54,7 @@ class BackupResult:
             "changed": self.changed,
             "unchanged": self.unchanged,
             "refreshed": self.refreshed,
+            "resent": self.resent,
             "failed": self.failed,
             "bytes_uploaded": self.bytes_uploaded,
             "bytes_stored": self.bytes_stored,
@@ -76,6 +79,10 @@ class RestoreResult:
     failed: int
     bytes: int
     failures: tuple[Problem, ...]
+    # Of the failed: documents whose copy is in an archive class (GLACIER, DEEP_ARCHIVE), and
+    # how many of those a restore request was made for by this run.
+    archived: int = 0
+    restores_requested: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -85,6 +92,8 @@ class RestoreResult:
             "restored": self.restored,
             "failed": self.failed,
             "bytes": self.bytes,
+            "archived": self.archived,
+            "restores_requested": self.restores_requested,
             "failures": [{"path": p.path, "reason": p.reason} for p in self.failures],
         }
 

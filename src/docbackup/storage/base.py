@@ -14,6 +14,13 @@ from dataclasses import dataclass
 from typing import BinaryIO, Literal, Protocol
 
 SSEMode = Literal["aws:kms", "AES256", "none"]
+# Storage classes whose objects S3 neither reads nor copies until a restore request has made a
+# temporary copy (GLACIER_IR is read at once and is not one of them).
+ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+# RestoreObject's retrieval tiers, as the CLI names them.
+RestoreTier = Literal["bulk", "standard", "expedited"]
+# What a restore request found: just asked for, asked for earlier and not done, or done.
+RestoreState = Literal["requested", "in-progress", "ready"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,7 @@ class ObjectInfo:
     sse: str | None = None
     kms_key_id: str | None = None
     metadata: Mapping[str, str] | None = None
+    storage_class: str = "STANDARD"
 
 
 class Readable(Protocol):
@@ -123,13 +131,23 @@ class Store(Protocol):
         metadata: Mapping[str, str] | None,
         encryption: Encryption,
     ) -> Stored:
-        """Server-side copy; metadata None keeps the source's."""
+        """Server-side copy; metadata None keeps the source's. ObjectArchived when the source
+        is in an archive class and not restored."""
 
     def open(self, key: str, version_id: str | None = None) -> BinaryIO:
-        """A stream of the object's bytes (ObjectNotFound if absent)."""
+        """A stream of the object's bytes (ObjectNotFound if absent, ObjectArchived if it must
+        be restored from an archive class first)."""
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
-        """The object's size, encryption and metadata, or None if absent."""
+        """The object's size, encryption, metadata and storage class, or None if absent."""
+
+    def request_restore(
+        self, key: str, version_id: str | None, *, tier: RestoreTier, days: int
+    ) -> RestoreState:
+        """Ask S3 for a temporary readable copy of an archived object, kept `days` days.
+
+        "ready" also for an object that is not archived: there is nothing to wait for.
+        """
 
     def objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under `prefix`, in key order (paginated underneath)."""

@@ -22,11 +22,20 @@ from docbackup.errors import (
     AccessDenied,
     BucketNotFound,
     KeyUnusable,
+    ObjectArchived,
     ObjectNotFound,
     PreconditionFailed,
     StoreError,
 )
-from docbackup.storage.base import Encryption, ObjectInfo, Readable, Stored
+from docbackup.storage.base import (
+    ARCHIVE_CLASSES,
+    Encryption,
+    ObjectInfo,
+    Readable,
+    RestoreState,
+    RestoreTier,
+    Stored,
+)
 
 
 @dataclass(slots=True)
@@ -38,6 +47,20 @@ class _Version:
     sse: str | None
     kms_key_id: str | None
     metadata: dict[str, str]
+    storage_class: str = "STANDARD"
+    # A restore request on an archived version: readable from `restored_at` until
+    # `restored_until`, as S3 keeps a temporary copy.
+    restored_at: dt.datetime | None = None
+    restored_until: dt.datetime | None = None
+
+    def readable(self, now: dt.datetime) -> bool:
+        if self.storage_class not in ARCHIVE_CLASSES:
+            return True
+        return (
+            self.restored_at is not None
+            and self.restored_until is not None
+            and self.restored_at <= now < self.restored_until
+        )
 
 
 @dataclass(slots=True)
@@ -58,6 +81,9 @@ class MemoryBackend:
         self.denied: set[str] = set()
         # Tests move time forward to exercise retention.
         self.clock: Callable[[], dt.datetime] = _utc_now
+        # How long a restore from an archive class takes here, on `clock` (S3: minutes to
+        # two days, by class and tier).
+        self.restore_delay = dt.timedelta(hours=5)
 
     def create_bucket(self, name: str, *, default_encryption: Encryption | None = None) -> None:
         with self._lock:
@@ -119,9 +145,34 @@ class MemoryBackend:
                     del versions[key]
         return dropped
 
+    def transition(
+        self, bucket: str, *, days: int, storage_class: str, larger_than: int = 0
+    ) -> int:
+        """Apply a lifecycle transition: move every version stored `days` or more ago and
+        larger than `larger_than` bytes into `storage_class`; say how many moved."""
+        cutoff = self.clock() - dt.timedelta(days=days)
+        moved = 0
+        with self._lock:
+            for versions in self._buckets[bucket].versions.values():
+                for v in versions:
+                    due = v.last_modified <= cutoff and len(v.data) > larger_than
+                    if due and v.storage_class != storage_class:
+                        v.storage_class = storage_class
+                        v.restored_at = v.restored_until = None
+                        moved += 1
+        return moved
+
     def version_count(self, bucket: str, key: str) -> int:
         with self._lock:
             return len(self._buckets[bucket].versions.get(key, []))
+
+
+def _archived(what: str, version: _Version) -> ObjectArchived:
+    return ObjectArchived(
+        f"{what} is in {version.storage_class} and must be restored from the archive before "
+        "it can be read or copied",
+        version.storage_class,
+    )
 
 
 def _utc_now() -> dt.datetime:
@@ -142,6 +193,7 @@ def _info(key: str, v: _Version) -> ObjectInfo:
         v.sse,
         v.kms_key_id,
         dict(v.metadata),
+        v.storage_class,
     )
 
 
@@ -217,6 +269,8 @@ class MemoryStore:
             src = self._backend._find(src_bucket, source_key, source_version)
             if src is None:
                 raise ObjectNotFound(f"{source_bucket}/{source_key} does not exist")
+            if not src.readable(self._backend.clock()):
+                raise _archived(f"{source_bucket}/{source_key}", src)
             if if_match is not None and src.etag != if_match:
                 raise PreconditionFailed(f"{source_key} changed since it was listed")
             bucket = self._backend._bucket(self._name, None)
@@ -228,6 +282,8 @@ class MemoryStore:
             version = self._backend._find(
                 self._backend._bucket(self._name, "GetObject"), key, version_id
             )
+            if version is not None and not version.readable(self._backend.clock()):
+                raise _archived(key, version)
         if version is None:
             raise ObjectNotFound(f"{key} does not exist")
         return io.BytesIO(version.data)
@@ -238,6 +294,28 @@ class MemoryStore:
                 self._backend._bucket(self._name, "HeadObject"), key, version_id
             )
         return None if version is None else _info(key, version)
+
+    def request_restore(
+        self, key: str, version_id: str | None, *, tier: RestoreTier, days: int
+    ) -> RestoreState:
+        with self._backend._lock:
+            bucket = self._backend._bucket(self._name, "RestoreObject")
+            version = self._backend._find(bucket, key, version_id)
+            if version is None:
+                raise ObjectNotFound(f"{key} does not exist")
+            if version.storage_class not in ARCHIVE_CLASSES:
+                return "ready"
+            if version.storage_class == "DEEP_ARCHIVE" and tier == "expedited":
+                raise StoreError(f"{key}: expedited retrieval is not offered for DEEP_ARCHIVE")
+            now = self._backend.clock()
+            if version.restored_at is not None and now < version.restored_at:
+                return "in-progress"
+            if version.readable(now):
+                version.restored_until = now + dt.timedelta(days=days)  # as S3 extends it
+                return "ready"
+            version.restored_at = now + self._backend.restore_delay
+            version.restored_until = version.restored_at + dt.timedelta(days=days)
+            return "requested"
 
     def objects(self, prefix: str) -> Iterator[ObjectInfo]:
         with self._backend._lock:

@@ -28,11 +28,20 @@ from docbackup.errors import (
     BucketNotFound,
     ConfigError,
     KeyUnusable,
+    ObjectArchived,
     ObjectNotFound,
     PreconditionFailed,
     StoreError,
 )
-from docbackup.storage.base import Encryption, ObjectInfo, Readable, Stored
+from docbackup.storage.base import (
+    ARCHIVE_CLASSES,
+    Encryption,
+    ObjectInfo,
+    Readable,
+    RestoreState,
+    RestoreTier,
+    Stored,
+)
 from docbackup.storage.crt import CrtUploader
 
 # CopyObject takes at most 5 GiB in one request; above it the managed copy goes multipart.
@@ -54,6 +63,8 @@ _KMS = {
     "KMSAccessDeniedException",
 }
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+# An archived object: CopyObject answers the first, GetObject the second (with its class).
+_ARCHIVED = {"ObjectNotInActiveTierError", "InvalidObjectState"}
 _DENIED = {
     "403",
     "AccessDenied",
@@ -193,6 +204,14 @@ class S3Store:
             raise BucketNotFound(f"bucket {self._bucket!r} does not exist") from None
         if code in _NOT_FOUND:
             raise ObjectNotFound(f"{what} does not exist") from None
+        if code in _ARCHIVED:
+            # Both are 403s: before the denied codes, so they fail one document, not the run.
+            storage_class = err.get("StorageClass")
+            raise ObjectArchived(
+                f"{what} is in {storage_class or 'an archive storage class'} and must be "
+                "restored from the archive before it can be read or copied",
+                storage_class,
+            ) from None
         if code in _DENIED:
             raise AccessDenied(
                 f"access denied to {what} in bucket {self._bucket!r}: {message}"
@@ -370,7 +389,34 @@ class S3Store:
             sse=resp.get("ServerSideEncryption"),
             kms_key_id=resp.get("SSEKMSKeyId"),
             metadata=_metadata(resp),
+            storage_class=resp.get("StorageClass") or "STANDARD",
         )
+
+    def request_restore(
+        self, key: str, version_id: str | None, *, tier: RestoreTier, days: int
+    ) -> RestoreState:
+        args: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": key,
+            "RestoreRequest": {"Days": days, "GlacierJobParameters": {"Tier": tier.title()}},
+        }
+        if version_id:
+            args["VersionId"] = version_id
+        with self._errors(key):
+            try:
+                resp = self._client.restore_object(**args)
+            except ClientError as exc:
+                err = exc.response.get("Error", {})
+                if err.get("Code") == "RestoreAlreadyInProgress":
+                    return "in-progress"
+                if err.get("Code") == "InvalidObjectState" and (
+                    err.get("StorageClass") not in ARCHIVE_CLASSES
+                ):
+                    return "ready"  # not archived (any more): it reads as it is
+                raise
+        # 202: the restore starts now; 200: a restored copy is already there (S3 extends it).
+        status = resp.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return "requested" if status == 202 else "ready"
 
     def objects(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self._client.get_paginator("list_objects_v2").paginate(
@@ -384,6 +430,7 @@ class S3Store:
                         size=int(obj["Size"]),
                         etag=obj["ETag"],
                         last_modified=obj["LastModified"],
+                        storage_class=obj.get("StorageClass") or "STANDARD",
                     )
 
     def folders(self, prefix: str) -> list[str]:

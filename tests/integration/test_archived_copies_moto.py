@@ -1,0 +1,239 @@
+"""Copies lifecycle moved to GLACIER or DEEP_ARCHIVE, against moto on 127.0.0.1: the real
+error answers (ObjectNotInActiveTierError, InvalidObjectState) through the real S3 store.
+
+moto never runs lifecycle rules; `docbackup.sandbox.archive_aging` plays their transitions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from docbackup import compose, nightly
+from docbackup import handler as lambda_module
+from docbackup.cli.main import cli
+from docbackup.engine import BackupOptions, BackupResult, Catalog, backup, restore
+from docbackup.sandbox import archive_aging
+from docbackup.sandbox.server import LocalAWS
+from docbackup.sources import LocalSource
+from docbackup.sources.s3 import ObjectSource
+from docbackup.storage import Encryption
+from docbackup.storage.s3 import S3Store
+from tests.integration.test_handler import SCHEDULED, Context
+from tests.treebuilder import tree_hashes, write
+
+LARGE = 200_000  # over the archive rule's 128 KB floor
+# The stack's ArchiveLargerCopies rule (lib/TapStack.yml) for each ArchiveTransition choice,
+# with the shortest retention its template Rules allow.
+CHOICES = {
+    "glacier-after-30": (180, [{"Days": 30, "StorageClass": "GLACIER"}]),
+    "deep-archive-after-90": (365, [{"Days": 90, "StorageClass": "DEEP_ARCHIVE"}]),
+    "glacier-30-deep-archive-180": (
+        365,
+        [{"Days": 30, "StorageClass": "GLACIER"}, {"Days": 180, "StorageClass": "DEEP_ARCHIVE"}],
+    ),
+}
+
+
+def archive_rule(transitions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "ID": "ArchiveLargerCopies",
+        "Status": "Enabled",
+        "Filter": {"And": {"Prefix": "backups/", "ObjectSizeGreaterThan": 131072}},
+        "Transitions": transitions,
+    }
+
+
+def refresh_age(retention: int) -> int:
+    return retention - retention // 4
+
+
+def configure(
+    s3: Any, bucket: str, retention: int, transitions: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The bucket's lifecycle as the stack declares it; returns the archive rule for `age`
+    (moto does not keep its size filter)."""
+    rules = [archive_rule(transitions)]
+    expire = {
+        "ID": "ExpireBackupsAfterRetention",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "backups/"},
+        "Expiration": {"Days": retention},
+    }
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": [expire, *rules]}
+    )
+    return rules
+
+
+def cli_run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("choice", sorted(CHOICES))
+def test_the_refresh_night_of_archived_copies_sends_them_again_and_completes(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS, choice: str
+) -> None:
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES[choice]
+    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    store = compose.backup_store(bucket, workers=4)
+    src = tmp_path / "office"
+    write(str(src), "contracts/lease.pdf", os.urandom(LARGE))
+    write(str(src), "notes.txt", b"too small for the archive rule")
+    options = BackupOptions(encryption=Encryption("aws:kms", key), retention_days=retention)
+    t0 = dt.datetime.now(dt.UTC)
+
+    def night(when: dt.datetime) -> BackupResult:
+        return backup(store, LocalSource(str(src)), options, clock=lambda: when)
+
+    first = night(t0)
+    # GIVEN the days up to the refresh have passed, and lifecycle with them
+    days = refresh_age(retention)
+    (moved,) = archive_aging.age(store.client, bucket, days=days, rules=rules)
+    expected_class = transitions[-1]["StorageClass"]
+    assert moved.storage_class == expected_class
+
+    # WHEN the refresh night runs
+    second = night(t0 + dt.timedelta(days=days))
+
+    # THEN it is complete: the archived copy was sent again, the small one copied in S3
+    assert (first.status, second.status) == ("complete", "complete"), second.failures
+    assert (second.resent, second.refreshed, second.failed) == (1, 1, 0)
+    assert second.bytes_uploaded == LARGE
+    with Catalog(store, "documents").resolve(second.date.isoformat()) as manifest:
+        actions = {e.path: e.action for e in manifest.entries()}
+    assert actions == {"contracts/lease.pdf": "resent", "notes.txt": "refreshed"}
+    target = tmp_path / "back"
+    assert restore(store, "documents", "latest", str(target)).status == "complete"
+    assert tree_hashes(str(target)) == tree_hashes(str(src))
+
+
+def test_the_refresh_night_reads_an_s3_source_again(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["glacier-after-30"]
+    s3 = aws_env.client("s3")
+    rules = configure(s3, bucket, retention, transitions)
+    s3.create_bucket(Bucket=f"{bucket}-scans")
+    docs = {"lease.pdf": os.urandom(LARGE), "note.txt": b"small"}
+    for name, body in docs.items():
+        s3.put_object(Bucket=f"{bucket}-scans", Key=f"in/{name}", Body=body)
+        write(str(tmp_path / "expected"), name, body)
+    store = compose.backup_store(bucket, workers=4)
+    source = ObjectSource(S3Store(store.client, f"{bucket}-scans"), "in/")
+    options = BackupOptions(encryption=Encryption("aws:kms", key), retention_days=retention)
+    t0 = dt.datetime.now(dt.UTC)
+    backup(store, source, options, clock=lambda: t0)
+    days = refresh_age(retention)
+    assert archive_aging.age(s3, bucket, days=days, rules=rules)
+
+    second = backup(store, source, options, clock=lambda: t0 + dt.timedelta(days=days))
+
+    assert (second.status, second.resent, second.refreshed) == ("complete", 1, 1)
+    target = tmp_path / "back"
+    assert restore(store, "documents", "latest", str(target)).status == "complete"
+    assert tree_hashes(str(target)) == tree_hashes(str(tmp_path / "expected"))
+
+
+def test_the_nightly_function_no_longer_fails_on_archived_copies(
+    moto_bucket: tuple[str, str], aws_env: LocalAWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the function's set, last backed up long enough ago that its large copies are in
+    # Glacier now (the night before the scheduled one, written with a clock that far back)
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["glacier-after-30"]
+    s3 = aws_env.client("s3")
+    rules = configure(s3, bucket, retention, transitions)
+    source = f"{bucket}-office"
+    s3.create_bucket(Bucket=source)
+    for i in range(3):
+        s3.put_object(Bucket=source, Key=f"shared/scan-{i}.pdf", Body=os.urandom(LARGE))
+    s3.put_object(Bucket=source, Key="shared/index.txt", Body=b"small")
+    arn = aws_env.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+    env = {
+        nightly.BACKUP_BUCKET: bucket,
+        nightly.KMS_KEY_ARN: arn,
+        nightly.SOURCE_BUCKET: source,
+        nightly.SOURCE_PREFIX: "shared",
+        nightly.ENVIRONMENT: "prod",
+        nightly.RETENTION_DAYS: str(retention),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    store = compose.backup_store(bucket, workers=4)
+    days = refresh_age(retention)
+    before = dt.datetime(2025, 10, 15, 2, tzinfo=dt.UTC) - dt.timedelta(days=days)
+    options = BackupOptions(encryption=Encryption("aws:kms", arn), retention_days=retention)
+    source_store = S3Store(store.client, source)
+    assert backup(store, ObjectSource(source_store, "shared/"), options, clock=lambda: before)
+    assert len(archive_aging.age(s3, bucket, days=days, rules=rules)) == 3
+
+    # WHEN the scheduled night runs: it used to end partial and raise, for Lambda to retry
+    summary = lambda_module.handler(SCHEDULED, Context())
+
+    # THEN it completes and says what it did
+    assert (summary["status"], summary["resent"], summary["refreshed"]) == ("complete", 3, 1)
+
+
+def test_restore_of_an_archived_night_through_the_cli(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["glacier-after-30"]
+    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    src = tmp_path / "office"
+    write(str(src), "contracts/lease.pdf", os.urandom(LARGE))
+    write(str(src), "notes.txt", b"small")
+    first = cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json")
+    assert first.exit_code == 0, first.output
+    date = json.loads(first.stdout)["date"]
+    archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    target = str(tmp_path / "back")
+    common = (date, "--to", target, "--bucket", bucket, "--json")
+
+    # WHEN it is restored as it is: exit 1, the archived document named with its class
+    plain = cli_run("restore", *common)
+    assert plain.exit_code == 1
+    doc = json.loads(plain.stdout)
+    assert (doc["status"], doc["restored"], doc["archived"]) == ("partial", 1, 1)
+    assert "GLACIER" in doc["failures"][0]["reason"]
+    assert "restored from the archive first" in doc["failures"][0]["reason"]
+
+    # WHEN a tier is given: S3 is asked, and the run still exits 1 ("not yet")
+    asked = cli_run("restore", *common, "--tier", "bulk", "--overwrite")
+    assert asked.exit_code == 1
+    assert json.loads(asked.stdout)["restores_requested"] == 1
+
+    # THEN once S3 has it back (moto: at once), the same restore completes byte for byte
+    done = cli_run("restore", *common, "--tier", "bulk", "--overwrite")
+    assert done.exit_code == 0, done.output
+    assert tree_hashes(target) == tree_hashes(str(src))
+
+
+def test_restore_from_deep_archive_refuses_the_expedited_tier(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["deep-archive-after-90"]
+    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    src = tmp_path / "office"
+    write(str(src), "lease.pdf", os.urandom(LARGE))
+    date = json.loads(
+        cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json").stdout
+    )["date"]
+    archive_aging.age(aws_env.client("s3"), bucket, days=100, rules=rules)
+
+    result = cli_run(
+        "restore", date, "--to", str(tmp_path / "b"), "--bucket", bucket, "--tier", "expedited"
+    )
+
+    assert result.exit_code == 1
+    assert "DEEP_ARCHIVE, which has no expedited retrieval" in result.stderr
