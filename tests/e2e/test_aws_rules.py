@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from docbackup.cli.main import cli
-from docbackup.sandbox import demo
+from docbackup.sandbox import archive_aging, demo
 from docbackup.sandbox.rules import actors
 from docbackup.sandbox.rules.actors import Actor, StackActors
 from docbackup.sandbox.server import LocalAWS, acting_as
@@ -288,3 +288,54 @@ def test_the_functions_nights_first_unchanged_and_refresh(
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_archived_copies_are_sent_again_and_restored_within_the_policies(
+    stack: dict[str, Any], crew: StackActors, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    out, aws = stack["outputs"], stack["aws"]
+    s3 = aws.client("s3")
+    source = f"{stack['name']}-office"
+    for i in range(2):  # above lifecycle's 128 KB floor for archive transitions
+        s3.put_object(Bucket=source, Key=f"docs/scan-{i}.pdf", Body=os.urandom(200_000))
+    engine = importlib.import_module("docbackup.engine.backup")
+    then = dt.datetime.now(dt.UTC) - dt.timedelta(days=6)
+    with monkeypatch.context() as m:
+        assert engine.backup.__kwdefaults__ is not None
+        m.setitem(engine.backup.__kwdefaults__, "clock", lambda: then)
+        event = {"date": then.date().isoformat()}
+        first = demo._invoke(aws, out["BackupLambdaArn"], event, crew.function)
+    assert first["status"] == "complete"
+    # GIVEN lifecycle moved the large copies to Glacier since
+    glacier = [
+        {
+            "ID": "g",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "backups/"},
+            "Transitions": [{"Days": 1, "StorageClass": "GLACIER"}],
+        }
+    ]
+    moved = archive_aging.age(s3, out["BackupBucketName"], days=2, rules=glacier)
+    assert {m.key.rsplit("/", 1)[-1] for m in moved} == {"scan-0.pdf", "scan-1.pdf"}
+
+    # WHEN tonight's refresh meets them, the function sends them again from the source
+    tonight = demo._invoke(aws, out["BackupLambdaArn"], {"date": TODAY.isoformat()}, crew.function)
+    assert (tonight["status"], tonight["resent"]) == ("complete", 2)
+
+    # AND a restorer asks S3 for the archived night back, then restores it
+    common = (
+        then.date().isoformat(),
+        "--to",
+        str(tmp_path / "back"),
+        "--bucket",
+        out["BackupBucketName"],
+        "--json",
+        "--overwrite",
+    )
+    asked = cli_as(crew.restorer, "restore", *common, "--tier", "bulk")
+    assert json.loads(asked.stdout)["restores_requested"] == 2, asked.output
+    done = cli_as(crew.restorer, "restore", *common, "--tier", "bulk")
+    assert done.exit_code == 0, done.output
+
+    # THEN every request was within the function's and the restorer's policies
+    assert refused(aws) == []
