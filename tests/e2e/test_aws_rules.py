@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from click.testing import CliRunner, Result
 
 from docbackup.cli.main import cli
@@ -123,7 +124,7 @@ def test_the_old_if_exists_policy_refuses_every_multipart_part(
     bucket = out["BackupBucketName"]
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     for statement in policy["Statement"]:
-        if "Null" in statement.get("Condition", {}):
+        if "StringNotEquals" in statement.get("Condition", {}):
             condition = statement["Condition"]
             del condition["Null"]
             condition["StringNotEqualsIfExists"] = condition.pop("StringNotEquals")
@@ -339,3 +340,27 @@ def test_archived_copies_are_sent_again_and_restored_within_the_policies(
 
     # THEN every request was within the function's and the restorer's policies
     assert refused(aws) == []
+
+
+def test_the_bucket_policy_takes_the_key_by_id_and_refuses_sse_kms_without_a_key(
+    stack: dict[str, Any], crew: StackActors, tmp_path: Path
+) -> None:
+    out, aws = stack["outputs"], stack["aws"]
+    bucket = out["BackupBucketName"]
+    folder = tmp_path / "small"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"under the key, named by its id")
+
+    by_id = cli_as(
+        crew.office, "backup", str(folder), "--bucket", bucket, "--kms-key-id", out["KMSKeyId"]
+    )
+    assert by_id.exit_code == 0, by_id.output
+    assert refused(aws) == []
+
+    # SSE-KMS named without a key would be the AWS managed key aws/s3 on AWS
+    s3 = aws.client("s3", crew.office.credentials)
+    with pytest.raises(ClientError) as caught:
+        s3.put_object(
+            Bucket=bucket, Key="backups/x/y.txt", Body=b"x", ServerSideEncryption="aws:kms"
+        )
+    assert "explicit deny in a resource-based policy" in str(caught.value)

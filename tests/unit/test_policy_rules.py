@@ -84,10 +84,6 @@ def test_values_are_alternatives_and_operators_and_keys_all_must_hold() -> None:
 
 
 def test_like_operators_use_only_star_and_question_mark() -> None:
-    log_group = "arn:aws:logs:us-east-1:1:log-group:/docbackup/stack/nightly"
-    assert conditions_hold(
-        {"ArnLike": {"k": "arn:aws:logs:*:log-group:/docbackup/*"}}, {"k": [log_group]}
-    )
     assert conditions_hold({"StringLike": {"k": "a?c"}}, {"k": ["abc"]})
     assert not conditions_hold({"StringLike": {"k": "[ab]c"}}, {"k": ["ac"]})
 
@@ -193,3 +189,34 @@ def test_what_is_not_modelled_is_refused_loudly() -> None:
             [allow("s3:GetObject", "arn:aws:s3:::${aws:username}/*")],
             Ask("s3:GetObject", OBJECT),
         )
+
+
+def test_arn_like_checks_each_of_the_six_parts_apart() -> None:
+    log_group = "arn:aws:logs:us-east-1:1:log-group:/docbackup/stack/nightly"
+    assert conditions_hold(
+        {"ArnLike": {"k": "arn:aws:logs:*:*:log-group:/docbackup/*"}}, {"k": [log_group]}
+    )
+    # a wildcard does not reach across the colon into the account part
+    assert not conditions_hold(
+        {"ArnLike": {"k": "arn:aws:logs:*:log-group:/docbackup/*"}}, {"k": [log_group]}
+    )
+    assert not conditions_hold({"ArnLike": {"k": "arn:aws:*"}}, {"k": ["not-an-arn"]})
+
+
+def test_a_key_policy_naming_the_account_and_a_role_grants_only_the_role_directly() -> None:
+    mixed = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {
+                    "AWS": [f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT}:role/Nightly"]
+                },
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            }
+        ]
+    }
+    ask = Ask("kms:Decrypt", KEY, {}, mixed, "key policy")
+    assert evaluate(ROLE_SESSION, [], ask).allowed
+    assert not evaluate(USER, [], ask).allowed
+    assert evaluate(USER, [allow("kms:Decrypt", KEY)], ask).allowed

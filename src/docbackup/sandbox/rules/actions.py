@@ -130,7 +130,41 @@ _VERSIONED = {
 }
 
 
-def _s3(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+# Query parameters that carry no sub-resource: listing options, a version, a part, response
+# overrides, botocore's operation marker. Anything else unknown is refused, not guessed at.
+_PLAIN_PARAMS = {
+    "list-type",
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "continuation-token",
+    "start-after",
+    "encoding-type",
+    "fetch-owner",
+    "marker",
+    "key-marker",
+    "version-id-marker",
+    "upload-id-marker",
+    "max-uploads",
+    "max-parts",
+    "part-number-marker",
+    "versionId",
+    "partNumber",
+    "x-id",
+}
+
+
+def _unknown_params(query: Mapping[str, list[str]], known: set[str]) -> list[str]:
+    return sorted(
+        k
+        for k in query
+        if k not in known
+        and k not in _PLAIN_PARAMS
+        and not k.startswith(("response-", "X-Amz-", "x-amz-"))
+    )
+
+
+def _s3(request: Request, state: MotoState, base: Base) -> list[Ask]:
     bucket, _, key = request.path.lstrip("/").partition("/")
     if not bucket:
         return [Ask("s3:ListAllMyBuckets", "arn:aws:s3:::*", base)]
@@ -141,30 +175,44 @@ def _s3(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[
 
     q, method = request.query, request.method
     if not key:
-        return [_bucket_ask(request, bucket, ask)]
+        return _bucket_asks(request, bucket, ask)
+    known = {s for (m, s) in _OBJECT_SUB if m == method} | {"uploads", "uploadId"}
+    unknown = _unknown_params(q, known)
+    if unknown:
+        raise UnknownRequest(f"S3 {method} object with {unknown}")
     resource = f"arn:aws:s3:::{bucket}/{key}"
     version = q.get("versionId", [""])[0] or None
+    bypass = _bypass(request, ask, resource)
     sub = next((s for (m, s) in _OBJECT_SUB if m == method and s in q), None)
     if sub is not None:
         action = _OBJECT_SUB[(method, sub)]
         if sub == "uploadId" and method == "DELETE":
             return [ask(action, resource)]
-        return [ask(_VERSIONED.get(action, action) if version else action, resource)]
+        if sub == "uploadId":  # ListParts of an SSE-KMS upload is a plain read
+            return [ask(action, resource)]
+        return [ask(_VERSIONED.get(action, action) if version else action, resource), *bypass]
     if method in ("GET", "HEAD"):
         action = "GetObjectVersion" if version else "GetObject"
         out = [ask(action, resource, {"s3:versionid": [version]} if version else None)]
         if method == "GET":
-            out += _kms_for_object(request, state, base, bucket, key, version, "Decrypt")
+            out += _kms_asks(
+                request, state, base, bucket, state.object_key(bucket, key, version), "Decrypt"
+            )
         return out
     if method == "DELETE":
         action = "DeleteObjectVersion" if version else "DeleteObject"
-        return [ask(action, resource)]
+        return [ask(action, resource), *bypass]
     if method == "POST" and "uploads" in q:
-        writes = _kms_for_write(request, state, base, bucket)
-        return [ask("PutObject", resource, _sse_keys(request)), *writes]
+        # S3 makes the upload's data key now and decrypts it for every part.
+        encryption = _write_encryption(request, state, bucket)
+        return [
+            ask("PutObject", resource, _sse_keys(request)),
+            *_kms_asks(request, state, base, bucket, encryption, "GenerateDataKey"),
+            *_kms_asks(request, state, base, bucket, encryption, "Decrypt"),
+        ]
     if method == "POST" and "uploadId" in q:
-        upload = state.upload_key(bucket, q["uploadId"][0])
         # Completing reads the parts back: S3 decrypts them with the caller's identity.
+        upload = _upload_encryption(state, bucket, q["uploadId"][0])
         return [
             ask("PutObject", resource),
             *_kms_asks(request, state, base, bucket, upload, "Decrypt"),
@@ -172,10 +220,12 @@ def _s3(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[
     if method == "PUT":
         out = [ask("PutObject", resource, _sse_keys(request))]
         if "uploadId" in q:
-            upload = state.upload_key(bucket, q["uploadId"][0])
-            out += _kms_asks(request, state, base, bucket, upload, "GenerateDataKey")
+            # UploadPart and UploadPartCopy need kms:Decrypt of the upload's data key.
+            upload = _upload_encryption(state, bucket, q["uploadId"][0])
+            out += _kms_asks(request, state, base, bucket, upload, "Decrypt")
         else:
-            out += _kms_for_write(request, state, base, bucket)
+            encryption = _write_encryption(request, state, bucket)
+            out += _kms_asks(request, state, base, bucket, encryption, "GenerateDataKey")
         source = request.header("x-amz-copy-source")
         if source:
             out += _copy_source(request, state, base, source)
@@ -183,27 +233,54 @@ def _s3(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[
     raise UnknownRequest(f"S3 {method} {request.path} ({sorted(q)})")
 
 
-def _bucket_ask(request: Request, bucket: str, ask: Callable[..., Ask]) -> Ask:
+def _bypass(request: Request, ask: Callable[..., Ask], resource: str) -> list[Ask]:
+    """Object Lock's governance bypass is a permission of its own."""
+    if (request.header("x-amz-bypass-governance-retention") or "").lower() == "true":
+        return [ask("BypassGovernanceRetention", resource)]
+    return []
+
+
+def _bucket_asks(request: Request, bucket: str, ask: Callable[..., Ask]) -> list[Ask]:
     q, method, arn = request.query, request.method, f"arn:aws:s3:::{bucket}"
     listing = {f"s3:{k}": q[k] for k in ("prefix", "delimiter", "max-keys") if k in q}
-    if method == "HEAD":
-        return ask("ListBucket", arn)  # HeadBucket needs s3:ListBucket
     table = {"GET": _BUCKET_GET, "PUT": _BUCKET_PUT, "DELETE": _BUCKET_DELETE}.get(method, {})
+    unknown = _unknown_params(q, set(table) | ({"delete"} if method == "POST" else set()))
+    if unknown:
+        raise UnknownRequest(f"S3 {method} /{bucket} with {unknown}")
+    if method == "HEAD":
+        return [ask("ListBucket", arn)]  # HeadBucket needs s3:ListBucket
     sub = next((s for s in table if s in q), None)
     if sub is not None:
         action = table[sub]
-        return ask(action, arn, listing if action == "ListBucketVersions" else None)
+        return [ask(action, arn, listing if action == "ListBucketVersions" else None)]
     if method == "GET":
-        return ask("ListBucket", arn, listing)
+        return [ask("ListBucket", arn, listing)]
     if method == "PUT":
-        return ask("CreateBucket", arn)
+        return [ask("CreateBucket", arn)]
     if method == "DELETE":
-        return ask("DeleteBucket", arn)
+        return [ask("DeleteBucket", arn)]
     if method == "POST" and "delete" in q:
-        # DeleteObjects is authorised per key as s3:DeleteObject; the sandbox's own clean-ups
-        # are its only callers, so the bucket-wide resource stands in for the keys.
-        return ask("DeleteObject", f"{arn}/*")
+        # DeleteObjects is authorised key by key, a version as s3:DeleteObjectVersion.
+        asks = []
+        for key, version in _deleted_keys(request.body):
+            resource = f"{arn}/{key}"
+            asks.append(ask("DeleteObjectVersion" if version else "DeleteObject", resource))
+            asks += _bypass(request, ask, resource)
+        return asks
     raise UnknownRequest(f"S3 {method} /{bucket} ({sorted(q)})")
+
+
+def _deleted_keys(body: bytes) -> list[tuple[str, str]]:
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(body)  # noqa: S314 - a request from a client on this machine
+    found = []
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] != "Object":
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: child.text or "" for child in element}
+        found.append((fields.get("Key", ""), fields.get("VersionId", "")))
+    return found
 
 
 def _sse_keys(request: Request) -> dict[str, list[str]]:
@@ -216,34 +293,28 @@ def _sse_keys(request: Request) -> dict[str, list[str]]:
     return out
 
 
-def _kms_for_write(
-    request: Request, state: MotoState, base: dict[str, list[str]], bucket: str
-) -> list[Ask]:
+def _write_encryption(request: Request, state: MotoState, bucket: str) -> tuple[str, str]:
+    """(algorithm, KMS key) a write is stored under: its headers, else the bucket default.
+    `aws:kms` without a key id means the AWS managed key aws/s3 (key "")."""
     algorithm = request.header("x-amz-server-side-encryption")
-    key = request.header("x-amz-server-side-encryption-aws-kms-key-id") or ""
     if algorithm is None:
-        algorithm, key = state.bucket_default_key(bucket)
-    return _kms_asks(request, state, base, bucket, (algorithm, key), "GenerateDataKey")
+        return state.bucket_default_key(bucket)
+    return algorithm, request.header("x-amz-server-side-encryption-aws-kms-key-id") or ""
 
 
-def _kms_for_object(
-    request: Request,
-    state: MotoState,
-    base: dict[str, list[str]],
-    bucket: str,
-    key: str,
-    version: str | None,
-    operation: str,
-) -> list[Ask]:
-    return _kms_asks(
-        request, state, base, bucket, state.object_key(bucket, key, version), operation
-    )
+def _upload_encryption(state: MotoState, bucket: str, upload_id: str) -> tuple[str, str] | None:
+    """What a multipart upload is encrypted under: what it was created with, else (moto keeps
+    only headers) the bucket's default."""
+    upload = state.upload_key(bucket, upload_id)
+    if upload is None:
+        return None
+    return upload if upload[0] else state.bucket_default_key(bucket)
 
 
 def _kms_asks(
     request: Request,
     state: MotoState,
-    base: dict[str, list[str]],
+    base: Base,
     bucket: str,
     encryption: tuple[str, str] | None,
     operation: str,
@@ -269,17 +340,17 @@ def _kms_asks(
     return [Ask(f"kms:{operation}", arn, context, key_policy, "key policy", via="s3")]
 
 
-def _copy_source(
-    request: Request, state: MotoState, base: dict[str, list[str]], source: str
-) -> list[Ask]:
-    path, _, query = unquote(source).lstrip("/").partition("?")
-    bucket, _, key = path.partition("/")
+def _copy_source(request: Request, state: MotoState, base: Base, source: str) -> list[Ask]:
+    # Split off the version first: the key itself may hold a percent-encoded "?".
+    path, _, query = source.lstrip("/").partition("?")
+    bucket, _, key = unquote(path).partition("/")
     version = parse_qs(query).get("versionId", [""])[0] or None
     action = "s3:GetObjectVersion" if version else "s3:GetObject"
     read = Ask(
         action, f"arn:aws:s3:::{bucket}/{key}", base, state.bucket_policy(bucket), "bucket policy"
     )
-    return [read, *_kms_for_object(request, state, base, bucket, key, version, "Decrypt")]
+    encryption = state.object_key(bucket, key, version)
+    return [read, *_kms_asks(request, state, base, bucket, encryption, "Decrypt")]
 
 
 # -- services whose parameters are in the body ------------------------------------------------
@@ -300,9 +371,11 @@ def _json_target(request: Request) -> tuple[str, dict[str, Any]]:
     return target.rsplit(".", 1)[-1], params if isinstance(params, dict) else {}
 
 
-def _kms(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+def _kms(request: Request, state: MotoState, base: Base) -> list[Ask]:
     operation, params = _json_target(request)
     key_id = params.get("KeyId") or params.get("TargetKeyId")
+    if not key_id and params.get("CiphertextBlob"):
+        key_id = state.ciphertext_key(request.region, str(params["CiphertextBlob"]))
     if not key_id:
         return [Ask(f"kms:{operation}", "*", base)]
     found = state.kms_key(request.region, str(key_id))
@@ -313,7 +386,7 @@ def _kms(request: Request, state: MotoState, base: dict[str, list[str]]) -> list
     return [Ask(f"kms:{operation}", arn, context, key_policy, "key policy")]
 
 
-def _sns(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+def _sns(request: Request, state: MotoState, base: Base) -> list[Ask]:
     form = _form(request)
     operation, topic = form.get("Action", ""), form.get("TopicArn", "*")
     out = [Ask(f"sns:{operation}", topic, base)]
@@ -337,22 +410,14 @@ def _params(request: Request) -> tuple[str, dict[str, Any]]:
     return str(form.get("Action", "")), form
 
 
-def _cloudwatch(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+def _cloudwatch(request: Request, state: MotoState, base: Base) -> list[Ask]:
     operation, form = _params(request)
     region, account = request.region, state.account
     if operation == "DescribeAlarms":
-        # Evaluated against the alarms the request can return: those named, or the prefix.
-        names = list(form.get("AlarmNames") or []) or [
-            v for k, v in form.items() if k.startswith("AlarmNames.member.")
-        ]
-        pattern = names or [str(form.get("AlarmNamePrefix", "")) + "*"]
+        # AWS checks DescribeAlarms against every alarm of the account and region, whatever
+        # names or prefix the request gives.
         return [
-            Ask(
-                "cloudwatch:DescribeAlarms",
-                f"arn:aws:cloudwatch:{region}:{account}:alarm:{n}",
-                base,
-            )
-            for n in pattern
+            Ask("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:*", base)
         ]
     if "AlarmName" in form:
         arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{form['AlarmName']}"
@@ -360,7 +425,7 @@ def _cloudwatch(request: Request, state: MotoState, base: dict[str, list[str]]) 
     return [Ask(f"cloudwatch:{operation}", "*", base)]
 
 
-def _cloudformation(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+def _cloudformation(request: Request, state: MotoState, base: Base) -> list[Ask]:
     form = _form(request)
     stack = form.get("StackName")
     resource = state.stack_arn(request.region, stack) if stack else "*"
@@ -368,13 +433,13 @@ def _cloudformation(request: Request, state: MotoState, base: dict[str, list[str
 
 
 def _query(service: str) -> Mapper:
-    def mapper(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+    def mapper(request: Request, state: MotoState, base: Base) -> list[Ask]:
         return [Ask(f"{service}:{_form(request).get('Action', '')}", "*", base)]
 
     return mapper
 
 
-def _sts(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+def _sts(request: Request, state: MotoState, base: Base) -> list[Ask]:
     form = _form(request)
     if form.get("Action") == "GetCallerIdentity":
         return []  # AWS needs no permission to say who is calling
@@ -384,7 +449,7 @@ def _sts(request: Request, state: MotoState, base: dict[str, list[str]]) -> list
 def _json_service(
     service: str, resource_of: Callable[[Request, MotoState, dict[str, Any]], str] | None = None
 ) -> Mapper:
-    def mapper(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+    def mapper(request: Request, state: MotoState, base: Base) -> list[Ask]:
         operation, params = _params(request)
         resource = resource_of(request, state, params) if resource_of else "*"
         return [Ask(f"{service}:{operation}", resource, base)]
@@ -397,7 +462,7 @@ def _queue(request: Request, state: MotoState, params: dict[str, Any]) -> str:
     return state.queue_arn(request.region, str(url)) if url else "*"
 
 
-def _lambda(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+def _lambda(request: Request, state: MotoState, base: Base) -> list[Ask]:
     # REST paths: /2015-03-31/functions/NAME[/configuration|/invocations|...]
     parts = request.path.strip("/").split("/")
     if len(parts) >= 3 and parts[1] == "functions":
@@ -419,7 +484,7 @@ def _lambda(request: Request, state: MotoState, base: dict[str, list[str]]) -> l
     return [Ask("lambda:ListFunctions", "*", base)]
 
 
-def _scheduler(request: Request, state: MotoState, base: dict[str, list[str]]) -> list[Ask]:
+def _scheduler(request: Request, state: MotoState, base: Base) -> list[Ask]:
     parts = request.path.strip("/").split("/")
     if len(parts) >= 2 and parts[0] == "schedules":
         group = (request.query.get("groupName") or ["default"])[0]

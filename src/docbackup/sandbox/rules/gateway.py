@@ -74,23 +74,28 @@ class Gateway:
         self.app = app
         self.state = state or MotoState()
         self.log = RequestLog()
-        self.enforcing = True
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         signed = _credential(environ)
         path = _raw_path(environ)
-        if signed is None or path.startswith("/moto-api") or not self.enforcing:
-            return self.app(environ, start_response)
-        access_key, region, service = signed
         headers = {
             k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
         }
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
+        if signed is None:
+            # Anonymous, SigV2 or malformed: AWS would evaluate it as the anonymous principal,
+            # and the buckets' public access block refuses that. Nothing here may skip the rules,
+            # moto's own /moto-api included.
+            self.log.unmapped(f"{environ['REQUEST_METHOD']} {path}: not signed with SigV4")
+            request = Request(environ["REQUEST_METHOD"], path, {}, headers, b"", "s3", "", False)
+            return _deny(environ, start_response, request, "Anonymous access is refused here")
+        access_key, region, service = signed
         body = b""
-        if service != "s3":
-            # Their parameters travel in the body; S3's are in the path, query and headers,
-            # and its bodies (documents) are left to stream through untouched.
+        if service != "s3" or "delete" in environ.get("QUERY_STRING", "").split("&"):
+            # Their parameters travel in the body; S3's are in the path, query and headers
+            # (but for DeleteObjects' list of keys), and its bodies (documents) are left to
+            # stream through untouched.
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
@@ -106,9 +111,9 @@ class Gateway:
         )
         try:
             principal, identity = self._caller(access_key, headers)
-            decisions = [
-                evaluate(principal, identity, a) for a in asks(request, self.state, principal.arn)
-            ]
+            # aws:PrincipalArn names a role, not the session that assumed it.
+            needed = asks(request, self.state, principal.role_arn)
+            decisions = [evaluate(principal, identity, a) for a in needed]
         except UnknownCaller as exc:
             return _deny(environ, start_response, request, str(exc), code="InvalidAccessKeyId")
         except (UnknownRequest, Unmodelled) as exc:
@@ -142,9 +147,9 @@ class Gateway:
         try:
             key = create_access_key(account, "aws", access_key, moto_headers)
         except CreateAccessKeyFailure:
-            raise UnknownCaller(
-                "The AWS Access Key Id you provided does not exist in our records."
-            ) from None
+            key = None
+        if key is None or not self.state.access_key_active(access_key):
+            raise UnknownCaller("The AWS Access Key Id you provided does not exist in our records.")
         return Principal(key.arn, account), [_document(p) for p in key.collect_policies()]
 
 
@@ -168,18 +173,28 @@ def _document(policy: Any) -> dict[str, Any]:
 
 
 def _credential(environ: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(access key, region, service) from a SigV4 Authorization header or presigned query."""
+    """(access key, region, service) of a SigV4 request, read as moto's dispatcher reads it (so
+    both agree on the service), or from a presigned URL's query; None for anything else."""
+    from moto.moto_server.werkzeug_app import SIGNING_ALIASES
+
     auth = environ.get("HTTP_AUTHORIZATION", "")
-    scope = ""
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].strip()
+    if auth:
+        tokens = auth.split(",")[0].split()
+        if len(tokens) != 2 or tokens[0] != "AWS4-HMAC-SHA256":
+            return None
+        if not tokens[1].startswith("Credential="):
+            return None
+        scope = tokens[1].removeprefix("Credential=")
     else:
         query = parse_qs(environ.get("QUERY_STRING", ""))
+        if query.get("X-Amz-Algorithm") != ["AWS4-HMAC-SHA256"]:
+            return None
         scope = (query.get("X-Amz-Credential") or [""])[0]
     parts = scope.split("/")
-    if len(parts) < 5:
+    if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts):
         return None
-    return parts[0], parts[2], parts[3]
+    service = SIGNING_ALIASES.get(parts[3].lower(), parts[3]).lower()
+    return parts[0], parts[2], service
 
 
 def _raw_path(environ: dict[str, Any]) -> str:

@@ -71,37 +71,33 @@ def evaluate(principal: Principal, identity: Iterable[dict[str, Any]] | None, as
     """`identity` None means the account's root user (allowed everything by identity)."""
     identity_statements = [s for doc in identity or () for s in _statements(doc)]
     resource_statements = [
-        s
+        (s, match)
         for s in _statements(ask.resource_policy or {})
-        if _principal_matches(s, principal, ask.policy_kind)
+        if (match := _principal_match(s, principal)) is not None
     ]
     for statement in identity_statements:
         if statement["Effect"] == "Deny" and _applies(statement, ask):
             return Decision(False, ask, "with an explicit deny in an identity-based policy")
-    for statement in resource_statements:
+    for statement, _ in resource_statements:
+        # A Deny naming the account applies to every principal in it.
         if statement["Effect"] == "Deny" and _applies(statement, ask):
             return Decision(False, ask, "with an explicit deny in a resource-based policy")
     identity_allows = identity is None or any(
         s["Effect"] == "Allow" and _applies(s, ask) for s in identity_statements
     )
-    resource_allows = [
-        s for s in resource_statements if s["Effect"] == "Allow" and _applies(s, ask)
-    ]
-    if ask.policy_kind == "key policy":
-        # The key policy decides; an Allow for the account delegates to the caller's IAM.
-        direct = any(not _names_account_only(s, principal) for s in resource_allows)
-        delegated = any(_names_account_only(s, principal) for s in resource_allows)
-        if direct or (delegated and identity_allows):
-            return Decision(True, ask)
-        if delegated:
-            return Decision(
-                False, ask, f"because no identity-based policy allows the {ask.action} action"
-            )
+    allows = {
+        match for s, match in resource_statements if s["Effect"] == "Allow" and _applies(s, ask)
+    }
+    # An Allow that names the caller grants by itself. One that names only the account hands
+    # the decision to the caller's IAM policies; for a key policy that is the only way IAM
+    # policies count at all.
+    key_policy = ask.policy_kind == "key policy"
+    if "direct" in allows or (identity_allows and (not key_policy or "account" in allows)):
+        return Decision(True, ask)
+    if key_policy and "account" not in allows:
         return Decision(
             False, ask, f"because no resource-based policy allows the {ask.action} action"
         )
-    if identity_allows or resource_allows:
-        return Decision(True, ask)
     return Decision(False, ask, f"because no identity-based policy allows the {ask.action} action")
 
 
@@ -132,39 +128,30 @@ def _applies(statement: dict[str, Any], ask: Ask) -> bool:
     return conditions_hold(statement.get("Condition", {}), ask.context)
 
 
-def _principal_matches(statement: dict[str, Any], who: Principal, kind: str) -> bool:
+def _principal_match(statement: dict[str, Any], who: Principal) -> str | None:
+    """ "direct" when the statement names the caller (or everyone), "account" when it names
+    only the caller's account, None when it does not apply to the caller."""
     given = statement.get("Principal")
     if given is None:
         if "NotPrincipal" in statement:
             raise Unmodelled("NotPrincipal")
-        return False
+        return None
     if given == "*":
-        return True
+        return "direct"
     if isinstance(given, str):
         # AWS accepts only "*" as a bare string; the sandbox stores the bucket policy's Deny
         # statements with the account's ARN so (see moto_gaps._bucket_policy): read it as such.
         given = {"AWS": given}
     for service in _listed(given.get("Service")):
         if who.service and service == who.service:
-            return True
+            return "direct"
+    found = None
     for name in _listed(given.get("AWS")):
         if name == "*" or name in (who.arn, who.role_arn):
-            return True
-        # An account (its id or its root ARN) stands for every principal of that account.
+            return "direct"
         if name in (who.account, f"arn:aws:iam::{who.account}:root"):
-            return True
-    return False
-
-
-def _names_account_only(statement: dict[str, Any], who: Principal) -> bool:
-    names = (
-        _listed((statement.get("Principal") or {}).get("AWS"))
-        if isinstance(statement.get("Principal"), dict)
-        else []
-    )
-    return bool(names) and all(
-        n in (who.account, f"arn:aws:iam::{who.account}:root") for n in names
-    )
+            found = "account"
+    return found
 
 
 @lru_cache(maxsize=4096)
@@ -239,6 +226,15 @@ def _operator_holds(
     return any(hits)
 
 
+def _arn_like(pattern: str, value: str) -> bool:
+    """AWS checks each of an ARN's six colon-separated parts on its own: a wildcard does not
+    reach across a colon into the next part (the resource part keeps its own colons)."""
+    wanted, got = pattern.split(":", 5), value.split(":", 5)
+    return len(wanted) == len(got) == 6 and all(
+        _glob(w, g) for w, g in zip(wanted, got, strict=True)
+    )
+
+
 def _number(text: str) -> float:
     return float(text)
 
@@ -247,8 +243,8 @@ _MATCHERS: dict[str, Any] = {
     "StringEquals": lambda w, v: w == v,
     "StringEqualsIgnoreCase": lambda w, v: w.lower() == v.lower(),
     "StringLike": lambda w, v: _glob(w, v),
-    "ArnEquals": lambda w, v: _glob(w, v),
-    "ArnLike": lambda w, v: _glob(w, v),
+    "ArnEquals": lambda w, v: _arn_like(w, v),
+    "ArnLike": lambda w, v: _arn_like(w, v),
     "Bool": lambda w, v: w.lower() == v.lower(),
     "NumericEquals": lambda w, v: _number(v) == _number(w),
     "NumericLessThan": lambda w, v: _number(v) < _number(w),

@@ -20,6 +20,16 @@ class MotoState:
 
     # -- S3 --------------------------------------------------------------------------------
 
+    def access_key_active(self, access_key: str) -> bool:
+        """Is a user's access key active? (moto's own lookup ignores its status.)"""
+        from moto.iam.models import iam_backends
+
+        for user in iam_backends[self.account]["aws"].users.values():
+            for key in user.access_keys:
+                if key.access_key_id == access_key:
+                    return bool(key.status == "Active")
+        return True  # a role session's key: it has no status
+
     def _s3(self) -> Any:
         from moto.s3.models import s3_backends
 
@@ -81,6 +91,17 @@ class MotoState:
             return None
         policy = json.loads(key.policy) if isinstance(key.policy, str) else key.policy
         return key.arn, policy
+
+    def ciphertext_key(self, region: str, blob_b64: str) -> str | None:
+        """The key a ciphertext was made under (Decrypt may name none: KMS reads it off)."""
+        import base64
+
+        from moto.kms.utils import _deserialize_ciphertext_blob
+
+        try:
+            return str(_deserialize_ciphertext_blob(base64.b64decode(blob_b64)).key_id)
+        except Exception:  # not one of moto's ciphertexts: let KMS answer for it
+            return None
 
     def is_aws_managed(self, region: str, any_id: str) -> bool:
         found = self.kms_key(region, any_id)
