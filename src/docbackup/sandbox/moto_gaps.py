@@ -151,12 +151,14 @@ class MotoGaps:
             kms.enable_key_rotation(KeyId=key_id)
 
     def _bucket_policy(self, session: Any, props: dict[str, Any]) -> None:
-        # moto evaluates a bucket policy without the request's condition values, so each
-        # statement for Principal "*" or {"AWS": "*"} with a Condition (TLS only, the stack key
-        # only) denies every request to the bucket. It skips statements whose Principal is any
-        # other plain string, so the sandbox stores these Deny statements with the account's
-        # ARN as the Principal: `status` reads back the same statements and conditions, and the
-        # sandbox's plain-HTTP clients are not locked out. AWS enforces the template as written.
+        # moto's own check on object requests evaluates a bucket policy without the request's
+        # condition values, so each statement for Principal "*" or {"AWS": "*"} with a Condition
+        # (TLS only, the stack key only) would refuse every object request. It skips statements
+        # whose Principal is any other plain string, so the sandbox stores these Deny statements
+        # with the account's ARN as the Principal. The sandbox's authorization layer
+        # (rules.policy) reads that as every principal of the account: for the sandbox's one
+        # account the same outcome as "*". `status` reads back the same statements and
+        # conditions. AWS enforces the template as written.
         document = copy.deepcopy(props["PolicyDocument"])
         account = session.client("sts").get_caller_identity()["Account"]
         for statement in document["Statement"]:

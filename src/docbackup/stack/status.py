@@ -124,6 +124,8 @@ def cannot_read(exc: Exception) -> str:
 
 def _alarms(session: Any, stack_name: str, checks: list[Check]) -> dict[str, str]:
     """The stack's alarms and their states; an alarm check that fails when they cannot be read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         pages = session.client("cloudwatch").get_paginator("describe_alarms")
         # The stack's own alarms: CloudFormation names them "<stack>-<logical id>-...".
@@ -132,7 +134,7 @@ def _alarms(session: Any, stack_name: str, checks: list[Check]) -> dict[str, str
             for page in pages.paginate(AlarmNamePrefix=f"{stack_name}-")
             for a in page["MetricAlarms"]
         }
-    except Exception as exc:  # botocore's ClientError and BotoCoreError
+    except (ClientError, BotoCoreError) as exc:
         checks.append(Check("alarms", False, cannot_read(exc)))
         return {}
 

@@ -337,7 +337,7 @@ def _kms_asks(
         # With a bucket key, S3 asks KMS for a bucket-level key: its context is the bucket.
         "kms:encryptioncontext:aws:s3:arn": [f"arn:aws:s3:::{bucket}"],
     }
-    return [Ask(f"kms:{operation}", arn, context, key_policy, "key policy", via="s3")]
+    return [Ask(f"kms:{operation}", arn, context, key_policy, "key policy")]
 
 
 def _copy_source(request: Request, state: MotoState, base: Base, source: str) -> list[Ask]:
@@ -397,7 +397,7 @@ def _sns(request: Request, state: MotoState, base: Base) -> list[Ask]:
         arn, key_policy = found
         context = {**base, "kms:viaservice": [f"sns.{request.region}.amazonaws.com"]}
         for operation in ("GenerateDataKey", "Decrypt"):
-            out.append(Ask(f"kms:{operation}", arn, context, key_policy, "key policy", via="sns"))
+            out.append(Ask(f"kms:{operation}", arn, context, key_policy, "key policy"))
     return out
 
 
@@ -414,10 +414,18 @@ def _cloudwatch(request: Request, state: MotoState, base: Base) -> list[Ask]:
     operation, form = _params(request)
     region, account = request.region, state.account
     if operation == "DescribeAlarms":
-        # AWS checks DescribeAlarms against every alarm of the account and region, whatever
-        # names or prefix the request gives.
+        # By name, each named alarm; by prefix or with no filter, AWS checks every alarm of
+        # the account and region (alarm:*), whatever the prefix.
+        names = list(form.get("AlarmNames") or []) or [
+            v for k, v in form.items() if k.startswith("AlarmNames.member.")
+        ]
         return [
-            Ask("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:*", base)
+            Ask(
+                "cloudwatch:DescribeAlarms",
+                f"arn:aws:cloudwatch:{region}:{account}:alarm:{n}",
+                base,
+            )
+            for n in names or ["*"]
         ]
     if "AlarmName" in form:
         arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{form['AlarmName']}"

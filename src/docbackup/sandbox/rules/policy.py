@@ -57,7 +57,6 @@ class Ask:
     # The resource-based policy AWS consults for it, and its kind for the denial message.
     resource_policy: dict[str, Any] | None = None
     policy_kind: str = ""  # "bucket policy" or "key policy"
-    via: str = ""  # the service making the call on the caller's behalf, e.g. S3 calling KMS
 
 
 @dataclass(frozen=True, slots=True)
