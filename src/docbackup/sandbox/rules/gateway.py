@@ -96,9 +96,14 @@ class Gateway:
             # Their parameters travel in the body; S3's are in the path, query and headers
             # (but for DeleteObjects' list of keys), and its bodies (documents) are left to
             # stream through untouched.
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length else b""
+            stream = environ["wsgi.input"]
+            if environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream
+                body = stream.read()
+            else:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = stream.read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
         request = Request(
             method=environ["REQUEST_METHOD"],
             path=path,
