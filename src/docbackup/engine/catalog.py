@@ -202,10 +202,7 @@ class Catalog:
 def archived_night(exc: ManifestArchived, set_name: str) -> SnapshotInfo:
     """A night known only from its key: its counts are in the manifest S3 cannot read yet."""
     where = exc.storage_class or "an archive storage class"
-    note = (
-        f"manifest in {where}: restore {exc.date} --tier bulk|standard|expedited first "
-        "(S3 brings it back in minutes to 48 hours)"
-    )
+    note = f"manifest in {where}: restore {exc.date} --tier bulk|standard|expedited first"
     return SnapshotInfo(exc.date, set_name, "archived", 0, 0, 0, False, note)
 
 

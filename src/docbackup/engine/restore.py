@@ -61,7 +61,7 @@ def restore(
         )
         if not unavailable.ready:
             return _manifest_unavailable(exc, catalog.set, unavailable)
-        night = catalog.resolve(when)  # already back (an earlier request): read it now
+        night = catalog.resolve(when)  # it came back between the read and the request
     with night as manifest:
         return _restore(store, manifest, target, include, overwrite, workers, reporter, tier)
 
