@@ -7,6 +7,8 @@ them in its result, so one bad file never hides the rest of the night.
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 class DocbackupError(Exception):
     """Base class; the message is one line a user can act on."""
@@ -53,6 +55,17 @@ class ObjectArchived(StoreError):
         super().__init__(message)
         # None when S3 does not say (CopyObject's ObjectNotInActiveTierError names no class).
         self.storage_class = storage_class
+
+
+class ManifestArchived(ObjectArchived):
+    """A night's manifest is in an archive class. Lifecycle filters cannot leave out a suffix,
+    so a rule that archives large copies archives a large manifest too; nothing of that night
+    can be listed or restored until S3 has restored the manifest itself."""
+
+    def __init__(self, message: str, storage_class: str | None, *, key: str, date: dt.date) -> None:
+        super().__init__(message, storage_class)
+        self.key = key
+        self.date = date
 
 
 class PreconditionFailed(StoreError):

@@ -237,3 +237,70 @@ def test_restore_from_deep_archive_refuses_the_expedited_tier(
 
     assert result.exit_code == 1
     assert "DEEP_ARCHIVE, which has no expedited retrieval" in result.stderr
+
+
+def test_a_night_whose_manifest_lifecycle_archived_through_the_cli(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    # GIVEN a night of 400 small documents: they stay STANDARD under the stack's rule, and
+    # the manifest listing them is above its 128 KB floor
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["glacier-after-30"]
+    s3 = aws_env.client("s3")
+    rules = configure(s3, bucket, retention, transitions)
+    src = tmp_path / "office"
+    for i in range(400):
+        write(str(src), f"invoices/2025/INV-{i:05d}.pdf", os.urandom(1000))
+    first = cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json")
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)
+    date, manifest_key = summary["date"], summary["manifest_key"]
+    assert s3.head_object(Bucket=bucket, Key=manifest_key)["ContentLength"] > 131072
+    # ... and 40 days on, lifecycle has moved the manifest, and only it, to Glacier
+    moved = archive_aging.age(s3, bucket, days=40, rules=rules)
+    assert [(m.key, m.storage_class) for m in moved] == [(manifest_key, "GLACIER")]
+
+    # WHEN the next night runs with only that manifest to compare with: it completes,
+    # sending every document again, and says which night it passed over
+    store = compose.backup_store(bucket, workers=4)
+    options = BackupOptions(encryption=Encryption("aws:kms", key), retention_days=retention)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=40)
+    second = backup(store, LocalSource(str(src)), options, clock=lambda: later)
+    assert (second.status, second.new, second.unchanged) == ("complete", 400, 0)
+    assert [p.path for p in second.manifests_archived] == [f"{date} manifest"]
+
+    # THEN `list` shows both nights, the first one as archived and how to bring it back
+    listed = cli_run("list", "--bucket", bucket, "--json")
+    assert listed.exit_code == 0, listed.output
+    nights = {s["date"]: s for s in json.loads(listed.stdout)["snapshots"]}
+    assert nights[second.date.isoformat()]["restorable"] is True
+    assert (nights[date]["status"], nights[date]["restorable"]) == ("archived", False)
+    assert f"manifest in GLACIER: restore {date} --tier" in nights[date]["note"]
+
+    # ... `verify --all` exits 1 naming that night's manifest, having checked the other night
+    checked = cli_run("verify", "--all", "--bucket", bucket, "--json")
+    assert checked.exit_code == 1, checked.output
+    report = json.loads(checked.stdout)
+    assert report["checked"] == 400
+    assert [p["path"] for p in report["problems"]] == [f"{date} manifest"]
+
+    # ... restore without a tier exits 1, naming the class and --tier
+    target = str(tmp_path / "back")
+    common = (date, "--to", target, "--bucket", bucket, "--json")
+    plain = cli_run("restore", *common)
+    assert plain.exit_code == 1
+    doc = json.loads(plain.stdout)
+    assert (doc["status"], doc["restored"], doc["restores_requested"]) == ("failed", 0, 0)
+    assert "GLACIER" in doc["manifest_archived"] and "--tier" in doc["manifest_archived"]
+
+    # ... with a tier S3 is asked for the manifest: exit 1, and when to try again
+    asked = cli_run("restore", date, "--to", target, "--bucket", bucket, "--tier", "bulk")
+    assert asked.exit_code == 1
+    assert "restore from the archive requested (bulk tier)" in asked.stdout
+    assert "5-12 hours" in asked.stdout
+
+    # ... and once it is back (moto: at once), the same restore restores the night byte for byte
+    done = cli_run("restore", *common, "--tier", "bulk")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["restored"] == 400
+    assert tree_hashes(target) == tree_hashes(str(src))

@@ -104,6 +104,12 @@ def backup_text(r: BackupResult) -> None:
             f"{r.resent} due for a refresh sent again from the source: their copies are in "
             "Glacier or Deep Archive, which S3 does not copy"
         )
+    for night in r.manifests_archived:
+        click.echo(
+            f"passed over the {night.path}, which is in an archive class: documents only "
+            "that night listed were sent again",
+            err=True,
+        )
     if r.excluded:
         click.echo(f"{r.excluded} left out by exclude patterns (lock and temporary files, ...)")
     if r.manifest_key:
@@ -115,6 +121,9 @@ def backup_text(r: BackupResult) -> None:
 
 
 def restore_text(r: RestoreResult, target: str) -> None:
+    if r.manifest_archived:
+        click.echo(f"{r.date} {r.set}: nothing restored: {r.manifest_archived}")
+        return
     click.echo(
         f"{r.date} {r.set}: {r.status}: restored {r.restored} documents "
         f"({human_bytes(r.bytes)}) into {target}, SHA-256 verified; {r.failed} failed"

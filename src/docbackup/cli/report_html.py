@@ -265,6 +265,8 @@ def _day_state(n: SnapshotInfo | None, today: dt.date) -> tuple[str, str]:
         return "missing", "no run"
     if n.status == "invalid":
         return "invalid", "unreadable"
+    if n.status == "archived":
+        return "invalid", "manifest archived"
     if n.status != "complete":
         return "partial", "partial"
     if not n.restorable or (n.restorable_until is not None and n.restorable_until < today):

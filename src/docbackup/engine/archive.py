@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from docbackup.errors import DocbackupError, ObjectArchived
-from docbackup.manifest import Entry
 from docbackup.storage.base import RestoreTier, Store
 
 # How long S3 keeps the temporary copy: a Deep Archive bulk retrieval takes up to 48 hours, and
@@ -34,46 +33,56 @@ class Unavailable:
 
     reason: str
     requested: bool
+    # S3 says a readable copy is there already: a second read may succeed at once.
+    ready: bool = False
 
 
 def ask_back(
-    store: Store, entry: Entry, exc: ObjectArchived, tier: RestoreTier | None
+    store: Store,
+    key: str,
+    version_id: str | None,
+    exc: ObjectArchived,
+    tier: RestoreTier | None,
+    *,
+    what: str = "stored copy",
 ) -> Unavailable:
+    """`what` names the object in the reason: a document's copy, or a night's manifest."""
     where = exc.storage_class or "an archive storage class"
     if tier is None:
         return Unavailable(
-            f"stored copy is in {where}: it must be restored from the archive first; run "
+            f"{what} is in {where}: it must be restored from the archive first; run "
             "restore again with --tier bulk, standard or expedited",
             requested=False,
         )
     wait = _RETRIEVAL.get((exc.storage_class or "", tier))
     if exc.storage_class == "DEEP_ARCHIVE" and wait is None:
         return Unavailable(
-            f"stored copy is in DEEP_ARCHIVE, which has no {tier} retrieval: use --tier "
+            f"{what} is in DEEP_ARCHIVE, which has no {tier} retrieval: use --tier "
             "standard (about 12 hours) or bulk (up to 48 hours)",
             requested=False,
         )
     try:
-        state = store.request_restore(entry.key, entry.version_id, tier=tier, days=RESTORE_DAYS)
+        state = store.request_restore(key, version_id, tier=tier, days=RESTORE_DAYS)
     except DocbackupError as exc2:
         return Unavailable(
-            f"stored copy is in {where}; the restore request failed: {exc2}", requested=False
+            f"{what} is in {where}; the restore request failed: {exc2}", requested=False
         )
     later = f"in about {wait}" if wait else "later"
     if state == "requested":
         return Unavailable(
-            f"stored copy is in {where}: restore from the archive requested ({tier} tier); "
+            f"{what} is in {where}: restore from the archive requested ({tier} tier); "
             f"run this restore again {later}",
             requested=True,
         )
     if state == "in-progress":
         return Unavailable(
-            f"stored copy is in {where}: a restore from the archive is already in progress; "
+            f"{what} is in {where}: a restore from the archive is already in progress; "
             f"run this restore again {later}",
             requested=False,
         )
     return Unavailable(
-        f"stored copy is in {where} and its restored copy has just become readable: run this "
+        f"{what} is in {where} and its restored copy has just become readable: run this "
         "restore again",
         requested=False,
+        ready=True,
     )

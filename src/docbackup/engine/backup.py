@@ -41,6 +41,7 @@ from docbackup.errors import (
     EncryptionNotApplied,
     EncryptionNotConfirmed,
     KeyUnusable,
+    ManifestArchived,
     ObjectArchived,
     ObjectNotFound,
 )
@@ -56,7 +57,7 @@ from docbackup.manifest import (
     write_json,
 )
 from docbackup.sources.base import Document, FileOrigin, ScanResult, shown
-from docbackup.storage.base import Encryption, Store
+from docbackup.storage.base import ARCHIVE_CLASSES, Encryption, Store
 
 # Errors after which no further request can succeed: the run stops instead of failing every
 # document one by one.
@@ -160,7 +161,7 @@ def backup(
             "the prefix right?); pass --allow-empty if an empty snapshot is what you want"
         )
     documents = scan.documents if first is None else itertools.chain([first], scan.documents)
-    known, tonight = _known_copies(catalog, date)
+    known, tonight, passed_over = _known_copies(catalog, date)
     if not known or known[0].manifest.encryption != options.encryption.describe():
         # Before the first write. A night whose last manifest was written under this very key
         # needs no question to KMS: S3 itself refuses a key that has since become unusable.
@@ -207,6 +208,9 @@ def backup(
         out_of_time=run.out_of_time,
         bytes_stored=run.planned_bytes if options.dry_run else summary.stored_bytes,
         excluded=scan.excluded,
+        manifests_archived=tuple(
+            Problem(f"{a.date} manifest", str(a)) for a in sorted(passed_over, key=lambda a: a.date)
+        ),
     )
 
 
@@ -354,16 +358,23 @@ def _restore_problem(path: str) -> str | None:
 
 def _known_copies(
     catalog: Catalog, date: dt.date
-) -> tuple[list[ManifestStream], ManifestStream | None]:
+) -> tuple[list[ManifestStream], ManifestStream | None, list[ManifestArchived]]:
     """Manifests whose copies tonight may reuse: newest first, down to the newest complete one.
 
     Partial nights newer than that are included, so documents they did store are not sent
     again. Also returns tonight's own manifest if this date already has one (a rerun).
+
+    A manifest an archive class holds is passed over (and returned, to be said): nothing is
+    known from that night, so what only it listed is sent again rather than pointed at. That
+    costs uploads, never a copy: every entry tonight does reuse comes from a manifest it read,
+    goes through the same refresh-before-expiry check, and a refresh of an archived copy is
+    sent again from the source (see _Run._refresh).
     """
     known: list[ManifestStream] = []
     tonight = None
+    passed_over: list[ManifestArchived] = []
     try:
-        for stream in catalog.streams(on_or_before=date):
+        for stream in catalog.streams(on_or_before=date, archived=passed_over):
             if stream.manifest.date == date:
                 tonight = stream
             known.append(stream)
@@ -373,7 +384,7 @@ def _known_copies(
         for stream in known:
             stream.close()
         raise
-    return known, tonight
+    return known, tonight, passed_over
 
 
 class _Cursor:
@@ -642,6 +653,10 @@ class _Run:
         """Reuse a copy an interrupted run of tonight stored, if it is provably this document."""
         info = self.store.head(task.key)
         if info is None or info.metadata is None:
+            return None
+        if info.storage_class in ARCHIVE_CLASSES:
+            # A rerun of a night old enough for its manifest and copies to be archived: the
+            # source still has the document, and an archived copy would need a retrieval.
             return None
         meta = info.metadata
         if (

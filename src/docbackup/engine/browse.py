@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.restore import download
-from docbackup.errors import ConfigError, DocbackupError, ManifestError
+from docbackup.errors import ConfigError, DocbackupError, ManifestArchived, ManifestError
 from docbackup.manifest import Entry, ManifestStream
 from docbackup.storage.base import Store
 
@@ -106,7 +106,7 @@ def find(store: Store, set_name: str, pattern: str) -> tuple[list[Found], list[s
     for date in catalog.dates():
         try:
             night = catalog.stream(date)
-        except ManifestError as exc:
+        except (ManifestError, ManifestArchived) as exc:
             unreadable.append(f"{date}: {exc}")
             continue
         if night is None:

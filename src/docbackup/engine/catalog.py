@@ -13,7 +13,14 @@ from typing import BinaryIO
 
 from docbackup import layout
 from docbackup.engine.results import SnapshotInfo
-from docbackup.errors import ConfigError, EncryptionNotConfirmed, ManifestError, ObjectNotFound
+from docbackup.errors import (
+    ConfigError,
+    EncryptionNotConfirmed,
+    ManifestArchived,
+    ManifestError,
+    ObjectArchived,
+    ObjectNotFound,
+)
 from docbackup.manifest import Manifest, ManifestStream
 from docbackup.storage.base import Encryption, Store
 
@@ -42,20 +49,35 @@ class Catalog:
         )
 
     def load(self, date: dt.date) -> Manifest | None:
-        """The manifest of `date`, None if that night has none; ManifestError if untrustworthy."""
+        """The manifest of `date`, None if that night has none; ManifestError if untrustworthy,
+        ManifestArchived if an archive class holds it."""
         try:
-            with self.store.open(layout.manifest_key(date, self.set)) as body:
+            with self._open(date) as body:
                 data = body.read()
         except ObjectNotFound:
             return None
         return Manifest.from_json(data, expect_set=self.set, expect_date=date)
+
+    def _open(self, date: dt.date) -> BinaryIO:
+        key = layout.manifest_key(date, self.set)
+        try:
+            return self.store.open(key)
+        except ObjectArchived as exc:
+            where = exc.storage_class or "an archive storage class"
+            raise ManifestArchived(
+                f"the manifest of {date} ({key}) is in {where}: run `docbackup restore {date} "
+                "--to DIR --tier bulk|standard|expedited` to have S3 bring it back first",
+                exc.storage_class,
+                key=key,
+                date=date,
+            ) from None
 
     def stream(self, date: dt.date) -> ManifestStream | None:
         """Like `load`, but the body goes to a temporary file and is read a line at a time."""
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream, or below
         try:
             try:
-                with self.store.open(layout.manifest_key(date, self.set)) as body:
+                with self._open(date) as body:
                     shutil.copyfileobj(body, spool, _SPOOL_CHUNK)
             except ObjectNotFound:
                 spool.close()
@@ -65,14 +87,21 @@ class Catalog:
             spool.close()
             raise
 
-    def streams(self, *, on_or_before: dt.date) -> Iterator[ManifestStream]:
-        """`manifests`, streamed: newest first, unreadable ones skipped."""
+    def streams(
+        self, *, on_or_before: dt.date, archived: list[ManifestArchived] | None = None
+    ) -> Iterator[ManifestStream]:
+        """`manifests`, streamed: newest first, unreadable ones skipped; those skipped because an
+        archive class holds them are added to `archived`."""
         for date in self.dates():
             if date > on_or_before:
                 continue
             try:
                 found = self.stream(date)
             except ManifestError:
+                continue
+            except ManifestArchived as exc:
+                if archived is not None:
+                    archived.append(exc)
                 continue
             if found is not None:
                 yield found
@@ -84,7 +113,7 @@ class Catalog:
                 continue
             try:
                 manifest = self.load(date)
-            except ManifestError:
+            except (ManifestError, ManifestArchived):
                 continue
             if manifest is not None:
                 yield manifest
@@ -108,8 +137,8 @@ class Catalog:
         return found
 
     def _latest(self) -> ManifestStream | None:
-        """The newest complete night, else the newest; an unreadable one on the way is an error,
-        never silently passed over for an older night."""
+        """The newest complete night, else the newest; an unreadable or archived one on the way
+        is an error, never silently passed over for an older night."""
         newest = None
         try:
             for date in self.dates():
@@ -160,11 +189,21 @@ class Catalog:
             except ManifestError as exc:
                 infos.append(SnapshotInfo(date, self.set, "invalid", 0, 0, 0, False, str(exc)))
                 continue
+            except ManifestArchived as exc:
+                infos.append(archived_night(exc, self.set))
+                continue
             if found is None:
                 continue
             with found:
                 infos.append(describe(found, now=now))
         return infos
+
+
+def archived_night(exc: ManifestArchived, set_name: str) -> SnapshotInfo:
+    """A night known only from its key: its counts are in the manifest S3 cannot read yet."""
+    where = exc.storage_class or "an archive storage class"
+    note = f"manifest in {where}: restore {exc.date} --tier bulk|standard|expedited first"
+    return SnapshotInfo(exc.date, set_name, "archived", 0, 0, 0, False, note)
 
 
 def describe(stream: ManifestStream, *, now: dt.datetime) -> SnapshotInfo:

@@ -1,7 +1,9 @@
 """Restoring a night: every file verified by SHA-256 before it takes its name.
 
 A copy an archive class holds is not read until S3 has restored it (see engine.archive): that
-document fails, saying so, and the rest of the night is restored.
+document fails, saying so, and the rest of the night is restored. A night whose manifest an
+archive class holds restores nothing until the manifest is back: with a tier, restore asks for
+it, and the same restore run again later proceeds to the documents.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from docbackup.engine.paths import UnsafePath, prepare_parent, safe_parts
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, RestoreResult, RunStatus
-from docbackup.errors import ConfigError, DocbackupError, ObjectArchived, StoreError
+from docbackup.errors import (
+    ConfigError,
+    DocbackupError,
+    ManifestArchived,
+    ObjectArchived,
+    StoreError,
+)
 from docbackup.manifest import Entry, ManifestStream
 from docbackup.storage.base import RestoreTier, Store
 
@@ -44,8 +52,37 @@ def restore(
     """`tier`: ask S3 to restore copies an archive class holds, with that retrieval tier."""
     reporter = reporter or NullReporter()
     store.check_access()
-    with Catalog(store, set_name).resolve(when) as manifest:
+    catalog = Catalog(store, set_name)
+    try:
+        night = catalog.resolve(when)
+    except ManifestArchived as exc:
+        unavailable = archive.ask_back(
+            store, exc.key, None, exc, tier, what=f"the manifest of {exc.date}"
+        )
+        if not unavailable.ready:
+            return _manifest_unavailable(exc, catalog.set, unavailable)
+        night = catalog.resolve(when)  # it came back between the read and the request
+    with night as manifest:
         return _restore(store, manifest, target, include, overwrite, workers, reporter, tier)
+
+
+def _manifest_unavailable(
+    exc: ManifestArchived, set_name: str, unavailable: archive.Unavailable
+) -> RestoreResult:
+    # Nothing is written, not even the target folder: the documents are not known yet.
+    problem = Problem(f"{exc.date} manifest", unavailable.reason)
+    return RestoreResult(
+        "failed",
+        exc.date,
+        set_name,
+        0,
+        1,
+        0,
+        (problem,),
+        archived=1,
+        restores_requested=int(unavailable.requested),
+        manifest_archived=unavailable.reason,
+    )
 
 
 def _restore(
@@ -102,7 +139,7 @@ def _restore(
         try:
             _restore_one(store, root, entry, parts)
         except ObjectArchived as exc:
-            unavailable = archive.ask_back(store, entry, exc, tier)
+            unavailable = archive.ask_back(store, entry.key, entry.version_id, exc, tier)
             with lock:
                 problems.append(Problem(entry.path, unavailable.reason))
                 archived += 1

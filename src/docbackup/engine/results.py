@@ -43,6 +43,9 @@ class BackupResult:
     excluded: int = 0
     # Due for a refresh, but sent again from the source: an archive class held the old copy.
     resent: int = 0
+    # Earlier nights whose manifest an archive class holds: not compared with, so what only
+    # they listed was sent again.
+    manifests_archived: tuple[Problem, ...] = ()
 
     def summary(self) -> dict[str, object]:
         return {
@@ -67,6 +70,9 @@ class BackupResult:
             "error": self.error,
             "out_of_time": self.out_of_time,
             "excluded": self.excluded,
+            "manifests_archived": [
+                {"path": p.path, "reason": p.reason} for p in self.manifests_archived
+            ],
         }
 
 
@@ -83,6 +89,9 @@ class RestoreResult:
     # how many of those a restore request was made for by this run.
     archived: int = 0
     restores_requested: int = 0
+    # Set when the night's manifest itself is in an archive class, so that no document could
+    # be restored: what is in the way, and whether it was asked back.
+    manifest_archived: str | None = None
 
     def summary(self) -> dict[str, object]:
         return {
@@ -94,6 +103,7 @@ class RestoreResult:
             "bytes": self.bytes,
             "archived": self.archived,
             "restores_requested": self.restores_requested,
+            "manifest_archived": self.manifest_archived,
             "failures": [{"path": p.path, "reason": p.reason} for p in self.failures],
         }
 
@@ -123,7 +133,9 @@ class SnapshotInfo:
 
     date: dt.date
     set: str
-    status: str  # complete, partial, or invalid (the manifest could not be read)
+    # complete, partial, invalid (the manifest could not be read) or archived (an archive
+    # class holds the manifest: see Catalog.snapshots)
+    status: str
     documents: int
     bytes: int
     failed: int

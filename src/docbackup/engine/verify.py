@@ -14,7 +14,7 @@ from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, VerifyResult
 from docbackup.engine.transfer import META_SHA256
-from docbackup.errors import ConfigError, DocbackupError, ManifestError
+from docbackup.errors import ConfigError, DocbackupError, ManifestArchived, ManifestError
 from docbackup.manifest import Entry, Manifest, ManifestStream, entry_from_doc, entry_line
 from docbackup.storage.base import Store
 
@@ -96,7 +96,9 @@ def _gather_all(
     for date in catalog.dates():
         try:
             found = catalog.stream(date)
-        except ManifestError as exc:
+        except (ManifestError, ManifestArchived) as exc:
+            # That night's copies cannot be listed, let alone checked: a problem of that night,
+            # and the other nights are still verified.
             problems.append(Problem(f"{date} manifest", str(exc)))
             continue
         if found is None:
