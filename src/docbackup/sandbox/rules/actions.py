@@ -5,8 +5,9 @@ caller's behalf (S3's calls to KMS, the source of a copy, SNS's calls to KMS).
 The S3 mapping follows the Service Authorization Reference: HeadBucket is s3:ListBucket,
 HeadObject is s3:GetObject, every step of a multipart upload but the abort is s3:PutObject, a
 copy also needs s3:GetObject (or s3:GetObjectVersion) on its source, and a read or write of an
-SSE-KMS object makes S3 call KMS with the caller's identity (kms:GenerateDataKey to write,
-kms:Decrypt to read or to complete a multipart upload).
+SSE-KMS object makes S3 call KMS with the caller's identity: kms:GenerateDataKey to write,
+kms:GenerateDataKey and kms:Decrypt to start a multipart upload, kms:Decrypt for each part, the
+completion and every read (the UploadPart and CreateMultipartUpload API references).
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ What is modelled (AWS's "policy evaluation logic" and "condition operators" page
   values listed for one key are alternatives (OR), and for a negated operator the request value
   must match none of them. A key absent from the request makes positive operators false and
   negated operators true; `...IfExists` makes any operator true on an absent key; `Null` tests
-  presence. String*, Arn*, Bool, Numeric*, Null, `...IfExists`, ForAnyValue:/ForAllValues:.
+  presence. String*, Arn* (each of an ARN's six parts on its own), Bool, Numeric*, Null,
+  `...IfExists`, ForAnyValue:/ForAllValues:.
 
-What is not: policy variables (`${aws:username}`), NotPrincipal, Date and IpAddress operators,
-permission boundaries, session policies, SCPs and cross-account access. A policy that uses any
-of them raises `Unmodelled` rather than being evaluated wrongly.
+What is not: policy variables (`${aws:username}`), NotPrincipal, Date and IpAddress operators
+(a policy using one raises `Unmodelled` rather than being evaluated wrongly), and permission
+boundaries, session policies, SCPs and cross-account access (the sandbox has none).
 """
 
 from __future__ import annotations
