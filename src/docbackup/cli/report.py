@@ -12,6 +12,7 @@ from docbackup.cli.options import bucket_option, fail, open_store, retention_opt
 from docbackup.cli.report_html import CHART_DAYS, render
 from docbackup.engine import Catalog
 from docbackup.errors import ConfigError, DocbackupError
+from docbackup.stack.status import stack_alarms
 
 
 @click.command("report")
@@ -63,9 +64,7 @@ def _alarms(stack_name: str) -> dict[str, str] | None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        client = compose.session().client("cloudwatch")
-        pages = client.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{stack_name}-")
-        return {a["AlarmName"]: a["StateValue"] for page in pages for a in page["MetricAlarms"]}
+        return stack_alarms(compose.session(), stack_name)
     except (BotoCoreError, ClientError) as exc:
         click.echo(f"docbackup: warning: alarm states not shown: {exc}", err=True)
         return None

@@ -122,18 +122,24 @@ def cannot_read(exc: Exception) -> str:
     return f"could not read: {exc}"
 
 
+def stack_alarms(session: Any, stack_name: str) -> dict[str, str]:
+    """The stack's own alarms and their states (botocore's errors pass through)."""
+    pages = session.client("cloudwatch").get_paginator("describe_alarms")
+    # CloudFormation names them "<stack>-<logical id>-...": the prefix keeps out another
+    # stack whose name merely starts with this one's.
+    return {
+        a["AlarmName"]: a["StateValue"]
+        for page in pages.paginate(AlarmNamePrefix=f"{stack_name}-")
+        for a in page["MetricAlarms"]
+    }
+
+
 def _alarms(session: Any, stack_name: str, checks: list[Check]) -> dict[str, str]:
     """The stack's alarms and their states; an alarm check that fails when they cannot be read."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        pages = session.client("cloudwatch").get_paginator("describe_alarms")
-        # The stack's own alarms: CloudFormation names them "<stack>-<logical id>-...".
-        return {
-            a["AlarmName"]: a["StateValue"]
-            for page in pages.paginate(AlarmNamePrefix=f"{stack_name}-")
-            for a in page["MetricAlarms"]
-        }
+        return stack_alarms(session, stack_name)
     except (ClientError, BotoCoreError) as exc:
         checks.append(Check("alarms", False, cannot_read(exc)))
         return {}

@@ -23,7 +23,7 @@ import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -96,12 +96,7 @@ class Gateway:
             # Their parameters travel in the body; S3's are in the path, query and headers
             # (but for DeleteObjects' list of keys), and its bodies (documents) are left to
             # stream through untouched.
-            stream = environ["wsgi.input"]
-            if environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream
-                body = stream.read()
-            else:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                body = stream.read(length) if length else b""
+            body = b"".join(_body_chunks(environ))
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
         request = Request(
@@ -211,6 +206,20 @@ def _raw_path(environ: dict[str, Any]) -> str:
     return path.encode("latin-1").decode("utf-8", "replace")
 
 
+def _body_chunks(environ: dict[str, Any]) -> Iterator[bytes]:
+    """The request's body as it arrives: up to Content-Length, or to the end of a chunked one
+    (the server ends that stream itself)."""
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):
+        while chunk := stream.read(1 << 16):
+            yield chunk
+        return
+    left = int(environ.get("CONTENT_LENGTH") or 0)
+    while left > 0 and (chunk := stream.read(min(left, 1 << 16))):
+        left -= len(chunk)
+        yield chunk
+
+
 def _deny(
     environ: dict[str, Any],
     start_response: Callable[..., Any],
@@ -221,14 +230,8 @@ def _deny(
 ) -> list[bytes]:
     # Read what the client sent of its body: left unread, it would be taken for the next
     # request on this kept-alive connection.
-    stream = environ["wsgi.input"]
-    if environ.get("wsgi.input_terminated"):  # chunked: werkzeug ends the stream itself
-        while stream.read(1 << 16):
-            pass
-    else:
-        left = int(environ.get("CONTENT_LENGTH") or 0)
-        while left > 0 and (chunk := stream.read(min(left, 1 << 16))):
-            left -= len(chunk)
+    for _ in _body_chunks(environ):
+        pass
     request_id = uuid.uuid4().hex.upper()[:16]
     if request.service == "s3":
         body = (

@@ -20,16 +20,6 @@ class MotoState:
 
     # -- S3 --------------------------------------------------------------------------------
 
-    def access_key_active(self, access_key: str) -> bool:
-        """Is a user's access key active? (moto's own lookup ignores its status.)"""
-        from moto.iam.models import iam_backends
-
-        for user in iam_backends[self.account]["aws"].users.values():
-            for key in user.access_keys:
-                if key.access_key_id == access_key:
-                    return bool(key.status == "Active")
-        return True  # a role session's key: it has no status
-
     def _s3(self) -> Any:
         from moto.s3.models import s3_backends
 
@@ -82,12 +72,18 @@ class MotoState:
 
         return kms_backends[self.account][region]
 
-    def kms_key(self, region: str, any_id: str) -> tuple[str, dict[str, Any] | None] | None:
-        """(key ARN, key policy) for a key id, ARN, alias or alias ARN; None if unknown."""
+    def _key(self, region: str, any_id: str) -> Any:
+        """moto's key for a key id, ARN, alias or alias ARN; None if unknown."""
         backend = self._kms(region)
         try:
-            key = backend.keys[backend.any_id_to_key_id(any_id)]
+            return backend.keys[backend.any_id_to_key_id(any_id)]
         except (KeyError, AttributeError, TypeError, IndexError):
+            return None
+
+    def kms_key(self, region: str, any_id: str) -> tuple[str, dict[str, Any] | None] | None:
+        """(key ARN, key policy) for a key id, ARN, alias or alias ARN; None if unknown."""
+        key = self._key(region, any_id)
+        if key is None:
             return None
         policy = json.loads(key.policy) if isinstance(key.policy, str) else key.policy
         return key.arn, policy
@@ -104,14 +100,19 @@ class MotoState:
             return None
 
     def is_aws_managed(self, region: str, any_id: str) -> bool:
-        found = self.kms_key(region, any_id)
-        if found is None:
-            return False
-        backend = self._kms(region)
-        key = backend.keys[backend.any_id_to_key_id(any_id)]
-        return getattr(key, "key_manager", "CUSTOMER") == "AWS"
+        key = self._key(region, any_id)
+        return key is not None and getattr(key, "key_manager", "CUSTOMER") == "AWS"
 
     # -- others ----------------------------------------------------------------------------
+    def access_key_active(self, access_key: str) -> bool:
+        """Is a user's access key active? (moto's own lookup ignores its status.)"""
+        from moto.iam.models import iam_backends
+
+        for user in iam_backends[self.account]["aws"].users.values():
+            for key in user.access_keys:
+                if key.access_key_id == access_key:
+                    return bool(key.status == "Active")
+        return True  # a role session's key: it has no status
 
     def topic_key(self, region: str, topic_arn: str) -> str:
         from moto.sns.models import sns_backends
