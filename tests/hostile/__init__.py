@@ -1,0 +1,1 @@
+"""The hostile-input suite: what an attacker or bad luck does, and what the tool must still promise."""
