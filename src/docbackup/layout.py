@@ -1,10 +1,17 @@
 """Where things live in the backup bucket.
 
     backups/<YYYY-MM-DD>/<set>/<relative path>     a stored copy of one document
+    backups/<YYYY-MM-DD>/<set>.<n>/<relative path> a later copy, stored by a rerun of the night
     backups/<YYYY-MM-DD>/<set>.manifest.json       that night's manifest for the set
 
 A set name may not contain a dot or a slash, so `<set>.manifest.json` can never be the first
 component of a document key in any set: manifests and documents cannot collide.
+
+A rerun of a night never writes over a key that the night's manifest points at: in a bucket
+without versioning that would destroy the only copy the manifest lists, and a rerun killed
+before its own manifest would leave a night that no longer restores. Such a copy goes to
+`<set>.<n>/` instead, n = 2, 3, ... (one more than the copy the manifest lists). `<set>.<n>`
+holds a dot, so it is no set's own folder, and digits, so it is neither a manifest nor a lease.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ MAX_KEY_BYTES = 1024
 
 _SET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# What follows `backups/<date>/<set>` in a document key: `/` for the night's first copy, or
+# `.<n>/` (n >= 2, no leading zero) for a later one.
+_GENERATION_RE = re.compile(r"^(?:\.([2-9]|[1-9][0-9]{1,5}))?/")
 
 
 def check_set_name(name: str) -> str:
@@ -51,8 +61,36 @@ def snapshot_prefix(date: dt.date, set_name: str) -> str:
     return f"{date_prefix(date)}{set_name}/"
 
 
-def document_key(date: dt.date, set_name: str, path: str) -> str:
-    return snapshot_prefix(date, set_name) + path
+def document_key(date: dt.date, set_name: str, path: str, generation: int = 1) -> str:
+    """The key of a document's copy; generation 2, 3, ... for the copies a rerun of the night
+    stores beside the ones its manifest already lists."""
+    if generation == 1:
+        return snapshot_prefix(date, set_name) + path
+    return f"{date_prefix(date)}{set_name}.{generation}/{path}"
+
+
+def generation_of(key: str, date: dt.date, set_name: str, path: str) -> int | None:
+    """Which copy of `path` in this set and night `key` is (1, 2, ...), or None when it is
+    not one of them."""
+    head = f"{date_prefix(date)}{set_name}"
+    if not key.startswith(head) or not key.endswith(path):
+        return None
+    match = _GENERATION_RE.match(key[len(head) :])
+    if match is None or match.end() != len(key) - len(head) - len(path):
+        return None
+    return int(match.group(1) or 1)
+
+
+def is_copy_of_set(key: str, date: dt.date, set_name: str) -> bool:
+    """Is `key` a document copy of this set and night, of any generation?"""
+    head = f"{date_prefix(date)}{set_name}"
+    return key.startswith(head) and _GENERATION_RE.match(key[len(head) :]) is not None
+
+
+def copies_prefix(date: dt.date, set_name: str) -> str:
+    """A prefix under which every copy of this set and night lies (with other sets' keys whose
+    name starts the same: filter with is_copy_of_set)."""
+    return f"{date_prefix(date)}{set_name}"
 
 
 def manifest_key(date: dt.date, set_name: str) -> str:

@@ -349,8 +349,12 @@ def _check_entry(entry: Entry, manifest: Manifest, where: str) -> None:
         bad = "negative size"
     else:
         stored = layout.date_from_prefix(entry.key[: len(layout.ROOT) + 11])
-        expected = None if stored is None else layout.document_key(stored, manifest.set, entry.path)
-        if stored is None or stored > manifest.date or entry.key != expected:
+        generation = (
+            None
+            if stored is None
+            else layout.generation_of(entry.key, stored, manifest.set, entry.path)
+        )
+        if stored is None or stored > manifest.date or generation is None:
             bad = f"key {entry.key!r} is not this set's copy of the document"
         else:
             try:

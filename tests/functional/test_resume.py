@@ -51,9 +51,9 @@ def test_interrupted_night_resumes_without_uploading_twice(
 
     assert result.status == "complete"
     assert result.new == 40
-    # Only the documents the first run did not store; then the lease (a refused create and the
-    # take-over from the dead run) and the manifest.
-    assert backend.requests["PutObject"] == 40 - after + 3
+    # Only the documents the first run did not store; then the lease (a refused create, the
+    # take-over from the dead run and its renewal just before the manifest) and the manifest.
+    assert backend.requests["PutObject"] == 40 - after + 4
     for i in range(40):
         assert backend.version_count("backups", f"backups/{DATE}/documents/docs/{i:03d}.txt") == 1
     target = tmp_path / "r"
@@ -89,4 +89,4 @@ def test_partial_night_is_picked_up_by_the_next(
     )
 
     assert (nxt.status, nxt.new, nxt.unchanged) == ("complete", 1, 9)
-    assert backend.requests["PutObject"] == 3  # 7.txt, the lease and the manifest
+    assert backend.requests["PutObject"] == 4  # 7.txt, the lease, its renewal, the manifest

@@ -82,6 +82,8 @@ def test_the_function_role_has_exactly_what_the_code_uses() -> None:
     granted = {a for s in statements(policy["PolicyDocument"]) for a in actions(s)}
     assert granted == {
         "s3:ListBucket",
+        # Asked before the first write: a bucket without versions is refused.
+        "s3:GetBucketVersioning",
         "s3:PutObject",
         "s3:GetObject",
         "s3:GetObjectVersion",

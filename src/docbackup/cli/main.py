@@ -125,6 +125,17 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Plan and report; store nothing.")
 @click.option("--allow-empty", is_flag=True, help="Accept a source with no documents.")
 @click.option(
+    "--allow-unversioned",
+    is_flag=True,
+    envvar="DOCBACKUP_ALLOW_UNVERSIONED",
+    help="Back up into a bucket without versioning (refused otherwise).",
+)
+@click.option(
+    "--allow-new-source",
+    is_flag=True,
+    help="Back up a SOURCE other than the one the set's last night came from.",
+)
+@click.option(
     "--exclude",
     multiple=True,
     metavar="GLOB",
@@ -150,6 +161,8 @@ def backup_cmd(
     workers: int,
     dry_run: bool,
     allow_empty: bool,
+    allow_unversioned: bool,
+    allow_new_source: bool,
     exclude: tuple[str, ...],
     no_default_excludes: bool,
     as_json: bool,
@@ -186,6 +199,8 @@ def backup_cmd(
             workers=workers,
             dry_run=dry_run,
             allow_empty=allow_empty,
+            allow_unversioned=allow_unversioned,
+            allow_new_source=allow_new_source,
         )
         store = open_store(bucket, workers, counter)
         result = backup(

@@ -44,6 +44,7 @@ from docbackup.errors import (
     ManifestArchived,
     ObjectArchived,
     ObjectNotFound,
+    PreconditionFailed,
 )
 from docbackup.manifest import (
     ACTIONS,
@@ -57,12 +58,14 @@ from docbackup.manifest import (
     write_json,
 )
 from docbackup.sources.base import Document, FileOrigin, ScanResult, shown
-from docbackup.storage.base import ARCHIVE_CLASSES, Encryption, Store
+from docbackup.storage.base import ARCHIVE_CLASSES, Encryption, ObjectInfo, Store
 
 # Errors after which no further request can succeed: the run stops instead of failing every
 # document one by one.
 _FATAL = (EncryptionNotConfirmed, BucketNotFound, AccessDenied, KeyUnusable)
 Clock = Callable[[], dt.datetime]
+# User metadata on a manifest: the run that wrote it, to tell our own landed write from another's.
+MANIFEST_RUN = "docbackup-run"
 # boto3's default; smaller files are read whole and sent in one PUT.
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 
@@ -92,6 +95,12 @@ class BackupOptions:
     # to keep for transfers in flight and the manifest: no transfer starts inside the reserve.
     time_left: Callable[[], float] | None = None
     reserve_s: float = 120.0
+    # Without versioning a write over a key replaces the only copy: refused unless the caller
+    # says so. Either way no run writes over a copy a manifest lists (see layout).
+    allow_unversioned: bool = False
+    # A set's nights come from one source; another one would replace the night (and what
+    # `latest` restores) without a word. Refused unless the caller says it is meant.
+    allow_new_source: bool = False
 
     def margin(self) -> int:
         if self.refresh_margin_days is not None:
@@ -151,6 +160,8 @@ def backup(
     date = run_date(options, started)
     catalog = Catalog(store, options.set_name)
     store.check_access()
+    if not options.allow_unversioned:
+        _refuse_unversioned(store)
     _refuse_rewriting_history(catalog, date)
     scan = source.scan()
     first = next(scan.documents, None)
@@ -161,6 +172,11 @@ def backup(
             "the prefix right?); pass --allow-empty if an empty snapshot is what you want"
         )
     documents = scan.documents if first is None else itertools.chain([first], scan.documents)
+    # Before tonight's manifest is read: the manifest write at the end is conditional on this
+    # answer, so a manifest another run writes meanwhile is never silently replaced.
+    tonight_at_start = (
+        store.head(layout.manifest_key(date, options.set_name)) if date in catalog.dates() else None
+    )
     known, tonight, passed_over = _known_copies(catalog, date)
     if not known or known[0].manifest.encryption != options.encryption.describe():
         # Before the first write. A night whose last manifest was written under this very key
@@ -169,9 +185,13 @@ def backup(
     run = _Run(store, options, date, started, reporter, clock)
     manifest_key = None
     try:
+        if known and not options.allow_new_source:
+            _refuse_new_source(known[0], source.describe())
         if not options.dry_run:
             run.lease = _take_night(store, options, date, tonight)
-        manifest_key, summary = _plan_and_run(run, catalog, source, scan, documents, known, tonight)
+        manifest_key, summary = _plan_and_run(
+            run, catalog, source, scan, documents, known, tonight, tonight_at_start
+        )
     finally:
         run.close()
         for stream in known:
@@ -222,13 +242,19 @@ def _plan_and_run(
     documents: Iterator[Document],
     known: list[ManifestStream],
     tonight: ManifestStream | None,
+    tonight_at_start: ObjectInfo | None,
 ) -> tuple[str | None, _Summary]:
     """Plan, transfer and write the manifest, with the lease held; returns the manifest's key
     (None when none was written) and what the night holds."""
     options, date = run.options, run.date
     manifest_key = None
     try:
-        run.plan(documents, known, interrupted=_interrupted_copies(catalog, date, tonight))
+        run.plan(
+            documents,
+            known,
+            interrupted=_interrupted_copies(catalog, date, tonight),
+            tonight=tonight is not None,
+        )
         for skipped in scan.skipped:
             if skipped.failure:
                 run.failures.append(Failure(skipped.path, skipped.reason))
@@ -246,7 +272,9 @@ def _plan_and_run(
             return None, summary
         with run.write_manifest(summary, source.describe(), run.clock()) as (body, sha):
             try:
-                manifest_key = catalog.write_body(date, body, sha, options.encryption)
+                manifest_key = _write_manifest(run, catalog, body, sha, tonight_at_start)
+            except NightBusy as exc:
+                run.fatal = exc  # another run's manifest stands; ours is not written
             except ConfigError as exc:
                 # Refused (access denied, say): bad input only if nothing was stored tonight;
                 # after copies went up it is a failed run, which exit 2 must not claim.
@@ -266,6 +294,65 @@ def _plan_and_run(
         if run.lease is not None:
             run.lease.stop(release=manifest_key is None)
     return manifest_key, summary
+
+
+def _refuse_unversioned(store: Store) -> None:
+    """A bucket that keeps no versions is refused before anything is written (exit 2)."""
+    try:
+        state = store.versioning()
+    except AccessDenied:
+        raise AccessDenied(
+            f"cannot tell whether bucket {store.bucket!r} keeps versions: these credentials "
+            "lack permission s3:GetBucketVersioning; grant it, or pass --allow-unversioned"
+        ) from None
+    if state != "Enabled":
+        what = "has versioning suspended" if state == "Suspended" else "has no versioning"
+        raise ConfigError(
+            f"bucket {store.bucket!r} {what}: a copy written over would be lost for good; "
+            "turn versioning on, or pass --allow-unversioned to back up into it anyway"
+        )
+
+
+def _refuse_new_source(newest: ManifestStream, source: str) -> None:
+    """Backing up another source into a set replaces what its nights hold: only when asked."""
+    before = newest.manifest
+    if before.source != source:
+        raise ConfigError(
+            f"set {before.set!r} holds backups of {before.source} (last on {before.date}), not "
+            f"of {source}: pass --allow-new-source to back this source up into it, or choose "
+            "another --set"
+        )
+
+
+def _write_manifest(
+    run: _Run, catalog: Catalog, body: BinaryIO, sha: str, at_start: ObjectInfo | None
+) -> str:
+    """Tonight's manifest, only over the one this run found when it started (or where there was
+    none): a manifest another run wrote meanwhile is never replaced without a word."""
+    lease = run.lease
+    run_id = lease.run_id if lease is not None else ""
+    try:
+        return catalog.write_body(
+            run.date,
+            body,
+            sha,
+            run.options.encryption,
+            metadata={MANIFEST_RUN: run_id},
+            if_none_match=at_start is None,
+            if_match=None if at_start is None else at_start.etag,
+        )
+    except (PreconditionFailed, ObjectNotFound):
+        key = layout.manifest_key(run.date, run.options.set_name)
+        now = run.store.head(key)
+        meta = (now.metadata or {}) if now is not None else {}
+        if now is not None and run_id and meta.get(MANIFEST_RUN) == run_id:
+            return key  # our own write landed and botocore's resend of it was refused
+        other = meta.get(MANIFEST_RUN)
+        raise NightBusy(
+            f"another backup (run {other[:12] if other else 'unknown'}) wrote the manifest of "
+            f"{key} while this one ran: its manifest stands, this run's is not written, and "
+            "the copies this run stored are left in the bucket"
+        ) from None
 
 
 def _take_night(
@@ -322,7 +409,11 @@ def _interrupted_copies(
     """
     if date not in catalog.dates():
         return set()
-    return {o.key for o in catalog.store.objects(layout.snapshot_prefix(date, catalog.set))}
+    return {
+        o.key
+        for o in catalog.store.objects(layout.copies_prefix(date, catalog.set))
+        if layout.is_copy_of_set(o.key, date, catalog.set)
+    }
 
 
 def _refuse_rewriting_history(catalog: Catalog, date: dt.date) -> None:
@@ -450,9 +541,17 @@ class _Run:
     # -- planning ---------------------------------------------------------------------------
 
     def plan(
-        self, documents: Iterable[Document], known: list[ManifestStream], interrupted: set[str]
+        self,
+        documents: Iterable[Document],
+        known: list[ManifestStream],
+        interrupted: set[str],
+        *,
+        tonight: bool = False,
     ) -> None:
-        """Walk the source and the known manifests side by side, all in path order."""
+        """Walk the source and the known manifests side by side, all in path order.
+
+        `tonight`: known[0] is this night's own manifest (a rerun). A copy it lists is never
+        written over: without versioning that would destroy it (see layout)."""
         cursors = [_Cursor(m.entries()) for m in known]
         last = None
         for doc in documents:
@@ -464,13 +563,22 @@ class _Run:
                     "order; this S3 server or bucket type is not supported as a source"
                 )
             last = doc.path
+            # Newest first; the last is the newest complete night, the base for "changed".
+            found = [c.take(doc.path) for c in cursors]
             key = self.prefix + doc.path  # layout.document_key, without re-formatting the date
+            listed = found[0] if tonight else None
+            if listed is not None:
+                generation = layout.generation_of(
+                    listed.key, self.date, self.options.set_name, doc.path
+                )
+                if generation is not None:  # tonight's manifest lists a copy of tonight's
+                    key = layout.document_key(
+                        self.date, self.options.set_name, doc.path, generation + 1
+                    )
             problem = layout.key_problem(key) or _restore_problem(doc.path)
             if problem:
                 self.failures.append(Failure(shown(doc.path), problem))
                 continue
-            # Newest first; the last is the newest complete night, the base for "changed".
-            found = [c.take(doc.path) for c in cursors]
             match = next((e for e in found if e and e.fingerprint == doc.fingerprint), None)
             if match is not None:
                 self._plan_same(doc, key, match)

@@ -8,7 +8,7 @@ import hashlib
 import io
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
 from docbackup import layout
@@ -165,12 +165,27 @@ class Catalog:
         return self.write_body(manifest.date, io.BytesIO(data), sha, encryption)
 
     def write_body(
-        self, date: dt.date, body: BinaryIO, sha256_b64: str, encryption: Encryption
+        self,
+        date: dt.date,
+        body: BinaryIO,
+        sha256_b64: str,
+        encryption: Encryption,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        if_none_match: bool = False,
+        if_match: str | None = None,
     ) -> str:
-        """Store a manifest already written out (see manifest.write_json), from a file."""
+        """Store a manifest already written out (see manifest.write_json), from a file; with a
+        condition, PreconditionFailed when the stored manifest is not the one expected."""
         key = layout.manifest_key(date, self.set)
         stored = self.store.put(
-            key, body, sha256_b64=sha256_b64, metadata={}, encryption=encryption
+            key,
+            body,
+            sha256_b64=sha256_b64,
+            metadata=metadata or {},
+            encryption=encryption,
+            if_none_match=if_none_match,
+            if_match=if_match,
         )
         if not encryption.confirmed_by(stored.sse, stored.kms_key_id):
             raise EncryptionNotConfirmed(

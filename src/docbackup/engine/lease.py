@@ -2,9 +2,16 @@
 
 The lease is `backups/<date>/<set>.lease.json`: who holds the night and until when. A run takes
 it with If-None-Match (nobody had it) or If-Match on the ETag it read (the holder finished, its
-lease ran out, or it crashed on this machine), renews it every third of its length, and checks
-it still holds it just before writing the manifest. A second run meanwhile stops with a clear
-message instead of interleaving its uploads and manifest with the first's.
+lease ran out, or it crashed on this machine), renews it every third of its length, and renews
+it once more (If-Match on its own ETag) just before writing the manifest, however much of it is
+left. A second run meanwhile stops with a clear message instead of interleaving its uploads and
+manifest with the first's.
+
+"Crashed on this machine" needs proof, not a hostname: cloned machines and host-network
+containers share hostnames, and a PID missing from one PID namespace may live in another. The
+holder records the kernel's boot id and its PID namespace; only a run that sees both equal to
+its own (the same running kernel, the same namespace) may read a missing PID as a crash. Where
+either cannot be read (not Linux), the lease is waited out.
 
 Nothing is ever deleted (backup identities have no s3:DeleteObject); an old lease is simply
 overwritten, and lifecycle removes it with the night. A server that does not enforce
@@ -65,6 +72,7 @@ class Lease:
         self.started = clock()
         self._etag: str | None = None
         self._valid_until = 0.0
+        self._renewed_at = 0  # counts the lease writes that landed
         self._released = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -83,6 +91,7 @@ class Lease:
             "run": self.run_id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            **machine_identity(),
             "started": self.started,
             "expires": 0 if self._released else expires,
         }
@@ -113,6 +122,7 @@ class Lease:
             etag, answer = ours.etag, (ours.sse, ours.kms_key_id)
         self._etag = etag
         self.answer = answer
+        self._renewed_at += 1
         self._valid_until = float(body["expires"]) if body["expires"] else sent
 
     def _ours(self) -> ObjectInfo | None:
@@ -153,9 +163,9 @@ class Lease:
         if not _holder_gone(holder, self.clock(), finished_after):
             until = dt.datetime.fromtimestamp(float(holder["expires"]), dt.UTC)
             raise NightBusy(
-                f"another backup of {self.what} is running (on {holder.get('host')}, pid "
-                f"{holder.get('pid')}); its lease runs to {until:%H:%M:%S} UTC. "
-                "Wait for it to finish, or run again after that time"
+                f"another backup of {self.what} is running ({describe_holder(holder)}); its "
+                f"lease runs to {until:%H:%M:%S} UTC. Wait for it to finish, or run again after "
+                "that time"
             )
         try:
             self._put(if_match=info.etag)
@@ -174,8 +184,8 @@ class Lease:
                 return False
             try:
                 self._put(if_match=self._etag)
-            except PreconditionFailed:
-                self.lost = f"the lease on {self.what} was taken over by another backup"
+            except (PreconditionFailed, ObjectNotFound):
+                self.lost = f"the lease on {self.what} was taken over by {self._holder()}"
                 return False
             except DocbackupError:
                 pass  # not renewed this time; held() notices if it runs out meanwhile
@@ -191,8 +201,31 @@ class Lease:
             return self.lost is None
 
     def confirm(self) -> bool:
-        """Just before the manifest: held with room to spare, or renewed right now."""
-        return self.held(margin_s=self.lease_s / 3) or (self.renew() and self.held())
+        """Just before the manifest: renewed right now (If-Match on our own ETag), whatever
+        time was left. Room to spare proves nothing when another machine's clock ran ahead
+        and it took the lease over meanwhile."""
+        before = self._renewed_at
+        if not self.renew():
+            return False
+        if self._renewed_at == before:
+            # renew() lets a transient error pass (a later renewal may land); here only a
+            # renewal that landed proves the night is still ours.
+            with self._lock:
+                if self.lost is None:
+                    self.lost = f"the lease on {self.what} could not be renewed before the manifest"
+            return False
+        return self.held()
+
+    def _holder(self) -> str:
+        """Who holds the lease now, in words: its run id, machine and process."""
+        try:
+            with self.store.open(self.key) as body:
+                holder = json.loads(body.read())
+        except (DocbackupError, ValueError):
+            return "another backup"
+        if not isinstance(holder, dict):
+            return "another backup"
+        return describe_holder(holder)
 
     def stop(self, *, release: bool) -> None:
         """Stop renewing. With release, give the night up at once (a run that ends without a
@@ -218,8 +251,34 @@ def _holder_gone(
         return True  # not a lease this docbackup wrote: nothing to honour
     if expires <= now or finished_after(started):
         return True
-    # A holder on this machine whose process is gone has crashed: no need to wait it out.
-    return holder.get("host") == socket.gethostname() and not _alive(int(holder.get("pid", 0)))
+    # A holder in this very kernel and PID namespace whose process is gone has crashed: no need
+    # to wait it out. Anything less (a hostname) is no proof: see the module's docstring.
+    mine = machine_identity()
+    same = bool(mine) and all(holder.get(k) == v for k, v in mine.items())
+    try:
+        pid = int(holder.get("pid", 0))
+    except (TypeError, ValueError):
+        return False
+    return same and not _alive(pid)
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    """A lease's holder in words, for the message of the run that meets it."""
+    return f"run {str(holder.get('run'))[:12]} on {holder.get('host')}, pid {holder.get('pid')}"
+
+
+def machine_identity() -> dict[str, str]:
+    """The running kernel (boot id) and this process's PID namespace, or {} when either is
+    unknown: a PID means something only within both."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+        pidns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return {}
+    if not boot or not pidns:
+        return {}
+    return {"boot": boot, "pidns": pidns}
 
 
 def _alive(pid: int) -> bool:

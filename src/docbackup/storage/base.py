@@ -19,6 +19,8 @@ SSEMode = Literal["aws:kms", "AES256", "none"]
 ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 # RestoreObject's retrieval tiers, as the CLI names them.
 RestoreTier = Literal["bulk", "standard", "expedited"]
+# GetBucketVersioning's answer; "Off" for a bucket that never had versioning.
+Versioning = Literal["Enabled", "Suspended", "Off"]
 # What a restore request found: just asked for, asked for earlier and not done, or done.
 RestoreState = Literal["requested", "in-progress", "ready"]
 
@@ -95,6 +97,9 @@ class Store(Protocol):
 
     def check_encryption(self, encryption: Encryption) -> None:
         """Raise KeyUnusable if the KMS key asked for is known not to work (missing, disabled)."""
+
+    def versioning(self) -> Versioning:
+        """The bucket's versioning state; AccessDenied when these credentials may not ask."""
 
     def put(
         self,

@@ -35,13 +35,14 @@ from docbackup.storage.base import (
     RestoreState,
     RestoreTier,
     Stored,
+    Versioning,
 )
 
 
 @dataclass(slots=True)
 class _Version:
     data: bytes
-    version_id: str
+    version_id: str | None
     etag: str
     last_modified: dt.datetime
     sse: str | None
@@ -66,6 +67,7 @@ class _Version:
 @dataclass(slots=True)
 class _Bucket:
     default_encryption: Encryption
+    versioning: Versioning = "Enabled"
     versions: dict[str, list[_Version]] = field(default_factory=dict)
 
 
@@ -79,15 +81,23 @@ class MemoryBackend:
         self.known_kms_keys = set(known_kms_keys)
         self.requests: Counter[str] = Counter()
         self.denied: set[str] = set()
+        # Operations refused with AccessDenied on every bucket, as a policy without them would.
+        self.denied_operations: set[str] = set()
         # Tests move time forward to exercise retention.
         self.clock: Callable[[], dt.datetime] = _utc_now
         # How long a restore from an archive class takes here, on `clock` (S3: minutes to
         # two days, by class and tier).
         self.restore_delay = dt.timedelta(hours=5)
 
-    def create_bucket(self, name: str, *, default_encryption: Encryption | None = None) -> None:
+    def create_bucket(
+        self,
+        name: str,
+        *,
+        default_encryption: Encryption | None = None,
+        versioning: Versioning = "Enabled",
+    ) -> None:
         with self._lock:
-            self._buckets[name] = _Bucket(default_encryption or Encryption("AES256"))
+            self._buckets[name] = _Bucket(default_encryption or Encryption("AES256"), versioning)
 
     def store(self, name: str) -> MemoryStore:
         return MemoryStore(self, name)
@@ -95,7 +105,7 @@ class MemoryBackend:
     def _bucket(self, name: str, op: str | None) -> _Bucket:
         if op is not None:
             self.requests[op] += 1
-        if name in self.denied:
+        if name in self.denied or op in self.denied_operations:
             raise AccessDenied(f"access denied to bucket {name!r}")
         bucket = self._buckets.get(name)
         if bucket is None:
@@ -109,16 +119,22 @@ class MemoryBackend:
             enc = bucket.default_encryption
         if enc.mode == "aws:kms" and enc.kms_key_id not in self.known_kms_keys:
             raise KeyUnusable(f"KMS key {enc.kms_key_id!r} cannot be used")
+        # As S3: without versioning a write replaces the object; suspended, it replaces the
+        # "null" version and keeps the real ones.
+        version_id = {"Enabled": f"v{next(self._ids)}", "Suspended": "null"}.get(bucket.versioning)
         version = _Version(
             data=data,
-            version_id=f"v{next(self._ids)}",
+            version_id=version_id,
             etag=f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"',
             last_modified=self.clock(),
             sse=None if enc.mode == "none" else enc.mode,
             kms_key_id=enc.kms_key_id if enc.mode == "aws:kms" else None,
             metadata=dict(meta),
         )
-        bucket.versions.setdefault(key, []).append(version)
+        kept = bucket.versions.get(key, [])
+        if bucket.versioning != "Enabled":
+            kept = [v for v in kept if v.version_id not in (None, "null")]
+        bucket.versions[key] = [*kept, version]
         return version
 
     @staticmethod
@@ -214,6 +230,10 @@ class MemoryStore:
         key = encryption.kms_key_id
         if encryption.mode == "aws:kms" and key and key not in self._backend.known_kms_keys:
             raise KeyUnusable(f"KMS key {key!r} does not exist")
+
+    def versioning(self) -> Versioning:
+        with self._backend._lock:
+            return self._backend._bucket(self._name, "GetBucketVersioning").versioning
 
     def put(
         self,

@@ -41,6 +41,7 @@ from docbackup.storage.base import (
     RestoreState,
     RestoreTier,
     Stored,
+    Versioning,
 )
 from docbackup.storage.crt import CrtUploader
 
@@ -267,6 +268,11 @@ class S3Store:
             raise KeyUnusable(f"KMS key {key!r} is {meta.get('KeyState')}, not Enabled")
         if meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
             raise KeyUnusable(f"KMS key {key!r} is not an encryption key")
+
+    def versioning(self) -> Versioning:
+        with self._errors("bucket"):
+            status = self._client.get_bucket_versioning(Bucket=self._bucket).get("Status")
+        return "Enabled" if status == "Enabled" else "Suspended" if status == "Suspended" else "Off"
 
     def put(
         self,
