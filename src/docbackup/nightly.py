@@ -32,6 +32,9 @@ NOTIFY_TOPIC_ARN = "NOTIFY_TOPIC_ARN"
 NOTIFY_ON_SUCCESS = "NOTIFY_ON_SUCCESS"
 # Seconds before the function's timeout after which no transfer starts (see BackupOptions).
 TIME_RESERVE_SECONDS = "TIME_RESERVE_SECONDS"
+# "true" to back up into a bucket without versioning; the stack's bucket has it, so the
+# template never sets this (a test's S3-compatible server may lack it).
+ALLOW_UNVERSIONED = "ALLOW_UNVERSIONED"
 # What the template sets (WORKERS is an optional tuning knob with a measured default).
 STACK_SETTINGS = (
     BACKUP_BUCKET,
@@ -67,6 +70,7 @@ class Settings:
     reserve_s: float
     notify_topic_arn: str | None
     notify_on_success: bool
+    allow_unversioned: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -90,6 +94,7 @@ class Settings:
                 reserve_s=float(env.get(TIME_RESERVE_SECONDS, "120")),
                 notify_topic_arn=env.get(NOTIFY_TOPIC_ARN) or None,
                 notify_on_success=env.get(NOTIFY_ON_SUCCESS, "false").lower() == "true",
+                allow_unversioned=env.get(ALLOW_UNVERSIONED, "false").lower() == "true",
             )
         except ValueError as exc:
             raise ConfigError(f"bad setting in the environment: {exc}") from None
@@ -157,6 +162,7 @@ def run(
             dry_run=request.dry_run,
             time_left=time_left,
             reserve_s=settings.reserve_s,
+            allow_unversioned=settings.allow_unversioned,
         )
         # Everything under the source prefix, as before exclude patterns existed: the office
         # suites' lock files are a desktop's, and the function has no one to tell what it left.

@@ -86,9 +86,9 @@ def test_no_default_kms_and_no_key_stores_no_document(
     refused_with_nothing_stored(result, aws_env, bucket, "aws:kms:bucket-default")
     summary = json.loads(result.stdout)
     assert summary["status"] == "failed"
-    # HeadBucket, the dates listing, the lease and its release: no request for a document,
-    # through botocore or the CRT (whose PUTs are counted too).
-    assert summary["requests"] == 4
+    # HeadBucket, GetBucketVersioning, the dates listing, the lease and its release: no
+    # request for a document, through botocore or the CRT (whose PUTs are counted too).
+    assert summary["requests"] == 5
 
 
 def test_an_s3_source_is_not_copied(
@@ -130,7 +130,7 @@ def test_encryption_the_server_applies_is_stored(
         assert all(v["kms_key"].endswith(key) for v in stored)
 
 
-def test_a_night_with_no_changes_costs_five_requests_and_writes_nothing_unconfirmed(
+def test_a_night_with_no_changes_costs_seven_requests_and_writes_nothing_unconfirmed(
     tmp_path: Path, aws_env: LocalAWS, moto_bucket: tuple[str, str]
 ) -> None:
     bucket, _ = moto_bucket
@@ -139,10 +139,12 @@ def test_a_night_with_no_changes_costs_five_requests_and_writes_nothing_unconfir
     two_days_ago, yesterday = TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1)
     assert run("backup", *common, "--date", str(two_days_ago)).exit_code == 0
 
-    # A night with no changes: the lease confirms the encryption at no extra cost.
+    # A night with no changes: the lease confirms the encryption at no extra cost. (HeadBucket,
+    # GetBucketVersioning, the dates, the last manifest, the lease, its renewal just before
+    # the manifest, the manifest.)
     quiet = run("backup", *common, "--date", str(yesterday))
     assert quiet.exit_code == 0, quiet.output
-    assert json.loads(quiet.stdout)["requests"] == 5
+    assert json.loads(quiet.stdout)["requests"] == 7
 
     # WHEN the bucket loses its default KMS key, THEN the next quiet night stops at its lease
     aws_env.client("s3").delete_bucket_encryption(Bucket=bucket)

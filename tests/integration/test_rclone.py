@@ -81,7 +81,8 @@ def run(*args: str) -> tuple[Result, dict[str, object]]:
 def test_round_trip_on_rclone(tmp_path: Path, rclone: str) -> None:
     src = tmp_path / "office"
     first_state = awkward_tree(str(src), big_size=BIG)
-    common = ("--bucket", rclone, "--sse", "none", "--json")
+    # rclone keeps no versions: the round trip says it knows.
+    common = ("--bucket", rclone, "--sse", "none", "--allow-unversioned", "--json")
 
     first, s1 = run("backup", str(src), "--date", "2025-10-14", *common)
     assert first.exit_code == 0, first.output
@@ -113,7 +114,9 @@ def test_asking_rclone_for_encryption_it_does_not_apply_stores_no_document(
     write(str(src), "a.txt", b"a")
     write(str(src), "empty.txt", b"")
 
-    result, summary = run("backup", str(src), "--bucket", rclone, "--sse", sse, "--json")
+    result, summary = run(
+        "backup", str(src), "--bucket", rclone, "--sse", sse, "--allow-unversioned", "--json"
+    )
 
     # rclone answers every write without an encryption header: the lease, the run's first
     # write, shows it, and the run stops there.
@@ -135,6 +138,7 @@ def test_the_nightly_function_copies_nothing_from_its_source_when_not_encrypted(
         nightly.KMS_KEY_ARN: "arn:aws:kms:us-east-1:111122223333:key/test",
         nightly.SOURCE_BUCKET: "office-scans",
         nightly.SOURCE_PREFIX: "shared",
+        nightly.ALLOW_UNVERSIONED: "true",  # rclone keeps no versions
     }.items():
         monkeypatch.setenv(name, value)
     metrics = Metrics()
