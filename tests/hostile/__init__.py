@@ -1,1 +1,1 @@
-"""The hostile-input suite: what an attacker or bad luck does, and what the tool must still promise."""
+"""The hostile-input suite: what an attacker or bad luck does, and what still holds."""
