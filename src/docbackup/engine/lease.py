@@ -212,7 +212,10 @@ class Lease:
             # renewal that landed proves the night is still ours.
             with self._lock:
                 if self.lost is None:
-                    self.lost = f"the lease on {self.what} could not be renewed before the manifest"
+                    self.lost = (
+                        f"the lease on {self.what} could not be renewed, so the manifest "
+                        "could not be written"
+                    )
             return False
         return self.held()
 
