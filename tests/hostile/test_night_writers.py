@@ -20,7 +20,8 @@ import pytest
 
 from docbackup import compose, layout
 from docbackup.engine import BackupOptions, BackupResult, backup, restore
-from docbackup.engine.lease import Lease, NightBusy, machine_identity
+from docbackup.engine import lease as lease_module
+from docbackup.engine.lease import Lease, NightBusy
 from docbackup.errors import AccessDenied, ConfigError
 from docbackup.sandbox.server import LocalAWS
 from docbackup.sources import LocalSource
@@ -226,7 +227,7 @@ def test_a_lease_held_on_another_machine_with_the_same_hostname_is_not_taken_ove
 def test_a_lease_left_by_a_crashed_run_in_this_very_kernel_and_namespace_is_taken_at_once(
     store: Store,
 ) -> None:
-    mine = machine_identity()
+    mine = lease_module.machine_identity()
     if not mine:
         pytest.skip("no boot id or PID namespace here: such leases are waited out")
     now = 1_000_000.0
