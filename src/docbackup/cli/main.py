@@ -267,7 +267,8 @@ def list_cmd(bucket: str | None, set_name: str, as_json: bool) -> None:
     "--to",
     "target",
     required=True,
-    type=click.Path(file_okay=False),
+    # Checked by the engine, which says in one line why a target cannot be used.
+    type=click.Path(),
     help="Folder to restore into.",
 )
 @bucket_option

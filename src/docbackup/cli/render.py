@@ -127,8 +127,14 @@ def restore_text(r: RestoreResult, target: str) -> None:
     click.echo(
         f"{r.date} {r.set}: {r.status}: restored {r.restored} documents "
         f"({human_bytes(r.bytes)}) into {target}, SHA-256 verified; {r.failed} failed"
+        + (f", {len(r.not_stored)} not in this night" if r.not_stored else "")
     )
+    if r.latest_note:
+        click.echo(r.latest_note, err=True)
+    if r.stale_removed:
+        click.echo(f"removed {r.stale_removed} temporary files an interrupted restore left")
     _problems("not restored", r.failures)
+    _problems("not in this night (its backup could not store them)", r.not_stored)
     if r.restores_requested:
         click.echo(
             f"asked S3 to restore {r.restores_requested} copies from the archive: once they "

@@ -8,13 +8,13 @@ browsed in flat memory; only `cat` reads an object.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from docbackup.engine import match
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.restore import download
 from docbackup.errors import ConfigError, DocbackupError, ManifestArchived, ManifestError
@@ -83,22 +83,11 @@ class Found:
     versions: list[Version] = field(default_factory=list)
 
 
-def matcher(pattern: str) -> tuple[str, bool]:
-    """A pattern with no '/' matches a document's name in any folder; one with a '/' matches
-    the whole path. Matching ignores case, as office users type names. Paths in a snapshot
-    have no leading '/', so one typed in front (`/Invoices/*`) anchors at the top instead."""
-    whole = "/" in pattern
-    pattern = pattern.lstrip("/")
-    if not pattern:
-        raise ConfigError("the pattern is empty")
-    return pattern.lower(), whole
-
-
 def find(store: Store, set_name: str, pattern: str) -> tuple[list[Found], list[str]]:
     """Documents matching `pattern` in every readable night, oldest version first; also the
     nights that could not be read (said, not skipped silently)."""
     store.check_access()
-    glob, whole = matcher(pattern)
+    wanted = match.pattern(pattern)
     catalog = Catalog(store, set_name)
     # path -> sha256 -> (size, mtime, nights newest first)
     hits: dict[str, dict[str, tuple[int, int, list[dt.date]]]] = {}
@@ -113,8 +102,7 @@ def find(store: Store, set_name: str, pattern: str) -> tuple[list[Found], list[s
             continue
         with night:
             for e in night.entries():
-                target = e.path if whole else e.path.rsplit("/", 1)[-1]
-                if not fnmatch.fnmatchcase(target.lower(), glob):
+                if not wanted.matches(e.path):
                     continue
                 versions = hits.setdefault(e.path, {})
                 _, _, nights = versions.setdefault(e.sha256, (e.size, e.mtime_ns, []))

@@ -32,6 +32,8 @@ class Catalog:
         self.store = store
         self.set = layout.check_set_name(set_name)
         self._dates: list[dt.date] | None = None
+        # Nights newer than the one `latest` chose, passed over because they are not complete.
+        self.passed_over: list[dt.date] = []
 
     def dates(self) -> list[dt.date]:
         """Dates that have anything stored, newest first (one LIST per 1,000 dates)."""
@@ -140,6 +142,7 @@ class Catalog:
         """The newest complete night, else the newest; an unreadable or archived one on the way
         is an error, never silently passed over for an older night."""
         newest = None
+        self.passed_over = []
         try:
             for date in self.dates():
                 found = self.stream(date)
@@ -149,6 +152,7 @@ class Catalog:
                     if newest is not None:
                         newest.close()
                     return found
+                self.passed_over.append(date)
                 if newest is None:
                     newest = found
                 else:
@@ -157,6 +161,7 @@ class Catalog:
             if newest is not None:
                 newest.close()
             raise
+        self.passed_over = []  # none is complete: `latest` is the newest night itself
         return newest
 
     def write(self, manifest: Manifest, encryption: Encryption) -> str:

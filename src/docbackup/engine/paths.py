@@ -22,6 +22,11 @@ def safe_parts(path: str) -> list[str]:
         raise UnsafePath("empty path")
     if "\x00" in path:
         raise UnsafePath("path contains a NUL byte")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON can carry a lone surrogate ("\ud800"); no file name is made of one.
+        raise UnsafePath("path is not valid Unicode (a lone surrogate)") from None
     if path.startswith(("/", "\\")) or _DRIVE.match(path):
         raise UnsafePath("absolute path or drive letter")
     parts = path.split("/")
@@ -32,21 +37,3 @@ def safe_parts(path: str) -> list[str]:
         if part in ("", ".", ".."):
             raise UnsafePath(f"path has an empty, '.' or '..' component: {path!r}")
     return parts
-
-
-def prepare_parent(root: str, parts: list[str]) -> str:
-    """Create the folders for `parts` under `root`, never through a symlink; return the parent.
-
-    Raises UnsafePath if something already in the target would redirect the write.
-    """
-    current = root
-    for name in parts[:-1]:
-        current = os.path.join(current, name)
-        if os.path.islink(current):
-            raise UnsafePath(f"{current} is a symbolic link; not restoring through it")
-        try:
-            os.mkdir(current, 0o755)
-        except FileExistsError:
-            if not os.path.isdir(current) or os.path.islink(current):
-                raise UnsafePath(f"{current} exists and is not a folder") from None
-    return current

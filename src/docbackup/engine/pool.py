@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
@@ -9,13 +10,24 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def run_bounded(workers: int, fn: Callable[[T], None], items: Iterable[T], *, name: str) -> None:
+def run_bounded(
+    workers: int,
+    fn: Callable[[T], None],
+    items: Iterable[T],
+    *,
+    name: str,
+    stop: threading.Event | None = None,
+) -> None:
     """`fn` on every item, at most two per worker queued: items can be streamed from a
     manifest of any size while memory stays flat (a future per item of a 20,000-file night
     held tens of MB). `fn` records its own failures; anything it raises is a crash and
-    propagates once the queued calls are done."""
+    propagates once the queued calls are done.
+
+    Interrupted (Ctrl-C, or a crash), the calls not started are dropped and `stop` is set, so
+    the running ones can give up early and clean up after themselves before this returns."""
     limit = 2 * workers
-    with ThreadPoolExecutor(workers, thread_name_prefix=name) as pool:
+    pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+    try:
         pending: set[Future[None]] = set()
         for item in items:
             if len(pending) >= limit:
@@ -23,6 +35,12 @@ def run_bounded(workers: int, fn: Callable[[T], None], items: Iterable[T], *, na
                 _raise_crashes(done)
             pending.add(pool.submit(fn, item))
         _raise_crashes(wait(pending).done)
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _raise_crashes(done: Iterable[Future[None]]) -> None:

@@ -8,21 +8,22 @@ it, and the same restore run again later proceeds to the documents.
 
 from __future__ import annotations
 
-import contextlib
-import fnmatch
+import datetime as dt
 import hashlib
 import os
-import secrets
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, BinaryIO
 
 from docbackup.engine import archive
 from docbackup.engine.catalog import Catalog
-from docbackup.engine.paths import UnsafePath, prepare_parent, safe_parts
+from docbackup.engine.match import Selection
+from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, RestoreResult, RunStatus
+from docbackup.engine.target import Target, check_target, in_the_way, stale_temporaries
 from docbackup.errors import (
     ConfigError,
     DocbackupError,
@@ -34,6 +35,12 @@ from docbackup.manifest import Entry, ManifestStream
 from docbackup.storage.base import RestoreTier, Store
 
 _CHUNK = 1 << 20
+
+
+class Interrupted(Exception):
+    """The restore was interrupted; a download in progress gives up (its file is removed)."""
+
+
 DOWNLOAD_ATTEMPTS = 3
 
 
@@ -51,6 +58,8 @@ def restore(
 ) -> RestoreResult:
     """`tier`: ask S3 to restore copies an archive class holds, with that retrieval tier."""
     reporter = reporter or NullReporter()
+    selection = Selection(include)
+    root = check_target(target)
     store.check_access()
     catalog = Catalog(store, set_name)
     try:
@@ -62,8 +71,20 @@ def restore(
         if not unavailable.ready:
             return _manifest_unavailable(exc, catalog.set, unavailable)
         night = catalog.resolve(when)  # it came back between the read and the request
+    note = _latest_note(night.manifest.date, catalog.passed_over) if when == "latest" else None
     with night as manifest:
-        return _restore(store, manifest, target, include, overwrite, workers, reporter, tier)
+        job = _Restore(store, manifest, root, selection, overwrite, reporter, tier)
+        return replace(job.run(workers), latest_note=note)
+
+
+def _latest_note(chosen: dt.date, passed_over: list[dt.date]) -> str | None:
+    if not passed_over:
+        return None
+    newer = ", ".join(d.isoformat() for d in sorted(passed_over))
+    return (
+        f"latest is {chosen}, the newest complete night; newer nights that are not complete "
+        f"were passed over: {newer} (restore one by its date for what it holds)"
+    )
 
 
 def _manifest_unavailable(
@@ -85,107 +106,200 @@ def _manifest_unavailable(
     )
 
 
-def _restore(
-    store: Store,
-    manifest: ManifestStream,
-    target: str,
-    include: tuple[str, ...],
-    overwrite: bool,
-    workers: int,
-    reporter: Reporter,
-    tier: RestoreTier | None,
-) -> RestoreResult:
-    def chosen() -> Iterator[tuple[Entry, list[str] | UnsafePath]]:
-        # Read from the spooled manifest twice, one entry at a time: once to plan, once to
-        # restore, so a night of any size is restored in flat memory.
-        for entry in manifest.entries():
-            if include and not any(fnmatch.fnmatchcase(entry.path, g) for g in include):
+Chosen = tuple[Entry, "list[str] | UnsafePath"]
+
+
+class _Restore:
+    """One restore: a planning pass over the manifest that writes nothing, then the writing
+    pass. Both read the spooled manifest one entry at a time, so memory stays flat whatever
+    the night's size (only the night's folder names are held)."""
+
+    def __init__(
+        self,
+        store: Store,
+        manifest: ManifestStream,
+        root: str,
+        selection: Selection,
+        overwrite: bool,
+        reporter: Reporter,
+        tier: RestoreTier | None,
+    ) -> None:
+        self.store, self.manifest, self.root = store, manifest, root
+        self.selection, self.overwrite = selection, overwrite
+        self.reporter, self.tier = reporter, tier
+        self.folders: set[str] = set()  # every folder the chosen documents need, relative
+        self.stale: list[str] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.problems: list[Problem] = []
+        self.restored = self.nbytes = self.archived = self.requested = 0
+
+    def chosen(self) -> Iterator[Chosen]:
+        for entry in self.manifest.entries():
+            if not self.selection.matches(entry.path):
                 continue
             try:
                 yield entry, safe_parts(entry.path)
             except UnsafePath as exc:
                 yield entry, exc
 
-    root = _target_root(target)
-    count = total = conflicts = 0
-    first_conflict = ""
-    for entry, parts in chosen():
-        if isinstance(parts, UnsafePath):
-            continue
-        count += 1
-        total += entry.size
-        if not overwrite and os.path.lexists(os.path.join(root, *parts)):
-            conflicts += 1
-            first_conflict = first_conflict or entry.path
-    if conflicts:
-        raise ConfigError(
-            f"{conflicts} file(s) already exist in {root} (first: {first_conflict}); "
-            "restore into an empty folder or pass --overwrite"
-        )
-    lock = threading.Lock()
-    problems: list[Problem] = []
-    restored = 0
-    nbytes = 0
-    archived = requested = 0
+    def plan(self) -> tuple[int, int]:
+        """Count what is to be restored and refuse (ConfigError, nothing written) if anything
+        in the target is in the way."""
+        count = total = conflicts = 0
+        first_conflict = ""
+        in_way: list[str] = []
+        self.stale = stale_temporaries(self.root, "")
+        for entry, parts in self.chosen():
+            if isinstance(parts, UnsafePath):
+                continue
+            count += 1
+            total += entry.size
+            for folder in self._new_folders(parts):
+                if why := in_the_way(self.root, folder, folder=True):
+                    in_way.append(f"{folder} {why}")
+                else:
+                    self.stale.extend(stale_temporaries(self.root, folder))
+            if why := in_the_way(self.root, entry.path, folder=False):
+                in_way.append(f"{entry.path} {why}")
+            elif not self.overwrite and os.path.lexists(os.path.join(self.root, *parts)):
+                conflicts += 1
+                first_conflict = first_conflict or entry.path
+        if in_way:
+            raise ConfigError(
+                f"{len(in_way)} thing(s) in {self.root} are in the way of the restore "
+                f"(first: {in_way[0]}); move them or restore into an empty folder"
+            )
+        if conflicts:
+            raise ConfigError(
+                f"{conflicts} file(s) already exist in {self.root} (first: {first_conflict}); "
+                "restore into an empty folder or pass --overwrite"
+            )
+        return count, total
 
-    def one(item: tuple[Entry, list[str] | UnsafePath]) -> None:
-        nonlocal restored, nbytes, archived, requested
+    def _new_folders(self, parts: list[str]) -> list[str]:
+        # Deepest first, stopping at one already seen: its own parents were seen with it, so a
+        # tree of any depth costs a few string joins per document, not one per level.
+        new = []
+        for depth in range(len(parts) - 1, 0, -1):
+            folder = "/".join(parts[:depth])
+            if folder in self.folders:
+                break
+            self.folders.add(folder)
+            new.append(folder)
+        return new
+
+    def run(self, workers: int) -> RestoreResult:
+        count, total = self.plan()
+        header = self.manifest.manifest
+        not_stored = tuple(
+            Problem(f.path, f.reason) for f in header.failures if self.selection.matches(f.path)
+        )
+        if count == 0 and not self._any_unsafe():
+            return self._nothing(header.date, header.set, not_stored)
+        with Target(self.root) as target:
+            for relative in self.stale:
+                target.remove(relative)
+            self.reporter.start("restore", count, total)
+            try:
+                run_bounded(
+                    workers,
+                    lambda item: self.one(target, item),
+                    self.chosen(),
+                    name="restore",
+                    stop=self.stop,
+                )
+            finally:
+                self.reporter.finish()
+        failures = tuple(sorted(self.problems, key=lambda p: p.path))
+        status: RunStatus
+        if failures:
+            status = "failed" if self.restored == 0 else "partial"
+        else:
+            # A partial night's failures say what it lacks: a selection of none of them is whole.
+            whole = header.status == "complete" or bool(self.selection and header.failures)
+            complete = whole and not not_stored
+            status = "complete" if complete else "partial"
+        return RestoreResult(
+            status,
+            header.date,
+            header.set,
+            self.restored,
+            len(failures),
+            self.nbytes,
+            failures,
+            archived=self.archived,
+            restores_requested=self.requested,
+            not_stored=not_stored,
+            stale_removed=len(self.stale),
+        )
+
+    def _any_unsafe(self) -> bool:
+        return any(isinstance(parts, UnsafePath) for _, parts in self.chosen())
+
+    def _nothing(
+        self, date: dt.date, set_name: str, not_stored: tuple[Problem, ...]
+    ) -> RestoreResult:
+        # Restoring nothing is not success: a mistyped --include must not look like a restore.
+        if self.selection:
+            why = Problem(
+                "--include",
+                f"no document of the {date} snapshot matches {self.selection.describe()} "
+                "(a pattern without '/' matches a document's name, one with '/' its whole "
+                "path, e.g. 'Invoices/*')",
+            )
+        else:
+            why = Problem("(night)", f"the {date} snapshot holds no documents")
+        return RestoreResult("failed", date, set_name, 0, 1, 0, (why,), not_stored=not_stored)
+
+    def one(self, target: Target, item: Chosen) -> None:
         entry, parts = item
+        if self.stop.is_set():
+            return  # interrupted: not started, and not counted as a failure
         if isinstance(parts, UnsafePath):
-            reason = f"unsafe path in manifest, not followed: {parts}"
-            with lock:
-                problems.append(Problem(entry.path, reason))
+            with self.lock:
+                self.problems.append(
+                    Problem(entry.path, f"unsafe path in manifest, not followed: {parts}")
+                )
+            self.reporter.advance(entry.path, entry.size)
             return
         try:
-            _restore_one(store, root, entry, parts)
+            if entry.path in self.folders:
+                raise UnsafePath(
+                    "the night also holds documents inside a folder of this name; "
+                    "a name cannot be both"
+                )
+            target.write(parts, lambda out: self._fill(entry, out), entry.mtime_ns)
         except ObjectArchived as exc:
-            unavailable = archive.ask_back(store, entry.key, entry.version_id, exc, tier)
-            with lock:
-                problems.append(Problem(entry.path, unavailable.reason))
-                archived += 1
-                requested += unavailable.requested
-        except (OSError, DocbackupError, UnsafePath) as exc:
-            with lock:
-                problems.append(Problem(entry.path, str(exc)))
+            unavailable = archive.ask_back(self.store, entry.key, entry.version_id, exc, self.tier)
+            with self.lock:
+                self.problems.append(Problem(entry.path, unavailable.reason))
+                self.archived += 1
+                self.requested += unavailable.requested
+        except UnsafePath as exc:
+            with self.lock:
+                self.problems.append(Problem(entry.path, f"not followed: {exc}"))
+        except (OSError, DocbackupError) as exc:
+            with self.lock:
+                self.problems.append(Problem(entry.path, str(exc)))
         else:
-            with lock:
-                restored += 1
-                nbytes += entry.size
-        reporter.advance(entry.path, entry.size)
+            with self.lock:
+                self.restored += 1
+                self.nbytes += entry.size
+        self.reporter.advance(entry.path, entry.size)
 
-    reporter.start("restore", count, total)
-    try:
-        run_bounded(workers, one, chosen(), name="restore")
-    finally:
-        reporter.finish()
-    failures = tuple(sorted(problems, key=lambda p: p.path))
-    header = manifest.manifest
-    status: RunStatus
-    if failures:
-        status = "failed" if restored == 0 else "partial"
-    else:
-        status = "complete" if header.status == "complete" else "partial"
-    return RestoreResult(
-        status,
-        header.date,
-        header.set,
-        restored,
-        len(failures),
-        nbytes,
-        failures,
-        archived=archived,
-        restores_requested=requested,
-    )
+    def _fill(self, entry: Entry, out: BinaryIO) -> None:
+        size, sha = download(self.store, entry, out, stop=self.stop)
+        if size != entry.size or sha.hexdigest() != entry.sha256:
+            raise DocbackupError(
+                f"stored copy does not match the manifest (size {size}, sha256 "
+                f"{sha.hexdigest()[:16]}..., expected {entry.size}, {entry.sha256[:16]}...)"
+            )
 
 
-def _target_root(target: str) -> str:
-    if os.path.lexists(target) and not os.path.isdir(target):
-        raise ConfigError(f"restore target {target} exists and is not a folder")
-    os.makedirs(target, exist_ok=True)
-    return os.path.realpath(target)
-
-
-def download(store: Store, entry: Entry, out: BinaryIO) -> tuple[int, Any]:
+def download(
+    store: Store, entry: Entry, out: BinaryIO, *, stop: threading.Event | None = None
+) -> tuple[int, Any]:
     """Write the stored copy into `out`, starting over if the connection drops mid-body.
 
     botocore retries a request until its body starts; a body cut off later surfaces as a
@@ -198,6 +312,8 @@ def download(store: Store, entry: Entry, out: BinaryIO) -> tuple[int, Any]:
         try:
             with store.open(entry.key, entry.version_id) as body:
                 while chunk := body.read(_CHUNK):
+                    if stop is not None and stop.is_set():
+                        raise Interrupted("interrupted")
                     sha.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
@@ -211,27 +327,3 @@ def download(store: Store, entry: Entry, out: BinaryIO) -> tuple[int, Any]:
         os.fsync(out.fileno())
         return size, sha
     raise AssertionError("unreachable")  # the loop returns or raises
-
-
-def _restore_one(store: Store, root: str, entry: Entry, parts: list[str]) -> None:
-    parent = prepare_parent(root, parts)
-    dest = os.path.join(parent, parts[-1])
-    # A fixed short ASCII name: the document's own name may already be at the length limit.
-    tmp = os.path.join(parent, f".docbackup-{secrets.token_hex(8)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            size, sha = download(store, entry, out)
-        if size != entry.size or sha.hexdigest() != entry.sha256:
-            raise DocbackupError(
-                f"stored copy does not match the manifest (size {size}, sha256 "
-                f"{sha.hexdigest()[:16]}..., expected {entry.size}, {entry.sha256[:16]}...)"
-            )
-        os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns))
-        # replace() swaps the name itself: a symlink already at `dest` is replaced, not followed.
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

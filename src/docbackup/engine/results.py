@@ -92,6 +92,12 @@ class RestoreResult:
     # Set when the night's manifest itself is in an archive class, so that no document could
     # be restored: what is in the way, and whether it was asked back.
     manifest_archived: str | None = None
+    # Documents the night itself lacks: its backup could not store them (a partial night).
+    not_stored: tuple[Problem, ...] = ()
+    # Set when `latest` passed over newer nights that are not complete: which, and what to do.
+    latest_note: str | None = None
+    # Temporary files an interrupted earlier restore left in the target, removed by this one.
+    stale_removed: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -105,6 +111,9 @@ class RestoreResult:
             "restores_requested": self.restores_requested,
             "manifest_archived": self.manifest_archived,
             "failures": [{"path": p.path, "reason": p.reason} for p in self.failures],
+            "not_stored": [{"path": p.path, "reason": p.reason} for p in self.not_stored],
+            "latest_note": self.latest_note,
+            "stale_removed": self.stale_removed,
         }
 
 

@@ -1,0 +1,180 @@
+"""The restore folder: checked before anything is written, then written only through directory
+descriptors, so that nothing swapped in while a restore runs can send a file outside it.
+
+Every folder on the way to a document is opened relative to the one above it with O_NOFOLLOW
+and O_DIRECTORY: a symbolic link or a file put where a folder was fails to open, whenever it
+appears. A folder that is moved elsewhere after it was opened is caught after the rename, by
+walking the names again from the top: the file is then removed and the document reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import stat
+from collections.abc import Callable
+from typing import BinaryIO
+
+from docbackup.engine.paths import UnsafePath
+from docbackup.errors import ConfigError
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# The temporary name of a file being restored: fixed, short and ASCII, since the document's own
+# name may already be at the length limit. One left by a killed restore is removed by the next.
+TEMP = re.compile(r"\.docbackup-[0-9a-f]{16}\.tmp")
+
+
+def temp_name() -> str:
+    return f".docbackup-{secrets.token_hex(8)}.tmp"
+
+
+def check_target(target: str) -> str:
+    """The absolute folder a restore into `target` writes to; ConfigError (exit 2) if it is not
+    a folder and cannot become one. Writes nothing."""
+    path = os.path.abspath(target)
+    probe = path
+    while not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        if probe == path:
+            raise ConfigError(f"restore target {target} exists and is not a folder")
+        raise ConfigError(f"cannot create restore target {target}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write in {probe}, so the restore target {target} cannot be used")
+    return os.path.realpath(path)
+
+
+def in_the_way(root: str, relative: str, *, folder: bool) -> str | None:
+    """Why what is at `relative` under `root` stops a folder (or a document) being put there;
+    None if nothing is there or it is the folder wanted. `lstat`: a link is never followed."""
+    try:
+        st = os.lstat(os.path.join(root, relative))
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # nothing there, or a file higher up, which its own check reports
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return None  # past PATH_MAX: only the descriptor walk reaches it, and refuses links
+        return f"cannot be checked: {exc.strerror}"
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if folder and not stat.S_ISDIR(st.st_mode):
+        return "is a file where a folder of the night goes"
+    if not folder and stat.S_ISDIR(st.st_mode):
+        return "is a folder where a document of the night goes"
+    return None
+
+
+def stale_temporaries(root: str, relative: str) -> list[str]:
+    """Temporary files a killed restore left in the folder `relative` (relative paths)."""
+    folder = os.path.join(root, relative) if relative else root
+    try:
+        with os.scandir(folder) as it:
+            names = [
+                e.name for e in it if TEMP.fullmatch(e.name) and e.is_file(follow_symlinks=False)
+            ]
+    except OSError:
+        return []  # not there (yet): nothing left in it
+    return [f"{relative}/{n}" if relative else n for n in names]
+
+
+class Target:
+    """The restore folder, created if needed and held open while the restore runs."""
+
+    def __init__(self, root: str) -> None:
+        try:
+            os.makedirs(root, exist_ok=True)
+            self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ConfigError(f"cannot create restore target {root}: {exc.strerror}") from None
+        self.root = root
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _folder(self, folders: list[str], *, create: bool) -> int:
+        """A descriptor of the folder `folders` under the root (the caller closes it unless it
+        is the root's), each step opened relative to the last and never through a link."""
+        fd = self.fd
+        try:
+            for depth, name in enumerate(folders, 1):
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(name, 0o755, dir_fd=fd)
+                try:
+                    step = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError as exc:
+                    where = "/".join(folders[:depth])
+                    raise UnsafePath(
+                        f"{where} is a symbolic link or not a folder ({exc.strerror}); "
+                        "not restoring through it"
+                    ) from None
+                if fd != self.fd:
+                    os.close(fd)
+                fd = step
+        except BaseException:
+            if fd != self.fd:
+                os.close(fd)
+            raise
+        return fd
+
+    def _same_folder(self, folders: list[str], fd: int) -> bool:
+        try:
+            again = self._folder(folders, create=False)
+        except UnsafePath:
+            return False
+        try:
+            a, b = os.fstat(again), os.fstat(fd)
+        finally:
+            if again != self.fd:
+                os.close(again)
+        return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+    def write(self, parts: list[str], fill: Callable[[BinaryIO], None], mtime_ns: int) -> None:
+        """Create the document at `parts` from what `fill` writes (it raises to refuse the
+        content): under a temporary name, renamed only once `fill` returned."""
+        folders, name = parts[:-1], parts[-1]
+        parent = self._folder(folders, create=True)
+        try:
+            tmp = temp_name()
+            fd = os.open(tmp, _NEW_FILE, 0o644, dir_fd=parent)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    fill(out)
+                    os.utime(out.fileno(), ns=(mtime_ns, mtime_ns))
+                # A symbolic link already at the name is replaced, not followed.
+                os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=parent)
+                raise
+            if not self._same_folder(folders, parent):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=parent)
+                raise UnsafePath(
+                    f"{'/'.join(folders)} was moved or replaced during the restore; "
+                    "the file written into it was removed again"
+                )
+        finally:
+            if parent != self.fd:
+                os.close(parent)
+
+    def remove(self, relative: str) -> None:
+        """Remove a file (a stale temporary) without following any link on the way."""
+        *folders, name = relative.split("/")
+        parent = self._folder(folders, create=False)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=parent)
+        finally:
+            if parent != self.fd:
+                os.close(parent)
