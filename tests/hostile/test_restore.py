@@ -87,7 +87,7 @@ def night(
 
 
 class Hooked:
-    """Any store, with `before(key)` called as each stored copy is opened for reading."""
+    """Any store, with `before(key)` called as each object (the manifest first) is opened."""
 
     def __init__(self, inner: Store, before: Callable[[str], None]) -> None:
         self._inner = inner
@@ -97,8 +97,7 @@ class Hooked:
         return getattr(self._inner, name)
 
     def open(self, key: str, version_id: str | None = None) -> Any:
-        if not key.endswith(".manifest.json"):
-            self._before(key)
+        self._before(key)
         return self._inner.open(key, version_id)
 
 
@@ -175,6 +174,59 @@ def test_a_folder_changed_during_a_download_keeps_the_file_out_of_it(
     assert files_under(target) == {"a.txt"}
 
 
+def test_a_file_saved_during_the_restore_is_kept_without_overwrite(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    night(store, DATE, {"a.txt": b"a", "docs/b.txt": b"the night's"})
+    target = tmp_path / "target"
+
+    def user_saves(key: str) -> None:
+        if key.endswith("docs/b.txt"):
+            (target / "docs" / "b.txt").write_bytes(b"saved just now")
+
+    result = restore(Hooked(store, user_saves), "documents", DATE.isoformat(), str(target))
+
+    assert (target / "docs" / "b.txt").read_bytes() == b"saved just now"
+    assert (result.status, [p.path for p in result.failures]) == ("partial", ["docs/b.txt"])
+    assert "kept, not replaced" in result.failures[0].reason
+    assert files_under(target) == {"a.txt", "docs/b.txt"}
+
+
+def test_the_target_swapped_for_a_link_while_planned_is_refused(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    night(store, DATE, {"a.txt": b"a"})
+    target, outside = tmp_path / "target", tmp_path / "outside"
+    target.mkdir()
+    outside.mkdir()
+
+    def swap(key: str) -> None:
+        if key.endswith(".manifest.json") and not target.is_symlink():
+            target.rename(tmp_path / "aside")
+            target.symlink_to(outside)
+
+    with pytest.raises(ConfigError, match="symbolic link"):
+        restore(Hooked(store, swap), "documents", DATE.isoformat(), str(target))
+    assert files_under(outside) == set() and files_under(tmp_path / "aside") == set()
+
+
+def test_the_target_moved_away_during_the_restore_is_reported(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    night(store, DATE, {"a.txt": b"a", "b.txt": b"b"})
+    target = tmp_path / "target"
+
+    def move(key: str) -> None:
+        if key.endswith("b.txt") and not (tmp_path / "elsewhere").exists():
+            target.rename(tmp_path / "elsewhere")
+            target.mkdir()
+
+    result = restore(Hooked(store, move), "documents", DATE.isoformat(), str(target), workers=1)
+
+    assert result.status != "complete"
+    assert any(p.path == "--to" and "moved or replaced" in p.reason for p in result.failures)
+
+
 # -- item 5: one matching rule; restoring nothing is a failure -----------------------------
 
 
@@ -238,6 +290,19 @@ def test_restoring_nothing_exits_1_and_says_why(tmp_path: Path, bucket: str) -> 
     assert "no document of the 2025-10-15 snapshot matches 'Invoic'" in text.output
     assert (as_json["status"], as_json["restored"]) == ("failed", 0)
     assert not target.exists()  # nothing written, not even the folder
+
+
+def test_an_empty_target_is_refused_not_the_current_folder(
+    tmp_path: Path, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "two.txt").write_bytes(b"today's work")
+
+    result = run("restore", str(DATE), "--to", "", "--bucket", bucket, "--overwrite")
+
+    assert result.exit_code == 2
+    assert "the restore target is empty" in one_line(result)
+    assert (tmp_path / "two.txt").read_bytes() == b"today's work"
 
 
 # -- item 6: a partial night names what it lacks; `latest` says what it passed over --------
@@ -372,6 +437,31 @@ def test_a_name_both_document_and_folder_restores_the_folder_and_names_the_docum
     assert files_under(tmp_path / "t") == {"Report/2026.pdf", "Report-b"}
     assert [p.path for p in result.failures] == ["Report"]
     assert result.status == "partial"
+
+
+def test_a_name_both_ways_restores_again_with_overwrite(tmp_path: Path, store: MemoryStore) -> None:
+    night(store, DATE, {"Report": b"a document", "Report/2026.pdf": b"pdf"})
+    target = str(tmp_path / "t")
+    first = restore(store, "documents", DATE.isoformat(), target)
+
+    again = restore(store, "documents", DATE.isoformat(), target, overwrite=True)
+
+    assert [p.path for p in first.failures] == [p.path for p in again.failures] == ["Report"]
+    assert again.restored == 1
+
+
+def test_a_document_named_like_a_temporary_is_not_removed(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    name = ".docbackup-0123456789abcdef.tmp"
+    night(store, DATE, {name: b"the user's own", "a.txt": b"a"})
+    target = tmp_path / "t"
+    restore(store, "documents", DATE.isoformat(), str(target))
+
+    again = restore(store, "documents", DATE.isoformat(), str(target), overwrite=True)
+
+    assert (again.status, again.stale_removed) == ("complete", 0)
+    assert (target / name).read_bytes() == b"the user's own"
 
 
 def test_a_lone_surrogate_in_a_manifest_path_is_reported(

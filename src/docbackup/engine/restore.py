@@ -23,7 +23,14 @@ from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, RestoreResult, RunStatus
-from docbackup.engine.target import Target, check_target, in_the_way, stale_temporaries
+from docbackup.engine.target import (
+    TEMP,
+    Target,
+    check_target,
+    identity,
+    in_the_way,
+    stale_temporaries,
+)
 from docbackup.errors import (
     ConfigError,
     DocbackupError,
@@ -129,6 +136,7 @@ class _Restore:
         self.reporter, self.tier = reporter, tier
         self.folders: set[str] = set()  # every folder the chosen documents need, relative
         self.stale: list[str] = []
+        self.seen: tuple[int, int] | None = None
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.problems: list[Problem] = []
@@ -149,22 +157,36 @@ class _Restore:
         count = total = conflicts = 0
         first_conflict = ""
         in_way: list[str] = []
+        # A folder where a document goes, judged once every folder of the night is known: a
+        # name the night holds both ways ("Report" and "Report/x") sorts before its folder.
+        folder_at_document: list[str] = []
+        named_like_temporary: set[str] = set()
+        self.seen = identity(self.root)
         self.stale = stale_temporaries(self.root, "")
         for entry, parts in self.chosen():
             if isinstance(parts, UnsafePath):
                 continue
             count += 1
             total += entry.size
+            if TEMP.fullmatch(parts[-1]):
+                named_like_temporary.add(entry.path)
             for folder in self._new_folders(parts):
                 if why := in_the_way(self.root, folder, folder=True):
                     in_way.append(f"{folder} {why}")
                 else:
                     self.stale.extend(stale_temporaries(self.root, folder))
             if why := in_the_way(self.root, entry.path, folder=False):
-                in_way.append(f"{entry.path} {why}")
+                folder_at_document.append(entry.path)
             elif not self.overwrite and os.path.lexists(os.path.join(self.root, *parts)):
                 conflicts += 1
                 first_conflict = first_conflict or entry.path
+        in_way += [
+            f"{path} is a folder where a document of the night goes"
+            for path in folder_at_document
+            if path not in self.folders  # else the night holds it both ways: reported below
+        ]
+        # A document of the night may bear such a name; it is not ours to remove.
+        self.stale = [path for path in self.stale if path not in named_like_temporary]
         if in_way:
             raise ConfigError(
                 f"{len(in_way)} thing(s) in {self.root} are in the way of the restore "
@@ -197,9 +219,8 @@ class _Restore:
         )
         if count == 0 and not self._any_unsafe():
             return self._nothing(header.date, header.set, not_stored)
-        with Target(self.root) as target:
-            for relative in self.stale:
-                target.remove(relative)
+        with Target(self.root, self.seen) as target:
+            removed = sum(target.remove_temporary(relative) for relative in self.stale)
             self.reporter.start("restore", count, total)
             try:
                 run_bounded(
@@ -211,6 +232,14 @@ class _Restore:
                 )
             finally:
                 self.reporter.finish()
+            if not target.still_there():
+                self.problems.append(
+                    Problem(
+                        "--to",
+                        f"{self.root} was moved or replaced during the restore: what was "
+                        "restored is in the folder that was there when it started",
+                    )
+                )
         failures = tuple(sorted(self.problems, key=lambda p: p.path))
         status: RunStatus
         if failures:
@@ -231,7 +260,7 @@ class _Restore:
             archived=self.archived,
             restores_requested=self.requested,
             not_stored=not_stored,
-            stale_removed=len(self.stale),
+            stale_removed=removed,
         )
 
     def _any_unsafe(self) -> bool:
@@ -269,7 +298,9 @@ class _Restore:
                     "the night also holds documents inside a folder of this name; "
                     "a name cannot be both"
                 )
-            target.write(parts, lambda out: self._fill(entry, out), entry.mtime_ns)
+            target.write(
+                parts, lambda out: self._fill(entry, out), entry.mtime_ns, overwrite=self.overwrite
+            )
         except ObjectArchived as exc:
             unavailable = archive.ask_back(self.store, entry.key, entry.version_id, exc, self.tier)
             with self.lock:
@@ -279,7 +310,13 @@ class _Restore:
         except UnsafePath as exc:
             with self.lock:
                 self.problems.append(Problem(entry.path, f"not followed: {exc}"))
-        except (OSError, DocbackupError) as exc:
+        except FileExistsError:
+            reason = "a file appeared at this name during the restore: kept, not replaced"
+            with self.lock:
+                self.problems.append(Problem(entry.path, reason))
+        except (OSError, DocbackupError, ValueError, OverflowError) as exc:
+            # ValueError, OverflowError: a manifest value the system refuses (an mtime past
+            # what utime takes, say) fails this document, not the night.
             with self.lock:
                 self.problems.append(Problem(entry.path, str(exc)))
         else:
@@ -306,6 +343,8 @@ def download(
     StoreError from the read, which only the caller can retry.
     """
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        if stop is not None and stop.is_set():
+            raise Interrupted("interrupted")
         out.seek(0)
         out.truncate()
         sha, size = hashlib.sha256(), 0

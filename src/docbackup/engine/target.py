@@ -35,6 +35,9 @@ def temp_name() -> str:
 def check_target(target: str) -> str:
     """The absolute folder a restore into `target` writes to; ConfigError (exit 2) if it is not
     a folder and cannot become one. Writes nothing."""
+    if not target.strip():
+        # abspath("") is the current folder: an unset variable must not restore into it.
+        raise ConfigError("the restore target is empty; name a folder with --to")
     path = os.path.abspath(target)
     probe = path
     while not os.path.lexists(probe):
@@ -59,7 +62,7 @@ def in_the_way(root: str, relative: str, *, folder: bool) -> str | None:
         if exc.errno == errno.ENAMETOOLONG:
             return None  # past PATH_MAX: only the descriptor walk reaches it, and refuses links
         return f"cannot be checked: {exc.strerror}"
-    if stat.S_ISLNK(st.st_mode):
+    if folder and stat.S_ISLNK(st.st_mode):
         return "is a symbolic link"
     if folder and not stat.S_ISDIR(st.st_mode):
         return "is a file where a folder of the night goes"
@@ -81,16 +84,43 @@ def stale_temporaries(root: str, relative: str) -> list[str]:
     return [f"{relative}/{n}" if relative else n for n in names]
 
 
-class Target:
-    """The restore folder, created if needed and held open while the restore runs."""
+def identity(path: str) -> tuple[int, int] | None:
+    """What `path` is (device and inode), None if nothing is there: to notice it replaced."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
-    def __init__(self, root: str) -> None:
+
+class Target:
+    """The restore folder, created if needed and held open while the restore runs.
+
+    `seen`: the folder's identity when the restore was planned, if it existed then; a folder
+    swapped in under its name since is refused rather than written into."""
+
+    def __init__(self, root: str, seen: tuple[int, int] | None = None) -> None:
         try:
             os.makedirs(root, exist_ok=True)
-            self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            # The last step never through a link: one put at the name after the check is refused.
+            self.fd = os.open(root, _DIR_FLAGS)
         except OSError as exc:
+            if os.path.islink(root):
+                raise ConfigError(
+                    f"restore target {root} became a symbolic link while the restore was "
+                    "planned; nothing was restored"
+                ) from None
             raise ConfigError(f"cannot create restore target {root}: {exc.strerror}") from None
         self.root = root
+        st = os.fstat(self.fd)
+        self.identity = st.st_dev, st.st_ino
+        if seen is not None and seen != self.identity:
+            os.close(self.fd)
+            raise ConfigError(f"restore target {root} was replaced while the restore was planned")
+
+    def still_there(self) -> bool:
+        """Is the folder restored into still at the target's name (not moved or replaced)?"""
+        return identity(self.root) == self.identity
 
     def close(self) -> None:
         os.close(self.fd)
@@ -139,9 +169,17 @@ class Target:
                 os.close(again)
         return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
-    def write(self, parts: list[str], fill: Callable[[BinaryIO], None], mtime_ns: int) -> None:
+    def write(
+        self,
+        parts: list[str],
+        fill: Callable[[BinaryIO], None],
+        mtime_ns: int,
+        *,
+        overwrite: bool,
+    ) -> None:
         """Create the document at `parts` from what `fill` writes (it raises to refuse the
-        content): under a temporary name, renamed only once `fill` returned."""
+        content): under a temporary name, given its own only once `fill` returned. Without
+        `overwrite`, a file that appeared at the name since the plan is kept: FileExistsError."""
         folders, name = parts[:-1], parts[-1]
         parent = self._folder(folders, create=True)
         try:
@@ -151,8 +189,7 @@ class Target:
                 with os.fdopen(fd, "wb") as out:
                     fill(out)
                     os.utime(out.fileno(), ns=(mtime_ns, mtime_ns))
-                # A symbolic link already at the name is replaced, not followed.
-                os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
+                _publish(tmp, name, parent, overwrite=overwrite)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp, dir_fd=parent)
@@ -168,13 +205,45 @@ class Target:
             if parent != self.fd:
                 os.close(parent)
 
-    def remove(self, relative: str) -> None:
-        """Remove a file (a stale temporary) without following any link on the way."""
+    def remove_temporary(self, relative: str) -> bool:
+        """Remove a temporary file a killed restore left, without following any link on the
+        way; False if it is gone, no longer a plain file, or cannot be removed."""
         *folders, name = relative.split("/")
-        parent = self._folder(folders, create=False)
         try:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name, dir_fd=parent)
+            parent = self._folder(folders, create=False)
+        except UnsafePath:
+            return False
+        try:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                return False
+            os.unlink(name, dir_fd=parent)
+        except OSError:
+            return False  # a read-only folder, say: left as it is, and not counted
         finally:
             if parent != self.fd:
                 os.close(parent)
+        return True
+
+
+def _publish(tmp: str, name: str, folder: int, *, overwrite: bool) -> None:
+    if overwrite:
+        # A symbolic link already at the name is replaced, not followed.
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        return
+    try:
+        # A second name, made only if none is there: a file that appeared since the plan
+        # (saved by the user while the restore ran) raises FileExistsError and is kept.
+        os.link(tmp, name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        # No hard links on this file system (FAT, some shares): check at the last moment.
+        with contextlib.suppress(FileNotFoundError):
+            os.stat(name, dir_fd=folder, follow_symlinks=False)
+            raise FileExistsError(errno.EEXIST, "exists", name) from None
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        return
+    os.unlink(tmp, dir_fd=folder)
