@@ -39,7 +39,7 @@ class LocalSource:
         # Before the walk starts, so a bad line stops the run before anything is sent.
         excluder = self._with_ignore_file()
         found = ScanResult(iter(()))
-        found.documents = self._walk(self.root, "", excluder, found)
+        found.documents = self._walk(excluder, found)
         return found
 
     def _with_ignore_file(self) -> Excluder:
@@ -57,25 +57,26 @@ class LocalSource:
             raise ConfigError(f"{path} cannot be read: {exc.strerror}") from None
         return self.exclude.with_ignore_file(ignore_file_lines(data, path), path)
 
-    def _walk(
-        self, folder: str, rel: str, excluder: Excluder, found: ScanResult
-    ) -> Iterator[Document]:
+    def _walk(self, excluder: Excluder, found: ScanResult) -> Iterator[Document]:
         """Depth first, in the order of the full relative paths: a folder sorts as its name plus
-        '/', so "a-b.pdf" < "a/x.pdf" < "a0.pdf" as the strings compare. Only one folder's
-        listing is held at a time, and an excluded folder is never opened."""
+        '/', so "a-b.pdf" < "a/x.pdf" < "a0.pdf" as the strings compare. Each folder on the way
+        down holds what is left of its listing, and an excluded folder is never opened.
+
+        A stack of those listings, not recursion: a tree deeper than Python's recursion limit
+        (1,000 frames) is as much a folder as any other.
+        """
         skipped = found.skipped
-        try:
-            with os.scandir(folder) as it:
-                listed = [_lstat(e) for e in it]
-        except OSError as exc:
-            skipped.append(
-                Skipped(shown(rel) or ".", f"folder cannot be read: {exc.strerror}", True)
-            )
-            return
-        # One lstat per entry decides both where it sorts and whether it is walked into, so a
-        # rename between the two cannot put the walk out of order.
-        listed.sort(key=lambda item: item[0])
-        for _, entry, st in listed:
+        stack: list[tuple[str, Iterator[_Listed]]] = []
+        top = _listing(self.root, "", skipped)
+        if top is not None:
+            stack.append(("", iter(top)))
+        while stack:
+            rel, listing = stack[-1]
+            item = next(listing, None)
+            if item is None:
+                stack.pop()
+                continue
+            _, entry, st = item
             path = f"{rel}{entry.name}"
             if isinstance(st, OSError):
                 if isinstance(st, FileNotFoundError):
@@ -91,7 +92,9 @@ class LocalSource:
             if excluder.matches(path + "/" if is_dir else path):
                 found.excluded += 1
             elif is_dir:
-                yield from self._walk(entry.path, path + "/", excluder, found)
+                below = _listing(entry.path, path + "/", skipped)
+                if below is not None:
+                    stack.append((path + "/", iter(below)))
             elif stat.S_ISREG(st.st_mode):
                 origin = FileOrigin(entry.path, file_fingerprint(st))
                 yield Document(path, st.st_size, st.st_mtime_ns, origin)
@@ -103,7 +106,24 @@ class LocalSource:
                 )
 
 
-def _lstat(entry: os.DirEntry[str]) -> tuple[str, os.DirEntry[str], os.stat_result | OSError]:
+_Listed = tuple[str, os.DirEntry[str], os.stat_result | OSError]
+
+
+def _listing(folder: str, rel: str, skipped: list[Skipped]) -> list[_Listed] | None:
+    """A folder's entries in walk order, or None (reported) when it cannot be listed."""
+    try:
+        with os.scandir(folder) as it:
+            listed = [_lstat(e) for e in it]
+    except OSError as exc:
+        skipped.append(Skipped(shown(rel) or ".", f"folder cannot be read: {exc.strerror}", True))
+        return None
+    # One lstat per entry decides both where it sorts and whether it is walked into, so a
+    # rename between the two cannot put the walk out of order.
+    listed.sort(key=lambda item: item[0])
+    return listed
+
+
+def _lstat(entry: os.DirEntry[str]) -> _Listed:
     """(sort key, entry, its lstat or the error): a folder sorts as its name plus '/'."""
     try:
         st = entry.stat(follow_symlinks=False)
