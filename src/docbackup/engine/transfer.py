@@ -11,14 +11,13 @@ import base64
 import functools
 import hashlib
 import os
-import stat
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from docbackup.errors import DocbackupError, EncryptionNotConfirmed
 from docbackup.manifest import Entry
 from docbackup.sources.base import Document, FileOrigin, ObjectOrigin
-from docbackup.sources.local import file_fingerprint
+from docbackup.sources.local import NotRegular, file_fingerprint, open_regular
 from docbackup.storage.base import Encryption, Store, Stored
 
 # User metadata on every stored copy, so an interrupted night can adopt what it already sent.
@@ -124,11 +123,13 @@ def store_file(
     if not isinstance(doc.origin, FileOrigin):
         raise TypeError(f"{doc.path}: not a local file")
     for _ in range(READ_ATTEMPTS):
-        fd = os.open(doc.origin.abspath, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            fd = open_regular(doc.origin.abspath)
+        except NotRegular as exc:
+            # A FIFO or device put in its place since the scan: reading it could wait forever.
+            raise DocumentChanged(f"is now {exc.kind}, not a regular file; not read") from None
         with os.fdopen(fd, "rb") as raw:
             before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                raise DocumentChanged("no longer a regular file")
             fingerprint = file_fingerprint(before)
             outcome = functools.partial(
                 Outcome, size=before.st_size, mtime_ns=before.st_mtime_ns, fingerprint=fingerprint

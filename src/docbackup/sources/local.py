@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -13,6 +14,65 @@ from docbackup.sources.exclude import IGNORE_FILE, MAX_IGNORE_FILE, Excluder, ig
 
 def file_fingerprint(st: os.stat_result) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
+class NotRegular(Exception):
+    """What was opened is not a regular file; `kind` says what it is ("a FIFO", ...)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path} is {kind}, not a regular file")
+        self.kind = kind
+
+
+def kind_of(mode: int) -> str:
+    """What a file of this mode is, for a message."""
+    for test, kind in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def open_regular(path: str, *, follow_symlinks: bool = False) -> int:
+    """A descriptor of the regular file at `path`, or NotRegular: never a wait.
+
+    What the scan saw as a file can be anything by the time it is read. Opening a FIFO for
+    reading waits for a writer, which may never come, and a device may wait for its hardware:
+    O_NONBLOCK makes the open itself return at once, fstat on the descriptor (not the path, which
+    can change again) says what was opened, and only then is the descriptor made blocking again
+    for ordinary reads. O_NOCTTY: a terminal opened here must not become the process's own.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:
+            raise NotRegular(path, "a symbolic link") from None
+        if exc.errno == errno.ENXIO:
+            # A socket, or a device without its driver, cannot be opened at all.
+            try:
+                kind = kind_of(os.lstat(path).st_mode)
+            except OSError:
+                kind = "a socket or device"
+            raise NotRegular(path, kind) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(path, kind_of(mode))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class LocalSource:
@@ -48,10 +108,16 @@ class LocalSource:
         folder should leave out what the original did."""
         path = os.path.join(self.root, IGNORE_FILE)
         try:
-            with open(path, "rb") as f:
+            # A link to the file is followed, as it always was; a FIFO of that name (or a link
+            # to one) must not hold the run, and with it the night's lease, forever.
+            with os.fdopen(open_regular(path, follow_symlinks=True), "rb") as f:
                 data = f.read(MAX_IGNORE_FILE + 1)
         except FileNotFoundError:
             return self.exclude
+        except NotRegular as exc:
+            raise ConfigError(
+                f"{path} cannot be read: it is {exc.kind}, not a regular file of exclude patterns"
+            ) from None
         except OSError as exc:
             # Going on without it could send what the user left out on purpose.
             raise ConfigError(f"{path} cannot be read: {exc.strerror}") from None
