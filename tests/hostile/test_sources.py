@@ -118,10 +118,10 @@ def put_objects(source: MemoryStore, objects: dict[str, bytes]) -> None:
         source.put(key, data, sha256_b64=digest, metadata={}, encryption=NONE)
 
 
-# The folder of `Report`, and its neighbours that a restore can hold side by side: names that
-# sort between `Report` and `Report/` in key order, a console folder marker beside a file of
-# the same name (a marker is not a document), a key with an empty component (reported by the
-# plan, and no folder on disk), and a file deeper down that is also a folder.
+# The folder of `Report`, and neighbours that a restore can hold side by side: names that sort
+# between `Report` and `Report/` in key order, console folder markers (not documents) beside a
+# folder and beside a file of the same name, and files that keys the plan reports would make
+# folders of.
 FOLDERS = {
     "Report/2026.pdf": b"the 2026 report",
     "Report/2027/plan.pdf": b"next year",
@@ -132,10 +132,15 @@ FOLDERS = {
     "b": b"a file b",
     "b/": b"",
     "c": b"a file c",
+    "e": b"a file e",
     "deep/x/y/z.pdf": b"deep down",
 }
+# Added the next night: files that are also folders, at the top and further down ...
 FILES_THAT_ARE_FOLDERS = {"Report": b"a file named Report", "deep/x": b"a file named x"}
-UNSAFE = {"c//d.pdf": b"an empty component"}
+# ... and keys the plan reports (an empty component, a key too long): no folder on disk, so no
+# reason for `c` or `e` to give way.
+TOO_LONG = "e/" + "x" * 1000
+REPORTED = {"c//d.pdf": b"an empty component", TOO_LONG: b"a key over 1,024 bytes"}
 
 
 def test_an_s3_file_that_is_also_a_folder_is_reported_and_the_night_restores_in_full(
@@ -148,7 +153,7 @@ def test_an_s3_file_that_is_also_a_folder_is_reported_and_the_night_restores_in_
     first = backup(store, ObjectSource(source, "in/"), opts(BEFORE))
     assert first.status == "complete", first.failures
     before = restored(store, tmp_path, "before", BEFORE)
-    put_objects(source, {f"in/{k}": v for k, v in {**FILES_THAT_ARE_FOLDERS, **UNSAFE}.items()})
+    put_objects(source, {f"in/{k}": v for k, v in {**FILES_THAT_ARE_FOLDERS, **REPORTED}.items()})
 
     # WHEN the next night runs
     result = backup(store, ObjectSource(source, "in/"), opts())
@@ -156,7 +161,7 @@ def test_an_s3_file_that_is_also_a_folder_is_reported_and_the_night_restores_in_
     # THEN it is partial, naming each file that is also a folder (and the unsafe key) ...
     assert result.status == "partial"
     failed = {p.path: p.reason for p in result.failures}
-    assert set(failed) == {"Report", "deep/x", "c//d.pdf"}
+    assert set(failed) == {"Report", "deep/x", "c//d.pdf", TOO_LONG}
     assert "Report/2026.pdf" in failed["Report"] and "rename" in failed["Report"]
     assert "deep/x/y/z.pdf" in failed["deep/x"]
     # ... and everything it calls stored restores, every one of it

@@ -448,7 +448,9 @@ def _restore_problem(path: str) -> str | None:
     return None
 
 
-def _one_tree(documents: Iterable[Document], failures: list[Failure]) -> Iterator[Document]:
+def _one_tree(
+    documents: Iterable[Document], failures: list[Failure], storable: Callable[[str], bool]
+) -> Iterator[Document]:
     """The documents in the same order, less each file whose name is also a folder of them.
 
     An S3 source can hold both `Report` and `Report/2026.pdf`; a disk cannot, so a night listing
@@ -467,8 +469,8 @@ def _one_tree(documents: Iterable[Document], failures: list[Failure]) -> Iterato
     dropped: set[str] = set()
     for doc in documents:
         path = doc.path
-        # A path restore refuses is reported by the plan and is never a folder on disk.
-        restorable = _restore_problem(path) is None
+        # A path the plan reports (a '..', a key too long) is never a file or folder on disk.
+        restorable = storable(path)
         while restorable and candidates:
             name = candidates[-1].path
             after = path[len(name)] if path.startswith(name) and len(path) > len(name) else "~"
@@ -608,7 +610,7 @@ class _Run:
         written over: without versioning that would destroy it (see layout)."""
         cursors = [_Cursor(m.entries()) for m in known]
         last = None
-        for doc in _one_tree(documents, self.failures):
+        for doc in _one_tree(documents, self.failures, self._storable):
             if last is not None and doc.path <= last:
                 # The walk sorts; S3 lists general-purpose buckets in this order. A server that
                 # does not cannot be compared side by side with the manifests: stop, loudly.
@@ -645,6 +647,10 @@ class _Run:
                 self._add_task("recheck", doc, key, action, previous)
             else:
                 self._add_task("upload", doc, key, action, previous)
+
+    def _storable(self, path: str) -> bool:
+        """Will the plan store this path (before a rerun's generation lengthens its key)?"""
+        return layout.key_problem(self.prefix + path) is None and _restore_problem(path) is None
 
     def _plan_same(self, doc: Document, key: str, entry: Entry) -> None:
         if self.started - entry.stored_datetime() >= self._refresh_age:

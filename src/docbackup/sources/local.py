@@ -39,6 +39,10 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
+# Windows has neither the flag nor FIFOs that block an open.
+_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
+
+
 def open_regular(path: str, *, follow_symlinks: bool = False) -> int:
     """A descriptor of the regular file at `path`, or NotRegular: never a wait.
 
@@ -48,7 +52,7 @@ def open_regular(path: str, *, follow_symlinks: bool = False) -> int:
     can change again) says what was opened, and only then is the descriptor made blocking again
     for ordinary reads. O_NOCTTY: a terminal opened here must not become the process's own.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    flags = os.O_RDONLY | _NONBLOCK | getattr(os, "O_NOCTTY", 0)
     if not follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -68,7 +72,8 @@ def open_regular(path: str, *, follow_symlinks: bool = False) -> int:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotRegular(path, kind_of(mode))
-        os.set_blocking(fd, True)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
