@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -237,14 +238,35 @@ def test_on_moto_the_cli_names_the_file_that_is_also_a_folder_and_exits_1(
 # -- item 7: special files where a document or the ignore file was ------------------------------
 
 
+SECRET = b"outside the source, never to be read"
+# What each kind is put in place of a file as, and how the run must name it.
+KINDS = [
+    ("fifo", "a FIFO"),
+    ("socket", "a socket"),
+    ("device", "a character device"),
+    ("symlink", "a symbolic link"),
+]
+
+
 def make_special(path: Path, kind: str) -> list[socket.socket]:
-    """Put a FIFO or a listening-free Unix socket at `path`; returns what must stay open."""
+    """Put a FIFO, a Unix socket nobody listens on, a device (the numbers of /dev/null) or a
+    link to a file outside the source at `path`; returns what must stay open."""
     if kind == "fifo":
         os.mkfifo(path)
-        return []
-    sock = socket.socket(socket.AF_UNIX)
-    sock.bind(str(path))
-    return [sock]
+    elif kind == "device":
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("this user may not create device nodes")
+    elif kind == "symlink":
+        outside = path.parent.parent.parent / "secret.txt"
+        outside.write_bytes(SECRET)
+        path.symlink_to(outside)
+    else:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        return [sock]
+    return []
 
 
 class SwapAfterScan:
@@ -275,8 +297,8 @@ def tree(root: Path, version: str, n: int = 6) -> None:
         write(str(root), f"docs/{i:02d}.txt", f"{version} {i}".encode() * (i + 3))
 
 
-@pytest.mark.parametrize(("kind", "named"), [("fifo", "a FIFO"), ("socket", "a socket")])
-def test_a_document_that_becomes_a_fifo_or_socket_after_the_scan_is_reported_not_waited_on(
+@pytest.mark.parametrize(("kind", "named"), KINDS)
+def test_a_document_that_becomes_a_special_file_after_the_scan_is_reported_not_waited_on(
     tmp_path: Path, store: MemoryStore, backend: MemoryBackend, kind: str, named: str
 ) -> None:
     # GIVEN a complete night, and a document that turns into a special file mid-run
@@ -301,9 +323,11 @@ def test_a_document_that_becomes_a_fifo_or_socket_after_the_scan_is_reported_not
     assert result.documents == 5
     night = restored(store, tmp_path, "night", night="partial")
     assert "docs/03.txt" not in night and len(night) == 5
-    # nothing stored before was lost, and the lease was given up: the next run gets the night
+    # nothing stored before was lost, nothing outside the source was read, and the lease was
+    # given up: the next run gets the night
     after = every_version(backend)
     assert all(after[k][: len(v)] == v for k, v in stored_before.items())
+    assert not any(SECRET in data for versions in after.values() for data in versions)
     for sock in swapping.keep:
         sock.close()
     swapping.victim.unlink()
@@ -348,8 +372,8 @@ def test_on_moto_a_document_that_becomes_a_fifo_gives_exit_1_naming_it(
     assert "Traceback" not in night.stderr
 
 
-@pytest.mark.parametrize(("kind", "named"), [("fifo", "a FIFO"), ("socket", "a socket")])
-def test_a_docbackupignore_that_is_a_fifo_or_socket_is_exit_2_with_one_line_and_nothing_touched(
+@pytest.mark.parametrize(("kind", "named"), KINDS[:3])
+def test_a_docbackupignore_that_is_a_special_file_is_exit_2_with_one_line_and_nothing_touched(
     tmp_path: Path,
     moto_bucket: tuple[str, str],
     aws_env: LocalAWS,
