@@ -36,7 +36,7 @@ def kind_of(mode: int) -> str:
     ):
         if test(mode):
             return kind
-    return "not a regular file"
+    return "an unknown kind of file"
 
 
 # Windows has neither the flag nor FIFOs that block an open.
