@@ -13,6 +13,7 @@ The manifest is written last; failures make it `partial` and the run says so (G1
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import datetime as dt
 import hashlib
@@ -447,6 +448,61 @@ def _restore_problem(path: str) -> str | None:
     return None
 
 
+def _one_tree(
+    documents: Iterable[Document], failures: list[Failure], storable: Callable[[str], bool]
+) -> Iterator[Document]:
+    """The documents in the same order, less each file whose name is also a folder of them.
+
+    An S3 source can hold both `Report` and `Report/2026.pdf`; a disk cannot, so a night listing
+    both could never be restored in full. The file is reported (the night is partial, naming
+    it) and the folder's documents are stored: one object to rename, rather than a folder that
+    does not come back. A local folder never has such a pair.
+
+    In path order everything between a file F and the first path under F/ starts with F and a
+    character that sorts before '/' (`Report-old.pdf`, `Report.pdf`), and nothing after a path
+    F + (a character above '/') can be under F/. So a file is held back only while such names
+    follow it, together with them; `candidates` is the chain of held files that each later path
+    so far has started with, each a prefix of the next.
+    """
+    held: collections.deque[Document] = collections.deque()
+    candidates: list[Document] = []
+    dropped: set[str] = set()
+    for doc in documents:
+        path = doc.path
+        # A path the plan reports (a '..', a key too long) is never a file or folder on disk.
+        restorable = storable(path)
+        while restorable and candidates:
+            name = candidates[-1].path
+            after = path[len(name)] if path.startswith(name) and len(path) > len(name) else "~"
+            if after < "/":
+                break  # still perhaps a folder further on; so is every shorter candidate
+            candidates.pop()
+            if after == "/":
+                dropped.add(name)
+                failures.append(
+                    Failure(
+                        shown(name),
+                        f"a folder of the same name holds {shown(path)!r}, and a file and a "
+                        "folder cannot share a name on disk: not stored, so that the night "
+                        "restores in full; rename one of them",
+                    )
+                )
+        held.append(doc)
+        if restorable:
+            candidates.append(doc)
+        while held and (not candidates or held[0] is not candidates[0]):
+            yield from _unless_dropped(held.popleft(), dropped)
+    for doc in held:
+        yield from _unless_dropped(doc, dropped)
+
+
+def _unless_dropped(doc: Document, dropped: set[str]) -> Iterator[Document]:
+    if doc.path in dropped:
+        dropped.discard(doc.path)
+    else:
+        yield doc
+
+
 def _known_copies(
     catalog: Catalog, date: dt.date
 ) -> tuple[list[ManifestStream], ManifestStream | None, list[ManifestArchived]]:
@@ -554,7 +610,7 @@ class _Run:
         written over: without versioning that would destroy it (see layout)."""
         cursors = [_Cursor(m.entries()) for m in known]
         last = None
-        for doc in documents:
+        for doc in _one_tree(documents, self.failures, self._storable):
             if last is not None and doc.path <= last:
                 # The walk sorts; S3 lists general-purpose buckets in this order. A server that
                 # does not cannot be compared side by side with the manifests: stop, loudly.
@@ -591,6 +647,10 @@ class _Run:
                 self._add_task("recheck", doc, key, action, previous)
             else:
                 self._add_task("upload", doc, key, action, previous)
+
+    def _storable(self, path: str) -> bool:
+        """Will the plan store this path (before a rerun's generation lengthens its key)?"""
+        return layout.key_problem(self.prefix + path) is None and _restore_problem(path) is None
 
     def _plan_same(self, doc: Document, key: str, entry: Entry) -> None:
         if self.started - entry.stored_datetime() >= self._refresh_age:

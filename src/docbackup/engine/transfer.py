@@ -11,14 +11,13 @@ import base64
 import functools
 import hashlib
 import os
-import stat
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from docbackup.errors import DocbackupError, EncryptionNotConfirmed
 from docbackup.manifest import Entry
 from docbackup.sources.base import Document, FileOrigin, ObjectOrigin
-from docbackup.sources.local import file_fingerprint
+from docbackup.sources.local import NotRegular, file_fingerprint, open_regular
 from docbackup.storage.base import Encryption, Store, Stored
 
 # User metadata on every stored copy, so an interrupted night can adopt what it already sent.
@@ -65,6 +64,41 @@ class _HashingReader:
         data = self._raw.read(size)
         self.sha.update(data)
         self.count += len(data)
+        return data
+
+
+class _Moved(Exception):
+    """The file is not the size it had when it was opened: what was read is not one state of it."""
+
+
+class _OneStateReader(_HashingReader):
+    """A `_HashingReader` of a file being uploaded in parts: exactly the `before` state or none.
+
+    s3transfer makes each read of a read-once stream one part, and every part but the last must
+    be at least 5 MiB. A file that grows while it is read gives a short read where the end of
+    the file was a moment ago and more data on the next one: a short part in the middle, which
+    S3 refuses (EntityTooSmall) only when the upload is completed. So the reader never hands out
+    more than the size the file had when it was opened, and stops the upload (which s3transfer
+    then aborts) as soon as the file is found shorter, or at its end no longer the file it was:
+    the caller reads it again, as it does a small file.
+    """
+
+    def __init__(self, raw: BinaryIO, fd: int, before: os.stat_result) -> None:
+        super().__init__(raw)
+        self._fd = fd
+        self._before = before
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._before.st_size - self.count
+        want = left if size < 0 else min(size, left)
+        if want == 0:
+            if size != 0 and not _unchanged(self._fd, self._before, self.count):
+                raise _Moved
+            return b""
+        # A regular file's read returns less than asked only at its end.
+        data = super().read(want)
+        if len(data) < want:
+            raise _Moved
         return data
 
 
@@ -124,11 +158,13 @@ def store_file(
     if not isinstance(doc.origin, FileOrigin):
         raise TypeError(f"{doc.path}: not a local file")
     for _ in range(READ_ATTEMPTS):
-        fd = os.open(doc.origin.abspath, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            fd = open_regular(doc.origin.abspath)
+        except NotRegular as exc:
+            # A FIFO or device put in its place since the scan: reading it could wait forever.
+            raise DocumentChanged(f"is now {exc.kind}, not a regular file; not read") from None
         with os.fdopen(fd, "rb") as raw:
             before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                raise DocumentChanged("no longer a regular file")
             fingerprint = file_fingerprint(before)
             outcome = functools.partial(
                 Outcome, size=before.st_size, mtime_ns=before.st_mtime_ns, fingerprint=fingerprint
@@ -160,10 +196,13 @@ def store_file(
                 if digest == unless_sha256:
                     return outcome(stored=None, sha256=digest, bytes_sent=0)
                 raw.seek(0)
-            reader = _HashingReader(raw)
-            stored = store.upload(
-                key, reader, metadata={META_FINGERPRINT: fingerprint}, encryption=encryption
-            )
+            reader = _OneStateReader(raw, fd, before)
+            try:
+                stored = store.upload(
+                    key, reader, metadata={META_FINGERPRINT: fingerprint}, encryption=encryption
+                )
+            except _Moved:
+                continue  # the upload was stopped before it completed: read the file again
             if not _unchanged(fd, before, reader.count):
                 continue  # what was sent is not one state of the file: send it again
             return outcome(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -13,6 +14,70 @@ from docbackup.sources.exclude import IGNORE_FILE, MAX_IGNORE_FILE, Excluder, ig
 
 def file_fingerprint(st: os.stat_result) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
+class NotRegular(Exception):
+    """What was opened is not a regular file; `kind` says what it is ("a FIFO", ...)."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path} is {kind}, not a regular file")
+        self.kind = kind
+
+
+def kind_of(mode: int) -> str:
+    """What a file of this mode is, for a message."""
+    for test, kind in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "an unknown kind of file"
+
+
+# Windows has neither the flag nor FIFOs that block an open.
+_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
+
+
+def open_regular(path: str, *, follow_symlinks: bool = False) -> int:
+    """A descriptor of the regular file at `path`, or NotRegular: never a wait.
+
+    What the scan saw as a file can be anything by the time it is read. Opening a FIFO for
+    reading waits for a writer, which may never come, and a device may wait for its hardware:
+    O_NONBLOCK makes the open itself return at once, fstat on the descriptor (not the path, which
+    can change again) says what was opened, and only then is the descriptor made blocking again
+    for ordinary reads. O_NOCTTY: a terminal opened here must not become the process's own.
+    """
+    flags = os.O_RDONLY | _NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:
+            raise NotRegular(path, "a symbolic link") from None
+        if exc.errno == errno.ENXIO:
+            # A socket, or a device without its driver, cannot be opened at all.
+            try:
+                kind = kind_of(os.lstat(path).st_mode)
+            except OSError:
+                kind = "a socket or device"
+            raise NotRegular(path, kind) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(path, kind_of(mode))
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 class LocalSource:
@@ -39,7 +104,7 @@ class LocalSource:
         # Before the walk starts, so a bad line stops the run before anything is sent.
         excluder = self._with_ignore_file()
         found = ScanResult(iter(()))
-        found.documents = self._walk(self.root, "", excluder, found)
+        found.documents = self._walk(excluder, found)
         return found
 
     def _with_ignore_file(self) -> Excluder:
@@ -48,34 +113,41 @@ class LocalSource:
         folder should leave out what the original did."""
         path = os.path.join(self.root, IGNORE_FILE)
         try:
-            with open(path, "rb") as f:
+            # A link to the file is followed, as it always was; a FIFO of that name (or a link
+            # to one) must not hold the run, and with it the night's lease, forever.
+            with os.fdopen(open_regular(path, follow_symlinks=True), "rb") as f:
                 data = f.read(MAX_IGNORE_FILE + 1)
         except FileNotFoundError:
             return self.exclude
+        except NotRegular as exc:
+            raise ConfigError(
+                f"{path} cannot be read: it is {exc.kind}, not a regular file of exclude patterns"
+            ) from None
         except OSError as exc:
             # Going on without it could send what the user left out on purpose.
             raise ConfigError(f"{path} cannot be read: {exc.strerror}") from None
         return self.exclude.with_ignore_file(ignore_file_lines(data, path), path)
 
-    def _walk(
-        self, folder: str, rel: str, excluder: Excluder, found: ScanResult
-    ) -> Iterator[Document]:
+    def _walk(self, excluder: Excluder, found: ScanResult) -> Iterator[Document]:
         """Depth first, in the order of the full relative paths: a folder sorts as its name plus
-        '/', so "a-b.pdf" < "a/x.pdf" < "a0.pdf" as the strings compare. Only one folder's
-        listing is held at a time, and an excluded folder is never opened."""
+        '/', so "a-b.pdf" < "a/x.pdf" < "a0.pdf" as the strings compare. Each folder on the way
+        down holds what is left of its listing, and an excluded folder is never opened.
+
+        A stack of those listings, not recursion: a tree deeper than Python's recursion limit
+        (1,000 frames) is as much a folder as any other.
+        """
         skipped = found.skipped
-        try:
-            with os.scandir(folder) as it:
-                listed = [_lstat(e) for e in it]
-        except OSError as exc:
-            skipped.append(
-                Skipped(shown(rel) or ".", f"folder cannot be read: {exc.strerror}", True)
-            )
-            return
-        # One lstat per entry decides both where it sorts and whether it is walked into, so a
-        # rename between the two cannot put the walk out of order.
-        listed.sort(key=lambda item: item[0])
-        for _, entry, st in listed:
+        stack: list[tuple[str, Iterator[_Listed]]] = []
+        top = _listing(self.root, "", skipped)
+        if top is not None:
+            stack.append(("", iter(top)))
+        while stack:
+            rel, listing = stack[-1]
+            item = next(listing, None)
+            if item is None:
+                stack.pop()
+                continue
+            _, entry, st = item
             path = f"{rel}{entry.name}"
             if isinstance(st, OSError):
                 if isinstance(st, FileNotFoundError):
@@ -91,7 +163,9 @@ class LocalSource:
             if excluder.matches(path + "/" if is_dir else path):
                 found.excluded += 1
             elif is_dir:
-                yield from self._walk(entry.path, path + "/", excluder, found)
+                below = _listing(entry.path, path + "/", skipped)
+                if below is not None:
+                    stack.append((path + "/", iter(below)))
             elif stat.S_ISREG(st.st_mode):
                 origin = FileOrigin(entry.path, file_fingerprint(st))
                 yield Document(path, st.st_size, st.st_mtime_ns, origin)
@@ -103,7 +177,24 @@ class LocalSource:
                 )
 
 
-def _lstat(entry: os.DirEntry[str]) -> tuple[str, os.DirEntry[str], os.stat_result | OSError]:
+_Listed = tuple[str, os.DirEntry[str], os.stat_result | OSError]
+
+
+def _listing(folder: str, rel: str, skipped: list[Skipped]) -> list[_Listed] | None:
+    """A folder's entries in walk order, or None (reported) when it cannot be listed."""
+    try:
+        with os.scandir(folder) as it:
+            listed = [_lstat(e) for e in it]
+    except OSError as exc:
+        skipped.append(Skipped(shown(rel) or ".", f"folder cannot be read: {exc.strerror}", True))
+        return None
+    # One lstat per entry decides both where it sorts and whether it is walked into, so a
+    # rename between the two cannot put the walk out of order.
+    listed.sort(key=lambda item: item[0])
+    return listed
+
+
+def _lstat(entry: os.DirEntry[str]) -> _Listed:
     """(sort key, entry, its lstat or the error): a folder sorts as its name plus '/'."""
     try:
         st = entry.stat(follow_symlinks=False)

@@ -1,0 +1,570 @@
+"""Hostile sources (issue 13, items 4, 7, 11 and 13).
+
+An S3 source whose keys cannot all be files on one disk, special files put where a document
+was, a tree deeper than Python's recursion limit, and a large file that changes while it is
+sent in parts. Each case is forced deterministically: a source or store wrapper swaps the file
+at the moment that matters. A run that could block is bounded by a thread join, so the code
+before these fixes fails here rather than hangs.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from docbackup import compose
+from docbackup.cli.main import cli
+from docbackup.engine import BackupOptions, BackupResult, backup, restore
+from docbackup.sandbox.server import LocalAWS
+from docbackup.sources import IGNORE_FILE, LocalSource, ObjectSource, ScanResult
+from docbackup.storage import Encryption, MemoryBackend, MemoryStore, Store
+from tests.treebuilder import tree_hashes, write
+
+DATE = dt.date(2025, 10, 15)
+BEFORE = DATE - dt.timedelta(days=1)
+# The bucket's default key: the same options serve the in-memory store and moto.
+ENC = Encryption("aws:kms")
+NONE = Encryption("none")
+MIB = 1024 * 1024
+TODAY = dt.date.today().isoformat()
+
+
+def opts(date: dt.date = DATE, **kw: Any) -> BackupOptions:
+    return BackupOptions(**({"date": date, "encryption": ENC, "workers": 2} | kw))
+
+
+def run_cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def one_line(result: Result) -> str:
+    """The one line a refused command prints on stderr: no traceback."""
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    return line
+
+
+def within(seconds: float, work: Callable[[], Any], unblock: Callable[[], None]) -> Any:
+    """`work()`'s result, or a test failure if it is still running after `seconds`: then
+    `unblock()` lets it finish, so a blocked run does not outlive the test."""
+    out: list[Any] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(work())
+        except BaseException as exc:  # handed to the test's thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    blocked = thread.is_alive()
+    if blocked:
+        unblock()
+        thread.join(30)
+    assert not blocked, f"still running after {seconds} s: blocked"
+    if errors:
+        raise errors[0]
+    return out[0]
+
+
+def release_fifo(path: Path) -> None:
+    """Open a FIFO's write end and close it: a reader waiting in open() then returns."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def every_version(backend: MemoryBackend, bucket: str = "backups") -> dict[str, list[bytes]]:
+    with backend._lock:
+        return {k: [v.data for v in vs] for k, vs in backend._buckets[bucket].versions.items()}
+
+
+def restored(
+    store: Store, tmp_path: Path, name: str, date: dt.date = DATE, *, night: str = "complete"
+) -> dict[str, str]:
+    """What a night restores, every document it lists restored: a restore of a partial night
+    is itself called partial, as the night lacks what it names."""
+    target = tmp_path / name
+    result = restore(store, "documents", date.isoformat(), str(target))
+    assert (result.status, result.failed) == (night, 0), result
+    return tree_hashes(str(target))
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- item 4: keys that cannot all be files on one disk -----------------------------------------
+
+
+def put_objects(source: MemoryStore, objects: dict[str, bytes]) -> None:
+    for key, data in objects.items():
+        digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        source.put(key, data, sha256_b64=digest, metadata={}, encryption=NONE)
+
+
+# The folder of `Report`, and neighbours that a restore can hold side by side: names that sort
+# between `Report` and `Report/` in key order, console folder markers (not documents) beside a
+# folder and beside a file of the same name, and files that keys the plan reports would make
+# folders of.
+FOLDERS = {
+    "Report/2026.pdf": b"the 2026 report",
+    "Report/2027/plan.pdf": b"next year",
+    "Report-old.pdf": b"old report",
+    "Report.pdf": b"report as a pdf",
+    "a/": b"",
+    "a/x.pdf": b"in a",
+    "b": b"a file b",
+    "b/": b"",
+    "c": b"a file c",
+    "e": b"a file e",
+    "deep/x/y/z.pdf": b"deep down",
+}
+# Added the next night: files that are also folders, at the top and further down ...
+FILES_THAT_ARE_FOLDERS = {"Report": b"a file named Report", "deep/x": b"a file named x"}
+# ... and keys the plan reports (an empty component, a key too long): no folder on disk, so no
+# reason for `c` or `e` to give way.
+TOO_LONG = "e/" + "x" * 1000
+REPORTED = {"c//d.pdf": b"an empty component", TOO_LONG: b"a key over 1,024 bytes"}
+
+
+def test_an_s3_file_that_is_also_a_folder_is_reported_and_the_night_restores_in_full(
+    tmp_path: Path, backend: MemoryBackend, store: MemoryStore
+) -> None:
+    # GIVEN a complete night of a source bucket, then objects named like folders of it
+    backend.create_bucket("source")
+    source = backend.store("source")
+    put_objects(source, {f"in/{k}": v for k, v in FOLDERS.items()})
+    first = backup(store, ObjectSource(source, "in/"), opts(BEFORE))
+    assert first.status == "complete", first.failures
+    before = restored(store, tmp_path, "before", BEFORE)
+    put_objects(source, {f"in/{k}": v for k, v in {**FILES_THAT_ARE_FOLDERS, **REPORTED}.items()})
+
+    # WHEN the next night runs
+    result = backup(store, ObjectSource(source, "in/"), opts())
+
+    # THEN it is partial, naming each file that is also a folder (and the unsafe key) ...
+    assert result.status == "partial"
+    failed = {p.path: p.reason for p in result.failures}
+    assert set(failed) == {"Report", "deep/x", "c//d.pdf", TOO_LONG}
+    assert "Report/2026.pdf" in failed["Report"] and "rename" in failed["Report"]
+    assert "deep/x/y/z.pdf" in failed["deep/x"]
+    # ... and everything it calls stored restores, every one of it
+    kept = {k: v for k, v in FOLDERS.items() if not k.endswith("/")}
+    assert restored(store, tmp_path, "night", night="partial") == {
+        k: sha(v) for k, v in kept.items()
+    }
+    assert result.documents == len(kept)
+    # the night before is as it was
+    assert restored(store, tmp_path, "again", BEFORE) == before
+
+
+_KEY_PART = st.sampled_from(["a", "b", "a.b", "a-b", "a b", "", "."])
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.lists(_KEY_PART, min_size=1, max_size=4).map("/".join), unique=True))
+def test_whatever_the_keys_a_night_restores_every_document_it_lists(
+    tmp_path_factory: pytest.TempPathFactory, keys: list[str]
+) -> None:
+    # GIVEN any keys under the prefix, many of them folders of others
+    backend = MemoryBackend()
+    backend.create_bucket("backups")
+    backend.create_bucket("source")
+    source = backend.store("source")
+    objects = {k: k.encode() for k in keys if k and not k.endswith("/")}
+    put_objects(source, {f"in/{k}": v for k, v in objects.items()})
+
+    # WHEN a night backs them up
+    options = opts(encryption=NONE, allow_empty=True, allow_unversioned=True)
+    store = backend.store("backups")
+    result = backup(store, ObjectSource(source, "in/"), options)
+
+    # THEN every object is stored or named as not stored, and what is stored restores in full
+    failed = {p.path for p in result.failures}
+    assert result.status == (
+        "complete" if not failed else "partial" if result.documents else "failed"
+    )
+    target = tmp_path_factory.mktemp("night")
+    if result.manifest_key is None:
+        return
+    done = restore(store, "documents", DATE.isoformat(), str(target))
+    assert (done.failed, done.restored) == (0, len(objects) - len(failed))
+    assert tree_hashes(str(target)) == {k: sha(v) for k, v in objects.items() if k not in failed}
+
+
+def test_on_moto_the_cli_names_the_file_that_is_also_a_folder_and_exits_1(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    bucket, _ = moto_bucket
+    s3 = aws_env.client("s3")
+    s3.create_bucket(Bucket=f"{bucket}-source")
+    objects = {"Report": b"a file named Report", "Report/2026.pdf": b"the 2026 report"}
+    for key, body in objects.items():
+        s3.put_object(Bucket=f"{bucket}-source", Key=f"office/{key}", Body=body)
+
+    night = run_cli("backup", f"s3://{bucket}-source/office", "--bucket", bucket, "--json")
+
+    assert night.exit_code == 1, night.output
+    summary = json.loads(night.stdout)
+    assert (summary["status"], summary["documents"], summary["failed"]) == ("partial", 1, 1)
+    assert [f["path"] for f in summary["failures"]] == ["Report"]
+    assert "Traceback" not in night.stderr
+    target = tmp_path / "r"
+    again = run_cli("restore", TODAY, "--to", str(target), "--bucket", bucket, "--json")
+    # Every document the partial night lists comes back (the night itself stays partial).
+    assert (json.loads(again.stdout)["restored"], json.loads(again.stdout)["failed"]) == (1, 0)
+    assert (target / "Report" / "2026.pdf").read_bytes() == b"the 2026 report"
+
+
+# -- item 7: special files where a document or the ignore file was ------------------------------
+
+
+SECRET = b"outside the source, never to be read"
+# What each kind is put in place of a file as, and how the run must name it.
+KINDS = [
+    ("fifo", "a FIFO"),
+    ("socket", "a socket"),
+    ("device", "a character device"),
+    ("symlink", "a symbolic link"),
+]
+
+
+def make_special(path: Path, kind: str) -> list[socket.socket]:
+    """Put a FIFO, a Unix socket nobody listens on, a device (the numbers of /dev/null) or a
+    link to a file outside the source at `path`; returns what must stay open."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("this user may not create device nodes")
+    elif kind == "symlink":
+        outside = path.parent.parent.parent / "secret.txt"
+        outside.write_bytes(SECRET)
+        path.symlink_to(outside)
+    else:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        return [sock]
+    return []
+
+
+class SwapAfterScan:
+    """A local source whose file `victim` becomes a special file once the scan is read."""
+
+    def __init__(self, root: Path, victim: str, kind: str) -> None:
+        self._inner = LocalSource(str(root))
+        self.victim = root / victim
+        self.kind = kind
+        self.keep: list[socket.socket] = []
+
+    def describe(self) -> str:
+        return self._inner.describe()
+
+    def scan(self) -> ScanResult:
+        found = self._inner.scan()
+        found.documents = self._then_swap(found.documents)
+        return found
+
+    def _then_swap(self, documents: Iterator[Any]) -> Iterator[Any]:
+        yield from documents
+        self.victim.unlink()
+        self.keep = make_special(self.victim, self.kind)
+
+
+def tree(root: Path, version: str, n: int = 6) -> None:
+    for i in range(n):
+        write(str(root), f"docs/{i:02d}.txt", f"{version} {i}".encode() * (i + 3))
+
+
+@pytest.mark.parametrize(("kind", "named"), KINDS)
+def test_a_document_that_becomes_a_special_file_after_the_scan_is_reported_not_waited_on(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend, kind: str, named: str
+) -> None:
+    # GIVEN a complete night, and a document that turns into a special file mid-run
+    office = tmp_path / "office"
+    tree(office, "v1")
+    assert backup(store, LocalSource(str(office)), opts(BEFORE)).status == "complete"
+    stored_before = every_version(backend)
+    tree(office, "v2")
+    swapping = SwapAfterScan(office, "docs/03.txt", kind)
+
+    # WHEN the night runs: it must not wait on it
+    result: BackupResult = within(
+        10,
+        lambda: backup(store, swapping, opts()),
+        lambda: release_fifo(swapping.victim),
+    )
+
+    # THEN the night is partial and names it, and everything else is stored and restores
+    assert result.status == "partial"
+    ((path, reason),) = [(p.path, p.reason) for p in result.failures]
+    assert path == "docs/03.txt" and named in reason and "\n" not in reason
+    assert result.documents == 5
+    night = restored(store, tmp_path, "night", night="partial")
+    assert "docs/03.txt" not in night and len(night) == 5
+    # nothing stored before was lost, nothing outside the source was read, and the lease was
+    # given up: the next run gets the night
+    after = every_version(backend)
+    assert all(after[k][: len(v)] == v for k, v in stored_before.items())
+    assert not any(SECRET in data for versions in after.values() for data in versions)
+    for sock in swapping.keep:
+        sock.close()
+    swapping.victim.unlink()
+    write(str(office), "docs/03.txt", b"back again")
+    assert backup(store, LocalSource(str(office)), opts()).status == "complete"
+
+
+def test_on_moto_a_document_that_becomes_a_fifo_gives_exit_1_naming_it(
+    tmp_path: Path, moto_bucket: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket, _ = moto_bucket
+    office = tmp_path / "office"
+    tree(office, "v1")
+    victim = office / "docs" / "02.txt"
+    real_scan = LocalSource.scan
+
+    def scan_then_swap(self: LocalSource) -> ScanResult:
+        found = real_scan(self)
+        inner = found.documents
+
+        def then_swap() -> Iterator[Any]:
+            yield from inner
+            victim.unlink()
+            os.mkfifo(victim)
+
+        found.documents = then_swap()
+        return found
+
+    monkeypatch.setattr(LocalSource, "scan", scan_then_swap)
+
+    night: Result = within(
+        20,
+        lambda: run_cli("backup", str(office), "--bucket", bucket, "--json"),
+        lambda: release_fifo(victim),
+    )
+
+    assert night.exit_code == 1, night.output
+    summary = json.loads(night.stdout)
+    assert summary["status"] == "partial"
+    assert [f["path"] for f in summary["failures"]] == ["docs/02.txt"]
+    assert "a FIFO" in summary["failures"][0]["reason"]
+    assert "Traceback" not in night.stderr
+
+
+@pytest.mark.parametrize(("kind", "named"), KINDS[:3])
+def test_a_docbackupignore_that_is_a_special_file_is_exit_2_with_one_line_and_nothing_touched(
+    tmp_path: Path,
+    moto_bucket: tuple[str, str],
+    aws_env: LocalAWS,
+    kind: str,
+    named: str,
+) -> None:
+    # GIVEN a night already stored
+    bucket, _ = moto_bucket
+    office = tmp_path / "office"
+    tree(office, "v1")
+    write(str(office), IGNORE_FILE, b"*.bak\n")
+    assert run_cli("backup", str(office), "--bucket", bucket).exit_code == 0
+    s3 = aws_env.client("s3")
+
+    def versions() -> list[tuple[str, str]]:
+        listed = s3.list_object_versions(Bucket=bucket)
+        return sorted((v["Key"], v["VersionId"]) for v in listed.get("Versions", []))
+
+    stored_before = versions()
+    ignore = office / IGNORE_FILE
+    ignore.unlink()
+    keep = make_special(ignore, kind)
+    tree(office, "v2")
+
+    # WHEN the next run reads its exclude file
+    refused: Result = within(
+        20,
+        lambda: run_cli("backup", str(office), "--bucket", bucket),
+        lambda: release_fifo(ignore),
+    )
+
+    # THEN it stops with exit 2 and one line naming the file, and the bucket is as it was
+    assert refused.exit_code == 2, refused.output
+    line = one_line(refused)
+    assert IGNORE_FILE in line and named in line and "not a regular file" in line
+    assert versions() == stored_before
+    for sock in keep:
+        sock.close()
+
+
+# -- item 11: a tree deeper than Python's recursion limit ---------------------------------------
+
+
+LEVELS = 1500
+# Files along the way, at depths whose keys S3 still takes (backups/DATE/SET/ + 2 bytes a level
+# stays under 1,024 bytes to about 495 levels).
+FILE_DEPTHS = (0, 1, 10, 100, 400)
+
+
+def deep_path(levels: int, name: str) -> str:
+    return "d/" * levels + name
+
+
+@pytest.fixture
+def deep_tree(tmp_path: Path) -> Iterator[Path]:
+    """1,500 folders one inside the next, one-character names so the whole path stays far
+    under PATH_MAX; removed bottom-up here, since a recursive rmtree would fail on it."""
+    root = tmp_path / "deep"
+    folder = root
+    folder.mkdir()
+    for _ in range(LEVELS):  # not os.makedirs: it recurses once per missing level
+        folder = folder / "d"
+        folder.mkdir()
+    for depth in FILE_DEPTHS:
+        (root / deep_path(depth, "f")).write_bytes(f"at depth {depth}".encode())
+    yield root
+    for depth in range(LEVELS, -1, -1):
+        folder = root / deep_path(depth, "").rstrip("/") if depth else root
+        for entry in os.scandir(folder):
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
+        os.rmdir(folder)
+
+
+def test_a_tree_1500_levels_deep_backs_up_complete_and_restores(
+    tmp_path: Path, deep_tree: Path, moto_bucket: tuple[str, str]
+) -> None:
+    # GIVEN the deep tree, with a file at the very bottom that its ignore file leaves out
+    bucket, _ = moto_bucket
+    (deep_tree / deep_path(LEVELS, "skip.tmp")).write_bytes(b"scratch")
+    (deep_tree / deep_path(LEVELS - 1, "left-out.log")).write_bytes(b"log")
+    (deep_tree / IGNORE_FILE).write_bytes(b"d/**/*.log\n")
+
+    night = run_cli("backup", str(deep_tree), "--bucket", bucket, "--json")
+
+    assert night.exit_code == 0, night.output
+    summary = json.loads(night.stdout)
+    assert (summary["status"], summary["documents"]) == ("complete", len(FILE_DEPTHS) + 1)
+    assert summary["excluded"] == 2
+    target = tmp_path / "r"
+    done = run_cli("restore", TODAY, "--to", str(target), "--bucket", bucket, "--json")
+    assert done.exit_code == 0, done.output
+    for depth in FILE_DEPTHS:
+        assert (target / deep_path(depth, "f")).read_bytes() == f"at depth {depth}".encode()
+
+
+def test_a_document_too_deep_for_an_s3_key_is_named_and_the_rest_of_the_tree_stored(
+    tmp_path: Path, deep_tree: Path, store: MemoryStore
+) -> None:
+    bottom = deep_path(LEVELS, "report.pdf")
+    (deep_tree / bottom).write_bytes(b"at the bottom")
+
+    result = backup(store, LocalSource(str(deep_tree)), opts())
+
+    assert result.status == "partial"
+    ((path, reason),) = [(p.path, p.reason) for p in result.failures]
+    assert path == bottom and "1024-byte limit" in reason
+    assert result.documents == len(FILE_DEPTHS)
+    target = tmp_path / "r"
+    assert restore(store, "documents", DATE.isoformat(), str(target)).restored == len(FILE_DEPTHS)
+
+
+# -- item 13: a file sent in parts that changes while it is read --------------------------------
+
+
+class ChangesWhileRead:
+    """Any store whose multipart uploads see a file changed by a writer between reads: after
+    the n-th read of any upload's stream, the n-th action is done to the file."""
+
+    def __init__(self, inner: Store, actions: list[Callable[[], None]]) -> None:
+        self._inner = inner
+        self._actions = actions
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def upload(self, key: str, stream: Any, **kw: Any) -> Any:
+        return self._inner.upload(key, _Watched(stream, self), **kw)
+
+    def after_read(self) -> None:
+        if self.reads < len(self._actions):
+            self._actions[self.reads]()
+        self.reads += 1
+
+
+class _Watched:
+    def __init__(self, inner: Any, hook: ChangesWhileRead) -> None:
+        self._inner = inner
+        self._hook = hook
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._inner.read(size)
+        if data:
+            self._hook.after_read()
+        return data
+
+
+def append(path: Path, n: int) -> Callable[[], None]:
+    def act() -> None:
+        with open(path, "ab") as f:
+            f.write(os.urandom(n))
+
+    return act
+
+
+def truncate(path: Path, n: int) -> Callable[[], None]:
+    return lambda: os.truncate(path, n)
+
+
+@pytest.mark.parametrize("change", ["grows", "shrinks and is written again"])
+def test_a_file_of_8_mib_or_more_that_changes_while_sent_is_read_again_not_refused(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS, change: str
+) -> None:
+    # GIVEN a scan growing as it is sent (a writer appending), or one being rewritten in place
+    bucket, _ = moto_bucket
+    office = tmp_path / "office"
+    scan = office / "scans" / "big.tiff"
+    size = 9 * MIB if change == "grows" else 12 * MIB
+    write(str(office), "scans/big.tiff", os.urandom(size))
+    write(str(office), "small.txt", b"small")
+    if change == "grows":
+        actions = [append(scan, MIB), append(scan, MIB), append(scan, MIB)]
+    else:
+        actions = [truncate(scan, 9 * MIB), append(scan, 3 * MIB)]
+    store = ChangesWhileRead(compose.backup_store(bucket, workers=2), actions)
+
+    # WHEN the night sends it in parts
+    result = backup(store, LocalSource(str(office)), opts())  # type: ignore[arg-type]
+
+    # THEN it was read again until one state of it was sent whole, and the night restores it
+    assert (result.status, result.failures) == ("complete", ()), result.failures
+    assert store.reads > len(actions)
+    night = restored(store._inner, tmp_path, "night")
+    assert night == tree_hashes(str(office))
+    # no unfinished upload was left behind for lifecycle to clean up
+    s3 = aws_env.client("s3")
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
