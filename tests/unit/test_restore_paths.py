@@ -37,7 +37,7 @@ def test_any_path_is_refused_or_lands_inside(path: str) -> None:
             return
         with Target(root) as target:
             try:
-                target.write(parts, _fill, 0)
+                target.write(parts, _fill, 0, overwrite=False)
             except OSError:
                 return  # e.g. a name too long for the file system: reported, not written
         written = [os.path.join(d, f) for d, _, files in os.walk(top) for f in files]
@@ -52,7 +52,7 @@ def test_symlink_already_in_target_is_not_followed(tmp_path: Path) -> None:
     os.symlink(outside, target / "docs")
     with Target(str(target)) as t:
         try:
-            t.write(["docs", "a.txt"], _fill, 0)
+            t.write(["docs", "a.txt"], _fill, 0, overwrite=False)
         except UnsafePath as exc:
             assert "symbolic link" in str(exc)
         else:
