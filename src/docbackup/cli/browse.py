@@ -28,15 +28,18 @@ def ls_cmd(when: str, path: str, bucket: str | None, set_name: str, as_json: boo
     """Browse night DATE like a folder: what is under PATH, with sizes and dates."""
     try:
         store = open_store(bucket, workers=4)
-        date, rows = browse.ls(store, layout.check_set_name(set_name), when, path)
+        date, rows, unreadable = browse.ls(store, layout.check_set_name(set_name), when, path)
     except DocbackupError as exc:
         fail(exc, as_json)
+    for problem in unreadable:
+        click.echo(f"docbackup: warning: {problem}", err=True)
     if as_json:
         render.emit_json(
             {
                 "date": date.isoformat(),
                 "set": set_name,
                 "path": path.strip("/"),
+                "unreadable": unreadable,
                 "entries": [
                     {
                         "name": r.name,
@@ -49,7 +52,13 @@ def ls_cmd(when: str, path: str, bucket: str | None, set_name: str, as_json: boo
                 ],
             }
         )
-        return
+    else:
+        _ls_text(date, set_name, path, rows)
+    # Entries left out because they cannot be trusted: the listing is not the whole night.
+    sys.exit(exitcodes.FAILED if unreadable else exitcodes.OK)
+
+
+def _ls_text(date: dt.date, set_name: str, path: str, rows: list[browse.Row]) -> None:
     click.echo(f"{date} {set_name}:/{path.strip('/')}")
     for r in rows:
         name = f"{r.name}/" if r.folder else r.name
@@ -74,7 +83,7 @@ def find_cmd(pattern: str, bucket: str | None, set_name: str, as_json: bool) -> 
     except DocbackupError as exc:
         fail(exc, as_json)
     for problem in unreadable:
-        click.echo(f"docbackup: warning: night not searched: {problem}", err=True)
+        click.echo(f"docbackup: warning: {problem}", err=True)
     if as_json:
         render.emit_json(
             {

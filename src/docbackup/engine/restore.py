@@ -123,7 +123,12 @@ def _restore(
             "restore into an empty folder or pass --overwrite"
         )
     lock = threading.Lock()
-    problems: list[Problem] = []
+    # Entries the manifest holds but that cannot be trusted: failed by name, never followed.
+    problems = [
+        Problem(bad.path, f"not restored, its entry cannot be trusted: {bad.reason}")
+        for bad in manifest.manifest.unreadable
+        if not include or any(fnmatch.fnmatchcase(bad.path, g) for g in include)
+    ]
     restored = 0
     nbytes = 0
     archived = requested = 0
