@@ -31,8 +31,9 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_SIZE = 5 * 1024**4
 _NS_LIMIT = 1 << 63
 MAX_RETENTION_DAYS = 36500
-# A copy stored after this could not count its retention down without overflowing a datetime.
-_LATEST_STORED_YEAR = 9000
+# Times this tool can have written: near year 1 or 9999, adding a time zone or a retention
+# to one overflows a datetime.
+_YEARS = (1970, 9000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,8 +443,6 @@ def _entry_problem(entry: Entry, manifest: Manifest) -> str | None:
     )
     if stored is None or stored > manifest.date or generation is None:
         return f"key {entry.key!r} is not this set's copy of the document"
-    if entry.stored_datetime().year > _LATEST_STORED_YEAR:
-        return f"stored_at {entry.stored_at!r} is out of range"
     return None
 
 
@@ -511,6 +510,8 @@ def _moment(value: object, name: str) -> str:
         raise ValueError(f"{name} {_shown(text)} is not a timestamp") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} {_shown(text)} has no time zone")
+    if not _YEARS[0] <= moment.year <= _YEARS[1]:
+        raise ValueError(f"{name} {_shown(text)} is out of range ({_YEARS[0]} to {_YEARS[1]})")
     return text
 
 

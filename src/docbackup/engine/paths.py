@@ -22,6 +22,12 @@ def safe_parts(path: str) -> list[str]:
         raise UnsafePath("empty path")
     if "\x00" in path:
         raise UnsafePath("path contains a NUL byte")
+    try:
+        # A lone surrogate (JSON can spell one) is no file name: open() would raise
+        # UnicodeEncodeError, which is not the per-document problem it should be.
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsafePath("path is not valid Unicode text") from None
     if path.startswith(("/", "\\")) or _DRIVE.match(path):
         raise UnsafePath("absolute path or drive letter")
     parts = path.split("/")
