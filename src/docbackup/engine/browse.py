@@ -187,6 +187,12 @@ def cat(store: Store, set_name: str, when: str, path: str, out: BinaryIO) -> Ent
     wanted = path.strip("/")
     with Catalog(store, set_name).resolve(when) as night:
         entry = _entry(night, wanted)
+        bad = next((b for b in night.manifest.unreadable if b.path == wanted), None)
+        if bad is not None:
+            raise DocbackupError(
+                f"{wanted}: its entry in the {night.manifest.date} snapshot cannot be trusted, "
+                f"so it is not followed: {bad.reason}"
+            )
         if entry is None:
             raise ConfigError(
                 f"{path!r} is not in the {night.manifest.date} snapshot of set {set_name!r}; "
