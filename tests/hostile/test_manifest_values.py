@@ -342,6 +342,9 @@ def test_ls_and_find_show_the_rest(night: Bucket, case: Case) -> None:
         assert text.exit_code == 1
     else:
         assert BAD.isoformat() in err and err.count("\n") == 1
+    compared = night.run("diff", OLDER.isoformat(), BAD.isoformat(), "--json")
+    assert compared.exit_code == 1
+    assert (named(case) if case.where == "entry" else BAD.isoformat()) in one_line(compared)
     found = night.run("find", "*.txt", "--json")
     err = one_line(found)
     assert found.exit_code == 1
@@ -453,6 +456,13 @@ def test_every_value_is_reported_not_followed(
         assert [p.path for p in checked.mismatches] == [f"{BAD} {named(case)}"]
         _, rows, unreadable = browse.ls(store, "documents", BAD.isoformat(), "docs")
         assert [r.name for r in rows] == ["a.txt", "c.txt"] and named(case) in unreadable[0]
+        _, _, changes, left_out = browse.diff(store, "documents", str(OLDER), str(BAD))
+        # (the document left out shows as removed, and the warning says why)
+        assert {(c.path, c.kind) for c in changes} == {
+            ("docs/c.txt", "changed"),
+            (VICTIM, "removed"),
+        }
+        assert len(left_out) == 1 and named(case) in left_out[0]
         out = io.BytesIO()
         with pytest.raises(DocbackupError, match="cannot be trusted") as refused:
             browse.cat(store, "documents", BAD.isoformat(), named(case), out)

@@ -155,13 +155,16 @@ class Change:
 
 def diff(
     store: Store, set_name: str, before: str, after: str
-) -> tuple[dt.date, dt.date, list[Change]]:
-    """What changed between two nights: both manifests are in path order, so one merge walk."""
+) -> tuple[dt.date, dt.date, list[Change], list[str]]:
+    """What changed between two nights: both manifests are in path order, so one merge walk.
+    Also the entries left out because they cannot be trusted: a document only one of them
+    names shows as added or removed, which the caller must say is not the whole story."""
     store.check_access()
     catalog = Catalog(store, set_name)
     with catalog.resolve(before) as old, catalog.resolve(after) as new:
         changes = list(_merge(old.entries(), new.entries()))
-        return old.manifest.date, new.manifest.date, changes
+        unreadable = _unreadable(old) + _unreadable(new)
+        return old.manifest.date, new.manifest.date, changes, unreadable
 
 
 def _merge(old: Iterator[Entry], new: Iterator[Entry]) -> Iterator[Change]:
