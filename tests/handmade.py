@@ -33,8 +33,9 @@ def write_snapshot(store: Store, date: dt.date, paths: list[str], encryption: En
             f"{date}T02:00:00+00:00",
             "x",
         )
+    at = f"{date}T02:00:00+00:00"
     manifest = Manifest(
-        "documents", date, "complete", "s", "f", "src", 30, encryption.describe(), "0", entries
+        "documents", date, "complete", at, at, "src", 30, encryption.describe(), "0", entries
     ).to_json()
     store.put(
         layout.manifest_key(date, "documents"),

@@ -24,6 +24,16 @@ Action = Literal["new", "changed", "unchanged", "refreshed", "resent"]
 Status = Literal["complete", "partial"]
 ACTIONS: tuple[Action, ...] = ("new", "changed", "unchanged", "refreshed", "resent")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# The ranges a stored value must fall in to be used at all: S3's largest object; the signed
+# 64-bit nanoseconds that os.utime and st_mtime_ns hold (years 1677-2262); the retention the
+# CLI accepts. Outside them a value is data from someone else, not a document's, and using
+# it would crash a restore or a report (OverflowError) rather than say so.
+MAX_SIZE = 5 * 1024**4
+_NS_LIMIT = 1 << 63
+MAX_RETENTION_DAYS = 36500
+# Times this tool can have written: near year 1 or 9999, adding a time zone or a retention
+# to one overflows a datetime.
+_YEARS = (1970, 9000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +92,9 @@ class Manifest:
     failures: tuple[Failure, ...] = ()
     bytes_uploaded: int = 0
     counts: Mapping[str, int] = field(default_factory=dict)
+    # Entries that could not be trusted (a value of the wrong type or out of range), by name:
+    # each is a problem of that one document, never followed, and never written out again.
+    unreadable: tuple[Failure, ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -124,56 +137,109 @@ class Manifest:
             raise ManifestError(f"{where}: not a JSON object")
         _check_version(doc, where)
         try:
-            manifest = cls._from_doc(doc)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ManifestError(f"{where}: malformed manifest ({exc!r})") from None
-        if manifest.set != expect_set or manifest.date != expect_date:
-            raise ManifestError(
-                f"{where}: says set {manifest.set!r} date {manifest.date}, not where it is stored"
-            )
-        for entry in manifest.entries.values():
-            _check_entry(entry, manifest, where)
-        return manifest
+            header = cls._from_doc(doc)
+            _check_place(header, expect_set, expect_date, where)
+            raws = doc.get("entries")
+            if not isinstance(raws, list):
+                raise ValueError("'entries' is not a list")
+            _check_documents(doc, len(raws))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ManifestError(f"{where}: unreadable header: {_reason(exc)}") from None
+        entries: dict[str, Entry] = {}
+        unreadable: list[Failure] = []
+        for position, raw in enumerate(raws, 1):
+            try:
+                entry = checked_entry(raw, header)
+            except BadEntry as exc:
+                unreadable.append(Failure(entry_name(raw, position), str(exc)))
+                continue
+            if entry.path in entries:
+                raise ManifestError(f"{where}: path {entry.path!r} listed twice")
+            entries[entry.path] = entry
+        return replace(header, entries=entries, unreadable=tuple(unreadable))
 
     @classmethod
     def _from_doc(cls, doc: dict[str, Any]) -> Manifest:
-        status = doc["status"]
+        """The header alone, every field checked; ValueError or TypeError saying which is bad."""
+        status = _field(doc, "status")
         if status not in ("complete", "partial"):
-            raise ValueError(f"status {status!r}")
-        entries: dict[str, Entry] = {}
-        for raw in doc["entries"]:
-            entry = entry_from_doc(raw)
-            if entry.path in entries:
-                raise ValueError(f"path {entry.path!r} listed twice")
-            entries[entry.path] = entry
+            raise ValueError(f"status {status!r} is neither 'complete' nor 'partial'")
+        failures = _field(doc, "failures")
+        if not isinstance(failures, list) or not all(isinstance(f, dict) for f in failures):
+            raise ValueError("'failures' is not a list of objects")
+        counts = doc.get("counts", {})
+        if not isinstance(counts, dict):
+            raise ValueError("'counts' is not an object")
+        if "bytes" in doc:
+            _count(doc["bytes"], "bytes")
         return cls(
-            set=_str(doc["set"]),
-            date=dt.date.fromisoformat(_str(doc["date"])),
+            set=_text(_field(doc, "set"), "set"),
+            date=dt.date.fromisoformat(_text(_field(doc, "date"), "date")),
             status=status,
-            started_at=_str(doc["started_at"]),
-            finished_at=_str(doc["finished_at"]),
-            source=_str(doc["source"]),
-            retention_days=_int(doc["retention_days"]),
-            encryption=_str(doc["encryption"]),
-            tool_version=_str(doc["tool"]).removeprefix("docbackup "),
-            entries=entries,
-            failures=tuple(Failure(_str(f["path"]), _str(f["reason"])) for f in doc["failures"]),
-            bytes_uploaded=_int(doc.get("bytes_uploaded", 0)),
-            counts={str(k): _int(v) for k, v in dict(doc.get("counts", {})).items()},
+            started_at=_moment(_field(doc, "started_at"), "started_at"),
+            finished_at=_moment(_field(doc, "finished_at"), "finished_at"),
+            source=_text(_field(doc, "source"), "source"),
+            retention_days=_ranged(
+                _field(doc, "retention_days"), "retention_days", 1, MAX_RETENTION_DAYS
+            ),
+            encryption=_text(_field(doc, "encryption"), "encryption"),
+            tool_version=_text(_field(doc, "tool"), "tool").removeprefix("docbackup "),
+            entries={},
+            failures=tuple(
+                Failure(_text(f.get("path"), "a failure's path"), _text(f.get("reason"), "reason"))
+                for f in failures
+            ),
+            bytes_uploaded=_count(doc.get("bytes_uploaded", 0), "bytes_uploaded"),
+            counts={
+                _text(k, "a count's name"): _count(v, f"count {k!r}") for k, v in counts.items()
+            },
         )
 
 
+class BadEntry(ValueError):
+    """One entry that cannot be trusted: reported for that document, never followed."""
+
+
+def entry_name(raw: object, position: int) -> str:
+    """How a problem names an entry: its path when that is readable text, else its place."""
+    path = raw.get("path") if isinstance(raw, dict) else None
+    if isinstance(path, str) and path and _encodable(path) and "\n" not in path:
+        return path
+    return f"entry {position}"
+
+
+def checked_entry(raw: object, manifest: Manifest) -> Entry:
+    """An entry with every value of the right type and in range, pointing inside its own set
+    at a date no later than the manifest's; BadEntry with the reason otherwise."""
+    if not isinstance(raw, dict):
+        raise BadEntry(f"not a JSON object but {type(raw).__name__}")
+    try:
+        entry = entry_from_doc(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadEntry(_reason(exc)) from None
+    bad = _entry_problem(entry, manifest)
+    if bad:
+        raise BadEntry(bad)
+    return entry
+
+
 def entry_from_doc(raw: Any) -> Entry:
+    """An entry's values, each of the right type and range (ValueError or TypeError saying
+    which is not); where its key points is `checked_entry`'s to judge."""
+    version_id = raw.get("version_id")
+    action = _field(raw, "action")
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
     return Entry(
-        path=_str(raw["path"]),
-        size=_int(raw["size"]),
-        mtime_ns=_int(raw["mtime_ns"]),
-        sha256=_str(raw["sha256"]),
-        key=_str(raw["key"]),
-        version_id=None if raw.get("version_id") is None else _str(raw["version_id"]),
-        action=raw["action"],
-        stored_at=_str(raw["stored_at"]),
-        fingerprint=_str(raw["fingerprint"]),
+        path=_text(_field(raw, "path"), "path"),
+        size=_ranged(_field(raw, "size"), "size", 0, MAX_SIZE),
+        mtime_ns=_ranged(_field(raw, "mtime_ns"), "mtime_ns", -_NS_LIMIT, _NS_LIMIT - 1),
+        sha256=_text(_field(raw, "sha256"), "sha256"),
+        key=_text(_field(raw, "key"), "key"),
+        version_id=None if version_id is None else _text(version_id, "version_id"),
+        action=action,
+        stored_at=_moment(_field(raw, "stored_at"), "stored_at"),
+        fingerprint=_text(_field(raw, "fingerprint"), "fingerprint"),
     )
 
 
@@ -230,11 +296,14 @@ class ManifestStream:
     def __init__(self, spool: BinaryIO, *, expect_set: str, expect_date: dt.date) -> None:
         self._spool = spool
         self._whole: Manifest | None = None
+        # Which entry lines (1, 2, ...) the first reading found untrustworthy: skipped after.
+        self._bad: set[int] = set()
         self.where = layout.manifest_key(expect_date, expect_set)
         try:
             self.manifest, self.documents = self._check_lines()
         except (ValueError, TypeError, KeyError, AttributeError, ManifestError):
             # Not the line layout, or broken: the whole-document reader decides and explains.
+            self._bad.clear()
             spool.seek(0)
             whole = Manifest.from_json(spool.read(), expect_set=expect_set, expect_date=expect_date)
             self._whole = whole
@@ -247,22 +316,42 @@ class ManifestStream:
             raise ValueError("not the line layout")
         head = _DECODER.decode(first[:-1].decode("utf-8") + "]}")
         _check_version(head, self.where)
-        header = Manifest._from_doc({**head, "failures": []})
+        try:
+            header = Manifest._from_doc({**head, "failures": []})
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ManifestError(f"{self.where}: unreadable header: {_reason(exc)}") from None
         if self.where != layout.manifest_key(header.date, header.set):
             raise ManifestError(f"{self.where}: says set {header.set!r} date {header.date}")
         count, last = 0, None
+        unreadable: list[Failure] = []
         for line in self._lines():
-            entry = entry_from_doc(_DECODER.decode(line.decode("utf-8")))
-            _check_entry(entry, header, self.where)
+            count += 1
+            raw: object = None
+            try:
+                raw = _DECODER.decode(line.decode("utf-8"))
+                entry = checked_entry(raw, header)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                unreadable.append(Failure(f"entry {count}", "not a line of JSON"))
+                self._bad.add(count)
+                continue
+            except BadEntry as exc:
+                unreadable.append(Failure(entry_name(raw, count), str(exc)))
+                self._bad.add(count)
+                continue
             if last is not None and entry.path <= last:
                 raise ValueError("entries out of path order")
             last = entry.path
-            count += 1
         tail = _DECODER.decode("{" + self._tail[len(b"],") :].decode("utf-8"))
         if set(tail) != {"failures"}:
             raise ValueError("unexpected fields after the entries")
-        failures = tuple(Failure(_str(f["path"]), _str(f["reason"])) for f in tail["failures"])
-        return replace(header, failures=failures), count
+        try:
+            _check_documents(head, count)
+            failures = Manifest._from_doc({**head, "failures": tail["failures"]}).failures
+        except (TypeError, ValueError) as exc:
+            raise ManifestError(f"{self.where}: unreadable header: {_reason(exc)}") from None
+        return replace(header, failures=failures, unreadable=tuple(unreadable)), count - len(
+            unreadable
+        )
 
     def _lines(self) -> Iterator[bytes]:
         """Each entry's JSON from the spool's position after the first line, holding the
@@ -284,7 +373,9 @@ class ManifestStream:
         # The second reading: every field was checked by the first, in __init__.
         self._spool.seek(0)
         self._spool.readline()
-        for line in self._lines():
+        for number, line in enumerate(self._lines(), 1):
+            if number in self._bad:
+                continue
             raw = _DECODER.decode(line.decode("utf-8"))
             yield Entry(
                 raw["path"],
@@ -338,43 +429,96 @@ def _entry_doc(e: Entry) -> dict[str, Any]:
     }
 
 
-def _check_entry(entry: Entry, manifest: Manifest, where: str) -> None:
-    """An entry must point inside its own set at a date no later than the manifest's."""
-    bad = None
-    if entry.action not in ACTIONS:
-        bad = f"unknown action {entry.action!r}"
-    elif not _HEX64.match(entry.sha256):
-        bad = "sha256 is not 64 hex digits"
-    elif entry.size < 0:
-        bad = "negative size"
-    else:
-        stored = layout.date_from_prefix(entry.key[: len(layout.ROOT) + 11])
-        generation = (
-            None
-            if stored is None
-            else layout.generation_of(entry.key, stored, manifest.set, entry.path)
+def _entry_problem(entry: Entry, manifest: Manifest) -> str | None:
+    """Why an entry with well-typed values still cannot be followed, or None."""
+    if not _HEX64.match(entry.sha256):
+        return "sha256 is not 64 hex digits"
+    if len(entry.key.encode("utf-8")) > layout.MAX_KEY_BYTES:
+        return "key is longer than S3 allows"
+    stored = layout.date_from_prefix(entry.key[: len(layout.ROOT) + 11])
+    generation = (
+        None
+        if stored is None
+        else layout.generation_of(entry.key, stored, manifest.set, entry.path)
+    )
+    if stored is None or stored > manifest.date or generation is None:
+        return f"key {entry.key!r} is not this set's copy of the document"
+    return None
+
+
+def _check_place(header: Manifest, expect_set: str, expect_date: dt.date, where: str) -> None:
+    if header.set != expect_set or header.date != expect_date:
+        raise ManifestError(
+            f"{where}: says set {header.set!r} date {header.date}, not where it is stored"
         )
-        if stored is None or stored > manifest.date or generation is None:
-            bad = f"key {entry.key!r} is not this set's copy of the document"
-        else:
-            try:
-                entry.stored_datetime()
-            except ValueError:
-                bad = f"stored_at {entry.stored_at!r} is not a timestamp"
-    if bad:
-        raise ManifestError(f"{where}: entry {entry.path!r}: {bad}")
 
 
-def _str(value: object) -> str:
+def _check_documents(head: Mapping[str, Any], listed: int) -> None:
+    """The header's count of documents must be the number of entries: a manifest cut short or
+    spliced says so, rather than restoring as if complete."""
+    if "documents" in head and _count(head["documents"], "documents") != listed:
+        raise ValueError(f"says {head['documents']} documents but lists {listed}")
+
+
+def _reason(exc: BaseException) -> str:
+    # KeyError's str() is the key in quotes; the others carry their own sentence.
+    return f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) else str(exc)
+
+
+def _field(doc: Mapping[str, Any], name: str) -> Any:
+    if name not in doc:
+        raise ValueError(f"{name!r} is missing")
+    return doc[name]
+
+
+def _encodable(text: str) -> bool:
+    # JSON can spell a lone surrogate (\ud800), which no file name, key or UTF-8 output holds.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(value: object, name: str) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {value!r}")
+        raise TypeError(f"{name} is not a string: {_shown(value)}")
+    if not _encodable(value):
+        raise ValueError(f"{name} is not valid Unicode text")
     return value
 
 
-def _int(value: object) -> int:
+def _ranged(value: object, name: str, low: int, high: int) -> int:
+    # bool is an int to Python, never to a manifest.
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"expected an integer, got {value!r}")
+        raise TypeError(f"{name} is not an integer: {_shown(value)}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} {_shown(value)} is out of range ({low} to {high})")
     return value
+
+
+def _count(value: object, name: str) -> int:
+    return _ranged(value, name, 0, 1 << 63)
+
+
+def _moment(value: object, name: str) -> str:
+    """An ISO 8601 timestamp with its time zone: a naive one cannot be compared with now."""
+    text = _text(value, name)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name} {_shown(text)} is not a timestamp") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} {_shown(text)} has no time zone")
+    if not _YEARS[0] <= moment.year <= _YEARS[1]:
+        raise ValueError(f"{name} {_shown(text)} is out of range ({_YEARS[0]} to {_YEARS[1]})")
+    return text
+
+
+def _shown(value: object) -> str:
+    """A value in a one-line reason, cut short: it comes from the bucket and can be anything."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def count_actions(entries: Iterable[Entry]) -> dict[str, int]:

@@ -64,12 +64,13 @@ def night(
             "x",
         )
     status = "partial" if failures else "complete"
+    at = f"{date}T02:00:00+00:00"
     manifest = Manifest(
         "documents",
         date,
         status,
-        "s",
-        "f",
+        at,
+        at,
         "src",
         30,
         encryption.describe(),

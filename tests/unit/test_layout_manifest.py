@@ -36,8 +36,8 @@ def manifest(*entries: Entry) -> Manifest:
         set="documents",
         date=DATE,
         status="complete",
-        started_at="s",
-        finished_at="f",
+        started_at="2025-10-15T02:00:00+00:00",
+        finished_at="2025-10-15T02:05:00+00:00",
         source="/office",
         retention_days=30,
         encryption="aws:kms:k",
@@ -89,11 +89,7 @@ def test_manifest_round_trip() -> None:
         (lambda d: "not json", "not a JSON manifest"),
         (lambda d: d | {"schema_version": 99}, "schema version 99"),
         (lambda d: d | {"date": "2025-10-16"}, "not where it is stored"),
-        (lambda d: d | {"status": "great"}, "malformed"),
-        (lambda d: _entry0(d, sha256="xyz"), "sha256"),
-        (lambda d: _entry0(d, key="backups/2025-10-15/other/a.txt"), "not this set's copy"),
-        (lambda d: _entry0(d, key="backups/2025-10-20/documents/a.txt"), "not this set's copy"),
-        (lambda d: _entry0(d, size="3"), "malformed"),
+        (lambda d: d | {"status": "great"}, "unreadable header: status"),
     ],
 )
 def test_untrustworthy_manifests_are_refused(mutate: object, message: str) -> None:
@@ -104,6 +100,28 @@ def test_untrustworthy_manifests_are_refused(mutate: object, message: str) -> No
         Manifest.from_json(data, expect_set="documents", expect_date=DATE)
     with pytest.raises(ManifestError, match=message):
         ManifestStream(io.BytesIO(data), expect_set="documents", expect_date=DATE)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: _entry0(d, sha256="xyz"), "sha256"),
+        (lambda d: _entry0(d, key="backups/2025-10-15/other/a.txt"), "not this set's copy"),
+        (lambda d: _entry0(d, key="backups/2025-10-20/documents/a.txt"), "not this set's copy"),
+        (lambda d: _entry0(d, size="3"), "size is not an integer"),
+    ],
+)
+def test_an_untrustworthy_entry_is_reported_by_name(mutate: object, message: str) -> None:
+    # One bad entry is a problem of that document, not of the night (issue 13, item 12).
+    doc = json.loads(manifest(entry("a.txt"), entry("b.txt")).to_json())
+    data = json.dumps(mutate(doc)).encode()  # type: ignore[operator]
+    whole = Manifest.from_json(data, expect_set="documents", expect_date=DATE)
+    with _stream(data) as stream:
+        streamed = (stream.manifest, list(stream.entries()))
+    for header, entries in ((whole, list(whole.entries.values())), streamed):
+        assert [e.path for e in entries] == ["b.txt"]
+        assert [f.path for f in header.unreadable] == ["a.txt"]
+        assert message in header.unreadable[0].reason
 
 
 def _stream(data: bytes) -> ManifestStream:

@@ -28,15 +28,18 @@ def ls_cmd(when: str, path: str, bucket: str | None, set_name: str, as_json: boo
     """Browse night DATE like a folder: what is under PATH, with sizes and dates."""
     try:
         store = open_store(bucket, workers=4)
-        date, rows = browse.ls(store, layout.check_set_name(set_name), when, path)
+        date, rows, unreadable = browse.ls(store, layout.check_set_name(set_name), when, path)
     except DocbackupError as exc:
         fail(exc, as_json)
+    for problem in unreadable:
+        click.echo(f"docbackup: warning: {problem}", err=True)
     if as_json:
         render.emit_json(
             {
                 "date": date.isoformat(),
                 "set": set_name,
                 "path": path.strip("/"),
+                "unreadable": unreadable,
                 "entries": [
                     {
                         "name": r.name,
@@ -49,7 +52,13 @@ def ls_cmd(when: str, path: str, bucket: str | None, set_name: str, as_json: boo
                 ],
             }
         )
-        return
+    else:
+        _ls_text(date, set_name, path, rows)
+    # Entries left out because they cannot be trusted: the listing is not the whole night.
+    sys.exit(exitcodes.FAILED if unreadable else exitcodes.OK)
+
+
+def _ls_text(date: dt.date, set_name: str, path: str, rows: list[browse.Row]) -> None:
     click.echo(f"{date} {set_name}:/{path.strip('/')}")
     for r in rows:
         name = f"{r.name}/" if r.folder else r.name
@@ -74,7 +83,7 @@ def find_cmd(pattern: str, bucket: str | None, set_name: str, as_json: bool) -> 
     except DocbackupError as exc:
         fail(exc, as_json)
     for problem in unreadable:
-        click.echo(f"docbackup: warning: night not searched: {problem}", err=True)
+        click.echo(f"docbackup: warning: {problem}", err=True)
     if as_json:
         render.emit_json(
             {
@@ -124,9 +133,13 @@ def diff_cmd(before: str, after: str, bucket: str | None, set_name: str, as_json
     """Documents added, changed and removed between night DATE1 and night DATE2 (or latest)."""
     try:
         store = open_store(bucket, workers=4)
-        d1, d2, changes = browse.diff(store, layout.check_set_name(set_name), before, after)
+        d1, d2, changes, unreadable = browse.diff(
+            store, layout.check_set_name(set_name), before, after
+        )
     except DocbackupError as exc:
         fail(exc, as_json)
+    for problem in unreadable:
+        click.echo(f"docbackup: warning: {problem}", err=True)
     counts = {k: sum(1 for c in changes if c.kind == k) for k in ("added", "changed", "removed")}
     if as_json:
         render.emit_json(
@@ -139,16 +152,19 @@ def diff_cmd(before: str, after: str, bucket: str | None, set_name: str, as_json
                     {"path": c.path, "kind": c.kind, "before": c.size_before, "after": c.size_after}
                     for c in changes
                 ],
+                "unreadable": unreadable,
             }
         )
-        return
-    mark = {"added": "+", "changed": "M", "removed": "-"}
-    for c in changes:
-        click.echo(f"{mark[c.kind]} {c.path}")
-    click.echo(
-        f"{d1} -> {d2}: {counts['added']} added, {counts['changed']} changed, "
-        f"{counts['removed']} removed"
-    )
+    else:
+        mark = {"added": "+", "changed": "M", "removed": "-"}
+        for c in changes:
+            click.echo(f"{mark[c.kind]} {c.path}")
+        click.echo(
+            f"{d1} -> {d2}: {counts['added']} added, {counts['changed']} changed, "
+            f"{counts['removed']} removed"
+        )
+    # An entry left out may be the change that matters: the comparison is not the whole story.
+    sys.exit(exitcodes.FAILED if unreadable else exitcodes.OK)
 
 
 @click.command("cat")

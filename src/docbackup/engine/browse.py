@@ -33,8 +33,11 @@ class Row:
     documents: int
 
 
-def ls(store: Store, set_name: str, when: str, path: str = "") -> tuple[dt.date, list[Row]]:
-    """The folders and documents directly under `path` in night `when`."""
+def ls(
+    store: Store, set_name: str, when: str, path: str = ""
+) -> tuple[dt.date, list[Row], list[str]]:
+    """The folders and documents directly under `path` in night `when`; also the night's
+    entries that cannot be trusted, said rather than shown."""
     store.check_access()
     prefix = path.strip("/")
     prefix = f"{prefix}/" if prefix else ""
@@ -60,11 +63,22 @@ def ls(store: Store, set_name: str, when: str, path: str = "") -> tuple[dt.date,
             else:
                 rows[name] = Row(name, False, e.size, e.mtime_ns, 1)
         date = night.manifest.date
+        unreadable = _unreadable(night)
     if exact is not None:
-        return date, [Row(exact.path, False, exact.size, exact.mtime_ns, 1)]
-    if prefix and not rows:
+        return date, [Row(exact.path, False, exact.size, exact.mtime_ns, 1)], unreadable
+    if prefix and not rows and not unreadable:
         raise ConfigError(f"nothing at {path!r} in the {date} snapshot of set {set_name!r}")
-    return date, sorted(rows.values(), key=lambda r: (not r.folder, r.name.lower(), r.name))
+    rows_sorted = sorted(rows.values(), key=lambda r: (not r.folder, r.name.lower(), r.name))
+    return date, rows_sorted, unreadable
+
+
+def _unreadable(night: ManifestStream) -> list[str]:
+    """The night's entries that cannot be trusted, each a line naming the document."""
+    header = night.manifest
+    return [
+        f"{header.date}: {bad.path} left out, its entry cannot be trusted: {bad.reason}"
+        for bad in header.unreadable
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +110,12 @@ def find(store: Store, set_name: str, pattern: str) -> tuple[list[Found], list[s
         try:
             night = catalog.stream(date)
         except (ManifestError, ManifestArchived) as exc:
-            unreadable.append(f"{date}: {exc}")
+            unreadable.append(f"{date}: night not searched: {exc}")
             continue
         if night is None:
             continue
         with night:
+            unreadable.extend(_unreadable(night))
             for e in night.entries():
                 if not wanted.matches(e.path):
                     continue
@@ -128,13 +143,16 @@ class Change:
 
 def diff(
     store: Store, set_name: str, before: str, after: str
-) -> tuple[dt.date, dt.date, list[Change]]:
-    """What changed between two nights: both manifests are in path order, so one merge walk."""
+) -> tuple[dt.date, dt.date, list[Change], list[str]]:
+    """What changed between two nights: both manifests are in path order, so one merge walk.
+    Also the entries left out because they cannot be trusted: a document only one of them
+    names shows as added or removed, which the caller must say is not the whole story."""
     store.check_access()
     catalog = Catalog(store, set_name)
     with catalog.resolve(before) as old, catalog.resolve(after) as new:
         changes = list(_merge(old.entries(), new.entries()))
-        return old.manifest.date, new.manifest.date, changes
+        unreadable = _unreadable(old) + _unreadable(new)
+        return old.manifest.date, new.manifest.date, changes, unreadable
 
 
 def _merge(old: Iterator[Entry], new: Iterator[Entry]) -> Iterator[Change]:
@@ -160,6 +178,12 @@ def cat(store: Store, set_name: str, when: str, path: str, out: BinaryIO) -> Ent
     wanted = path.strip("/")
     with Catalog(store, set_name).resolve(when) as night:
         entry = _entry(night, wanted)
+        bad = next((b for b in night.manifest.unreadable if b.path == wanted), None)
+        if bad is not None:
+            raise DocbackupError(
+                f"{wanted}: its entry in the {night.manifest.date} snapshot cannot be trusted, "
+                f"so it is not followed: {bad.reason}"
+            )
         if entry is None:
             raise ConfigError(
                 f"{path!r} is not in the {night.manifest.date} snapshot of set {set_name!r}; "

@@ -217,7 +217,13 @@ class _Restore:
         not_stored = tuple(
             Problem(f.path, f.reason) for f in header.failures if self.selection.matches(f.path)
         )
-        if count == 0 and not self._any_unsafe():
+        # Entries the manifest holds but that cannot be trusted: failed by name, never followed.
+        self.problems = [
+            Problem(bad.path, f"not restored, its entry cannot be trusted: {bad.reason}")
+            for bad in header.unreadable
+            if self.selection.matches(bad.path)
+        ]
+        if count == 0 and not self.problems and not self._any_unsafe():
             return self._nothing(header.date, header.set, not_stored)
         with Target(self.root, self.seen) as target:
             removed = sum(target.remove_temporary(relative) for relative in self.stale)

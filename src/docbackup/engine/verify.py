@@ -64,6 +64,7 @@ def verify(
         else:
             with catalog.resolve(when or "latest") as stream:
                 nights, count, total = _gather(stream, work)
+                problems.extend(_unreadable(stream.manifest))
         work.seek(0)
         checked = _run(catalog, nights, work, count, total, deep, workers, reporter, problems)
     return VerifyResult(
@@ -105,12 +106,22 @@ def _gather_all(
             continue
         with found:
             nights.append(found.manifest)
+            problems.extend(_unreadable(found.manifest))
             added, size = _spool(work, len(nights) - 1, found.entries(), seen)
         count += added
         total += size
     if not nights and not problems:
         raise ConfigError(f"no snapshot of set {catalog.set!r} to verify")
     return nights, count, total
+
+
+def _unreadable(manifest: Manifest) -> list[Problem]:
+    """Entries that cannot be trusted: nothing of theirs can be checked, and they would not
+    restore."""
+    return [
+        Problem(f"{manifest.date} {bad.path}", f"entry cannot be trusted: {bad.reason}")
+        for bad in manifest.unreadable
+    ]
 
 
 def _spool(
