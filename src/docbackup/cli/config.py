@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from docbackup import layout
+from docbackup.engine.backup import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
 
 ENV = "DOCBACKUP_CONFIG"
@@ -207,6 +208,12 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
             here,
         )
     retention = typed(stack.get("retention_days"), int, "stack.retention_days")
+    if retention is not None and retention < MIN_RETENTION_DAYS:
+        # Every backup would refuse it later; said here, once, where it can be put right.
+        raise ConfigError(
+            f"config file {path}: stack.retention_days is {retention}, at least "
+            f"{MIN_RETENTION_DAYS} is needed (a copy is refreshed a day before it expires)"
+        )
     return Config(
         path=path,
         stack_name=typed(stack.get("name"), str, "stack.name"),

@@ -10,6 +10,7 @@ import click
 
 from docbackup import compose, layout
 from docbackup.cli import exitcodes, render
+from docbackup.engine.backup import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
 from docbackup.storage.s3 import S3Store
 
@@ -56,14 +57,36 @@ def workers_option(f: F) -> F:
     )(f)
 
 
+MAX_RETENTION_DAYS = 36500
+
+
+def _check_retention(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """The engine's own bound, checked as the value comes in, in one line that says where it
+    came from: a value it would refuse later must not pass here (exit 2, nothing written)."""
+    if MIN_RETENTION_DAYS <= value <= MAX_RETENTION_DAYS:
+        return value
+    where = {
+        click.ParameterSource.ENVIRONMENT: "DOCBACKUP_RETENTION_DAYS",
+        click.ParameterSource.DEFAULT_MAP: "retention_days in the config file",
+    }.get(ctx.get_parameter_source("retention_days"), "--retention-days")  # type: ignore[arg-type]
+    fail(
+        ConfigError(
+            f"{where} is {value}: retention must be {MIN_RETENTION_DAYS} to "
+            f"{MAX_RETENTION_DAYS} days (a copy is refreshed at least a day before it expires)"
+        )
+    )
+
+
 def retention_option(f: F) -> F:
     return click.option(
         "--retention-days",
-        type=click.IntRange(1, 36500),
+        type=int,
+        callback=_check_retention,
         envvar="DOCBACKUP_RETENTION_DAYS",
         default=30,
         show_default=True,
-        help="How long the bucket keeps each stored copy (its lifecycle rule).",
+        help=f"How long the bucket keeps each stored copy (its lifecycle rule); "
+        f"{MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}.",
     )(f)
 
 

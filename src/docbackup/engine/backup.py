@@ -68,6 +68,9 @@ Clock = Callable[[], dt.datetime]
 MANIFEST_RUN = "docbackup-run"
 # boto3's default; smaller files are read whole and sent in one PUT.
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
+# A copy is refreshed at least one day before it expires (BackupOptions.margin) and not before
+# it is stored: one day of retention leaves no day for that, so two is the least that works.
+MIN_RETENTION_DAYS = 2
 
 
 def utc_now() -> dt.datetime:
@@ -153,8 +156,12 @@ def backup(
     reporter = reporter or NullReporter()
     started = clock()
     t0 = time.monotonic()
-    if options.retention_days < 1 or not 0 <= options.margin() < options.retention_days:
-        raise ConfigError("retention must be at least 1 day and longer than the refresh margin")
+    retention = options.retention_days
+    if retention < MIN_RETENTION_DAYS or not 0 <= options.margin() < retention:
+        raise ConfigError(
+            f"retention must be at least {MIN_RETENTION_DAYS} days and longer than the refresh "
+            "margin"
+        )
     if options.workers < 1:
         raise ConfigError("--workers must be at least 1")
     date = run_date(options, started)
