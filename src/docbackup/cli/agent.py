@@ -81,6 +81,7 @@ def build_config(
             kept.exclude if kept else (),
             kept.default_excludes if kept else True,
             here=True,
+            allow_new_source=kept.allow_new_source if kept else False,
         )
     retention = outputs.get("RetentionDays")
     return cfg.Config(
@@ -95,6 +96,8 @@ def build_config(
         alarm_topic_arn=outputs.get("AlarmTopicArn"),
         notify_on_success=old.notify_on_success if old else False,
         sets=sets,
+        # The user's own choice, not the stack's: kept as the file had it.
+        allow_unversioned=old.allow_unversioned if old else False,
     )
 
 
@@ -157,9 +160,28 @@ def _publish(config: cfg.Config, subject: str, text: str) -> str | None:
 
 @click.command("run")
 @click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option(
+    "--allow-unversioned",
+    is_flag=True,
+    envvar="DOCBACKUP_ALLOW_UNVERSIONED",
+    help="Back up into a bucket without versioning (refused otherwise; config: "
+    "[stack] allow_unversioned).",
+)
+@click.option(
+    "--allow-new-source",
+    is_flag=True,
+    help="Back up each set's folder even if the set's last night came from another "
+    "(config: allow_new_source in the set's section).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-def run_cmd(ctx: click.Context, workers: int, as_json: bool) -> None:
+def run_cmd(
+    ctx: click.Context,
+    workers: int,
+    allow_unversioned: bool,
+    allow_new_source: bool,
+    as_json: bool,
+) -> None:
     """Back up every set of the config file that runs on this machine (what the schedule runs)."""
     try:
         config = cfg.load(ctx.obj.config_path)
@@ -191,6 +213,8 @@ def run_cmd(ctx: click.Context, workers: int, as_json: bool) -> None:
                     encryption=Encryption("aws:kms", config.kms_key_id),
                     retention_days=config.retention_days or 30,
                     workers=workers,
+                    allow_unversioned=allow_unversioned or config.allow_unversioned,
+                    allow_new_source=allow_new_source or s.allow_new_source,
                 ),
                 reporter=render.BarReporter() if render.wants_bar(as_json) else None,
             )
