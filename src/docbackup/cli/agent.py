@@ -11,7 +11,8 @@ import click
 
 from docbackup import compose, layout
 from docbackup.cli import config as cfg
-from docbackup.cli import exitcodes, render
+from docbackup.cli import exitcodes, interrupt, render
+from docbackup.cli.options import json_option, reporter
 from docbackup.engine import BackupOptions, BackupResult, backup
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import Encryption
@@ -173,7 +174,7 @@ def _publish(config: cfg.Config, subject: str, text: str) -> str | None:
     help="Back up each set's folder even if the set's last night came from another "
     "(config: allow_new_source in the set's section).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option
 @click.pass_context
 def run_cmd(
     ctx: click.Context,
@@ -197,6 +198,7 @@ def run_cmd(
             render.emit_json({"status": "failed", "error": str(exc)})
         sys.exit(exitcodes.for_error(exc))
     results: list[dict[str, object]] = []
+    interrupt.track("sets", lambda: results)  # the sets done before a signal stopped the run
     worst = exitcodes.OK
     # Exit 2 promises nothing was written: only when every set was refused as bad input.
     unusable = True
@@ -216,7 +218,7 @@ def run_cmd(
                     allow_unversioned=allow_unversioned or config.allow_unversioned,
                     allow_new_source=allow_new_source or s.allow_new_source,
                 ),
-                reporter=render.BarReporter() if render.wants_bar(as_json) else None,
+                reporter=reporter(as_json),
             )
         except DocbackupError as exc:
             # One set's bad folder must not stop the others; it is reported and counted.

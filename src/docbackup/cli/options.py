@@ -9,8 +9,9 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from docbackup import compose, layout
-from docbackup.cli import exitcodes, render
+from docbackup.cli import exitcodes, interrupt, render
 from docbackup.engine.backup import MIN_RETENTION_DAYS
+from docbackup.engine.progress import Reporter
 from docbackup.errors import ConfigError
 from docbackup.storage.s3 import S3Store
 
@@ -42,8 +43,19 @@ def set_option(f: F) -> F:
     )(f)
 
 
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    interrupt.want_json(value)  # a signal must still get its answer in JSON
+    return value
+
+
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(f)
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_remember_json,
+        help="Print one JSON object.",
+    )(f)
 
 
 def workers_option(f: F) -> F:
@@ -113,5 +125,10 @@ def finish(
     sys.exit(exitcodes.for_status(status))
 
 
-def reporter(as_json: bool) -> render.BarReporter | None:
-    return render.BarReporter() if render.wants_bar(as_json) else None
+def reporter(as_json: bool) -> Reporter:
+    """The progress bar on a terminal; otherwise a count, for the report after a signal."""
+    if render.wants_bar(as_json):
+        return render.BarReporter()
+    tally = interrupt.Tally()
+    interrupt.track("done", tally.summary)
+    return tally

@@ -17,12 +17,18 @@ def run_bounded(workers: int, fn: Callable[[T], None], items: Iterable[T], *, na
     limit = 2 * workers
     with ThreadPoolExecutor(workers, thread_name_prefix=name) as pool:
         pending: set[Future[None]] = set()
-        for item in items:
-            if len(pending) >= limit:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                _raise_crashes(done)
-            pending.add(pool.submit(fn, item))
-        _raise_crashes(wait(pending).done)
+        try:
+            for item in items:
+                if len(pending) >= limit:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    _raise_crashes(done)
+                pending.add(pool.submit(fn, item))
+            _raise_crashes(wait(pending).done)
+        except BaseException:
+            # Stopped (a signal, a crash): the calls not yet started are not started; the
+            # ones in hand finish, so no transfer is cut off half-way by this.
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def _raise_crashes(done: Iterable[Future[None]]) -> None:
