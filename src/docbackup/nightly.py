@@ -171,6 +171,7 @@ def run(
             time_left=time_left,
             reserve_s=settings.reserve_s,
             allow_unversioned=settings.allow_unversioned,
+            check_clock=True,
         )
         # Everything under the source prefix, as before exclude patterns existed: the office
         # suites' lock files are a desktop's, and the function has no one to tell what it left.

@@ -9,6 +9,7 @@ until the signal has been sent: the command is always mid-work when it is stoppe
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import signal
@@ -23,12 +24,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from docbackup import nightly
+from docbackup import compose, nightly
 from docbackup.cli import agent
 from docbackup.cli import config as cfg
 from docbackup.cli.main import cli
+from docbackup.engine import BackupOptions, backup
 from docbackup.errors import ConfigError
 from docbackup.sandbox.server import LocalAWS
+from docbackup.storage import Encryption
 from tests.faultproxy import FaultProxy
 from tests.treebuilder import tree_hashes, write
 
@@ -202,26 +205,25 @@ def test_an_interrupted_backup_without_json_prints_one_line(
     assert "Traceback" not in done.stdout
 
 
+# The request a reading command is held at: a document's copy, or a night's manifest.
+READS: dict[str, Callable[[str, str], bool]] = {
+    "copy": lambda method, path: method == "GET" and "/documents/docs/" in path,
+    "manifest": lambda method, path: method == "GET" and path.split("?")[0].endswith(".json"),
+}
+
+
 @pytest.mark.parametrize(
     ("command", "hold", "signum"),
     [
-        (
-            ["restore", YESTERDAY, "--to", "{target}", "--workers", "2"],
-            lambda m, p: m == "GET" and "/documents/docs/" in p,
-            signal.SIGTERM,
-        ),
-        (
-            ["verify", YESTERDAY, "--deep", "--workers", "2"],
-            lambda m, p: m == "GET" and "/documents/docs/" in p,
-            signal.SIGINT,
-        ),
-        (["list"], lambda m, p: m == "GET" and p.split("?")[0].endswith(".json"), signal.SIGINT),
+        (["restore", YESTERDAY, "--to", "{target}", "--workers", "2"], "copy", signal.SIGTERM),
+        (["verify", YESTERDAY, "--deep", "--workers", "2"], "copy", signal.SIGINT),
+        (["list"], "manifest", signal.SIGINT),
     ],
     ids=["restore", "verify", "list"],
 )
 def test_every_reading_command_answers_a_signal_in_json(
     command: list[str],
-    hold: Callable[[str, str], bool],
+    hold: str,
     signum: int,
     tmp_path: Path,
     moto_bucket: tuple[str, str],
@@ -233,7 +235,7 @@ def test_every_reading_command_answers_a_signal_in_json(
     first = run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--date", YESTERDAY)
     assert first.exit_code == 0, first.output
     args = [a.replace("{target}", str(tmp_path / "to")) for a in command]
-    done = stopped_by(gate(hold), signum, [*args, "--bucket", bucket, "--json"])
+    done = stopped_by(gate(READS[hold]), signum, [*args, "--bucket", bucket, "--json"])
     interrupted(done, signum)
 
 
@@ -397,3 +399,90 @@ def test_init_keeps_the_users_allow_keys(tmp_path: Path) -> None:
     written = new.to_toml()
     again = cfg.parse(written, str(path))
     assert again.allow_unversioned and again.sets["office"].allow_new_source
+
+
+# -- 14f: a clock far ahead on one night ---------------------------------------------------
+
+AHEAD = dt.timedelta(days=40)
+
+
+def engine_night(bucket: str, key: str, src: Path, clock: Callable[[], dt.datetime]) -> Any:
+    """One night through the engine on moto, on the given clock (what the CLI cannot fake),
+    without comparing it with the server's: as a docbackup before that check wrote it."""
+    store = compose.backup_store(bucket, workers=2)
+    options = BackupOptions(encryption=Encryption("aws:kms", key), workers=2)
+    return backup(store, compose.source_for(str(src), store), options, clock=clock)
+
+
+def restored(when: str, bucket: str, target: Path) -> dict[str, str]:
+    done = run("restore", when, "--to", str(target), "--bucket", bucket)
+    assert done.exit_code == 0, done.output
+    return tree_hashes(str(target))
+
+
+def test_a_night_dated_ahead_by_a_wrong_clock_does_not_block_the_next_ones(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    # GIVEN last night, and then a night written 40 days ahead (by a docbackup that did not yet
+    # compare its clock with the server's)
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    tree(src, "v1")
+    common = ["--bucket", bucket, "--kms-key-id", key]
+    assert run("backup", str(src), *common, "--date", YESTERDAY).exit_code == 0
+    tree(src, "v2")
+    ahead = engine_night(bucket, key, src, lambda: dt.datetime.now(dt.UTC) + AHEAD)
+    future = (TODAY + AHEAD).isoformat()
+    assert ahead.status == "complete" and ahead.date.isoformat() == future
+    v2 = tree_hashes(str(src))
+    before = set(stored_keys(aws_env, bucket))
+
+    # WHEN tonight runs with the clock right
+    tree(src, "v3")
+    done = run("backup", str(src), *common, "--json")
+
+    # THEN it completes and names the night it passed over
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "complete" and summary["date"] == TODAY.isoformat()
+    assert summary["future_nights"] == [future]
+    again = run("backup", str(src), *common)
+    assert again.exit_code == 0 and f"passed over the night of {future}" in again.stderr
+    # AND nothing stored was lost: the night ahead is still there and still restores
+    assert before <= set(stored_keys(aws_env, bucket))
+    assert restored(future, bucket, tmp_path / "ahead") == v2
+    # AND tonight restores as it is now
+    assert restored(TODAY.isoformat(), bucket, tmp_path / "now") == tree_hashes(str(src))
+
+
+@pytest.mark.parametrize("command", ["backup", "run"])
+def test_a_clock_far_ahead_of_the_servers_is_refused_before_any_document(
+    command: str,
+    tmp_path: Path,
+    moto_bucket: tuple[str, str],
+    aws_env: LocalAWS,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN this machine's clock 40 days ahead of the server's (moto's is the real one)
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    tree(src)
+    config = agent_config(tmp_path, bucket, key, src)
+    args = ["backup", str(src)] if command == "backup" else ["run"]
+    real = backup
+    with monkeypatch.context() as m:
+        ahead = functools.partial(real, clock=lambda: dt.datetime.now(dt.UTC) + AHEAD)
+        m.setattr(f"docbackup.cli.{'main' if command == 'backup' else 'agent'}.backup", ahead)
+        refused = run("--config", str(config), *args)
+        # (and again: the lease the first attempt left under the future date changes nothing)
+        again = run("--config", str(config), *args)
+    # THEN the night is refused in one line, before anything of it was stored
+    assert refused.exit_code == again.exit_code == 2, again.output
+    line = one_line(refused.stderr)
+    assert "clock" in line and (TODAY + AHEAD).isoformat() in line
+    assert [k for k in stored_keys(aws_env, bucket) if not k.endswith(".lease.json")] == []
+    # AND a night on the right clock works, and is the only one
+    done = run("--config", str(config), *args)
+    assert done.exit_code == 0, done.output
+    listing = json.loads(run("--config", str(config), "list", "--json").stdout)
+    assert [s["date"] for s in listing["snapshots"]] == [TODAY.isoformat()]

@@ -217,6 +217,7 @@ def run_cmd(
                     workers=workers,
                     allow_unversioned=allow_unversioned or config.allow_unversioned,
                     allow_new_source=allow_new_source or s.allow_new_source,
+                    check_clock=True,
                 ),
                 reporter=reporter(as_json),
             )

@@ -202,6 +202,7 @@ def backup_cmd(
             allow_empty=allow_empty,
             allow_unversioned=allow_unversioned,
             allow_new_source=allow_new_source,
+            check_clock=True,
         )
         store = open_store(bucket, workers, counter)
         result = backup(
