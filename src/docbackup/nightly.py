@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from docbackup import compose, layout
 from docbackup.engine import BackupOptions, BackupResult, backup
+from docbackup.engine.backup import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
 from docbackup.storage.base import Encryption
 
@@ -82,7 +83,7 @@ class Settings:
 
         prefix = env.get(SOURCE_PREFIX, "").strip("/")
         try:
-            return cls(
+            settings = cls(
                 bucket=need(BACKUP_BUCKET),
                 kms_key_arn=need(KMS_KEY_ARN),
                 source=f"s3://{need(SOURCE_BUCKET)}/{prefix}",
@@ -98,6 +99,13 @@ class Settings:
             )
         except ValueError as exc:
             raise ConfigError(f"bad setting in the environment: {exc}") from None
+        if settings.retention_days < MIN_RETENTION_DAYS:
+            # Checked with the other settings, not left for the backup to refuse every night.
+            raise ConfigError(
+                f"environment variable {RETENTION_DAYS} is {settings.retention_days}: "
+                f"retention must be at least {MIN_RETENTION_DAYS} days"
+            )
+        return settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +171,7 @@ def run(
             time_left=time_left,
             reserve_s=settings.reserve_s,
             allow_unversioned=settings.allow_unversioned,
+            check_clock=True,
         )
         # Everything under the source prefix, as before exclude patterns existed: the office
         # suites' lock files are a desktop's, and the function has no one to tell what it left.

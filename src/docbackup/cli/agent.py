@@ -11,7 +11,8 @@ import click
 
 from docbackup import compose, layout
 from docbackup.cli import config as cfg
-from docbackup.cli import exitcodes, render
+from docbackup.cli import exitcodes, interrupt, render
+from docbackup.cli.options import json_option, reporter
 from docbackup.engine import BackupOptions, BackupResult, backup
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import Encryption
@@ -81,6 +82,7 @@ def build_config(
             kept.exclude if kept else (),
             kept.default_excludes if kept else True,
             here=True,
+            allow_new_source=kept.allow_new_source if kept else False,
         )
     retention = outputs.get("RetentionDays")
     return cfg.Config(
@@ -95,6 +97,8 @@ def build_config(
         alarm_topic_arn=outputs.get("AlarmTopicArn"),
         notify_on_success=old.notify_on_success if old else False,
         sets=sets,
+        # The user's own choice, not the stack's: kept as the file had it.
+        allow_unversioned=old.allow_unversioned if old else False,
     )
 
 
@@ -157,9 +161,28 @@ def _publish(config: cfg.Config, subject: str, text: str) -> str | None:
 
 @click.command("run")
 @click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--allow-unversioned",
+    is_flag=True,
+    envvar="DOCBACKUP_ALLOW_UNVERSIONED",
+    help="Back up into a bucket without versioning (refused otherwise; config: "
+    "[stack] allow_unversioned).",
+)
+@click.option(
+    "--allow-new-source",
+    is_flag=True,
+    help="Back up each set's folder even if the set's last night came from another "
+    "(config: allow_new_source in the set's section).",
+)
+@json_option
 @click.pass_context
-def run_cmd(ctx: click.Context, workers: int, as_json: bool) -> None:
+def run_cmd(
+    ctx: click.Context,
+    workers: int,
+    allow_unversioned: bool,
+    allow_new_source: bool,
+    as_json: bool,
+) -> None:
     """Back up every set of the config file that runs on this machine (what the schedule runs)."""
     try:
         config = cfg.load(ctx.obj.config_path)
@@ -175,6 +198,7 @@ def run_cmd(ctx: click.Context, workers: int, as_json: bool) -> None:
             render.emit_json({"status": "failed", "error": str(exc)})
         sys.exit(exitcodes.for_error(exc))
     results: list[dict[str, object]] = []
+    interrupt.track("sets", lambda: results)  # the sets done before a signal stopped the run
     worst = exitcodes.OK
     # Exit 2 promises nothing was written: only when every set was refused as bad input.
     unusable = True
@@ -191,8 +215,11 @@ def run_cmd(ctx: click.Context, workers: int, as_json: bool) -> None:
                     encryption=Encryption("aws:kms", config.kms_key_id),
                     retention_days=config.retention_days or 30,
                     workers=workers,
+                    allow_unversioned=allow_unversioned or config.allow_unversioned,
+                    allow_new_source=allow_new_source or s.allow_new_source,
+                    check_clock=True,
                 ),
-                reporter=render.BarReporter() if render.wants_bar(as_json) else None,
+                reporter=reporter(as_json),
             )
         except DocbackupError as exc:
             # One set's bad folder must not stop the others; it is reported and counted.

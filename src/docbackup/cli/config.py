@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from docbackup import layout
+from docbackup.engine.backup import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
 
 ENV = "DOCBACKUP_CONFIG"
@@ -37,17 +38,21 @@ class SetConfig:
     default_excludes: bool = True
     # False for the set the stack's own nightly function backs up: `docbackup run` skips it.
     here: bool = True
+    # The set's folder moved on purpose: `run` backs the new one up into the set's nights
+    # (as `backup --allow-new-source` does) instead of refusing it.
+    allow_new_source: bool = False
 
     def to_toml(self) -> dict[str, Any]:
         if not self.here and not self.exclude and not self.default_excludes:
             # The function's set as init writes it: nothing to say beyond where it reads.
             return {"source": self.source, "here": False}
-        return {
+        body = {
             "source": self.source,
             "exclude": list(self.exclude),
             "default_excludes": self.default_excludes,
             "here": self.here,
         }
+        return body | ({"allow_new_source": True} if self.allow_new_source else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,8 @@ class Config:
     alarm_topic_arn: str | None = None
     notify_on_success: bool = False
     sets: dict[str, SetConfig] = field(default_factory=dict)
+    # Back up into a bucket without versioning (`backup` and `run`), as --allow-unversioned.
+    allow_unversioned: bool = False
 
     def to_toml(self) -> dict[str, Any]:
         stack = {
@@ -72,6 +79,7 @@ class Config:
             "retention_days": self.retention_days,
             "timezone": self.timezone,
             "alarm_topic_arn": self.alarm_topic_arn,
+            "allow_unversioned": self.allow_unversioned or None,
         }
         return {
             "stack": {k: v for k, v in stack.items() if v is not None},
@@ -102,6 +110,8 @@ class Config:
             backup["retention_days"] = self.retention_days
         if self.timezone:
             backup["timezone"] = self.timezone
+        if self.allow_unversioned:
+            backup["allow_unversioned"] = True
         retention = {"retention_days": self.retention_days} if self.retention_days else {}
         # The default set: the first this machine backs up, else the first there is.
         ordered = sorted(self.sets.values(), key=lambda s: not s.here)
@@ -131,8 +141,9 @@ _STACK_KEYS = {
     "retention_days",
     "timezone",
     "alarm_topic_arn",
+    "allow_unversioned",
 }
-_SET_KEYS = {"source", "exclude", "default_excludes", "here"}
+_SET_KEYS = {"source", "exclude", "default_excludes", "here", "allow_new_source"}
 
 
 def load(path: str | None) -> Config | None:
@@ -205,8 +216,15 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
             # function's, which keeps everything under its prefix.
             typed(body.get("default_excludes", here), bool, f"sets.{name}.default_excludes"),
             here,
+            typed(body.get("allow_new_source", False), bool, f"sets.{name}.allow_new_source"),
         )
     retention = typed(stack.get("retention_days"), int, "stack.retention_days")
+    if retention is not None and retention < MIN_RETENTION_DAYS:
+        # Every backup would refuse it later; said here, once, where it can be put right.
+        raise ConfigError(
+            f"config file {path}: stack.retention_days is {retention}, at least "
+            f"{MIN_RETENTION_DAYS} is needed (a copy is refreshed a day before it expires)"
+        )
     return Config(
         path=path,
         stack_name=typed(stack.get("name"), str, "stack.name"),
@@ -218,6 +236,9 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
         alarm_topic_arn=typed(stack.get("alarm_topic_arn"), str, "stack.alarm_topic_arn"),
         notify_on_success=typed(notify.get("on_success", False), bool, "notify.on_success"),
         sets=sets,
+        allow_unversioned=typed(
+            stack.get("allow_unversioned", False), bool, "stack.allow_unversioned"
+        ),
     )
 
 

@@ -10,7 +10,7 @@ import click
 
 from docbackup import __version__, compose, layout
 from docbackup.cli import config as cfg
-from docbackup.cli import exitcodes, render
+from docbackup.cli import exitcodes, interrupt, render
 from docbackup.cli.options import (
     bucket_option,
     fail,
@@ -173,6 +173,7 @@ def backup_cmd(
     whenever the folder is its own."""
     state: State = ctx.obj
     counter = compose.RequestCounter()
+    interrupt.track("requests", lambda: counter.total)
     try:
         default_excludes = not no_default_excludes
         if source is None:
@@ -201,6 +202,7 @@ def backup_cmd(
             allow_empty=allow_empty,
             allow_unversioned=allow_unversioned,
             allow_new_source=allow_new_source,
+            check_clock=True,
         )
         store = open_store(bucket, workers, counter)
         result = backup(
@@ -497,4 +499,9 @@ _attach()
 
 
 def main() -> None:
-    cli(prog_name="docbackup")
+    interrupt.install()
+    try:
+        cli(prog_name="docbackup")
+    except interrupt.Interrupted as exc:
+        interrupt.report(exc)
+        sys.exit(interrupt.exit_code(exc.signum))

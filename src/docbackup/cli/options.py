@@ -9,7 +9,9 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from docbackup import compose, layout
-from docbackup.cli import exitcodes, render
+from docbackup.cli import exitcodes, interrupt, render
+from docbackup.engine.backup import MIN_RETENTION_DAYS
+from docbackup.engine.progress import Reporter
 from docbackup.errors import ConfigError
 from docbackup.storage.s3 import S3Store
 
@@ -41,8 +43,19 @@ def set_option(f: F) -> F:
     )(f)
 
 
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    interrupt.want_json(value)  # a signal must still get its answer in JSON
+    return value
+
+
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(f)
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_remember_json,
+        help="Print one JSON object.",
+    )(f)
 
 
 def workers_option(f: F) -> F:
@@ -56,14 +69,36 @@ def workers_option(f: F) -> F:
     )(f)
 
 
+MAX_RETENTION_DAYS = 36500
+
+
+def _check_retention(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """The engine's own bound, checked as the value comes in, in one line that says where it
+    came from: a value it would refuse later must not pass here (exit 2, nothing written)."""
+    if MIN_RETENTION_DAYS <= value <= MAX_RETENTION_DAYS:
+        return value
+    where = {
+        click.ParameterSource.ENVIRONMENT: "DOCBACKUP_RETENTION_DAYS",
+        click.ParameterSource.DEFAULT_MAP: "retention_days in the config file",
+    }.get(ctx.get_parameter_source("retention_days"), "--retention-days")  # type: ignore[arg-type]
+    fail(
+        ConfigError(
+            f"{where} is {value}: retention must be {MIN_RETENTION_DAYS} to "
+            f"{MAX_RETENTION_DAYS} days (a copy is refreshed at least a day before it expires)"
+        )
+    )
+
+
 def retention_option(f: F) -> F:
     return click.option(
         "--retention-days",
-        type=click.IntRange(1, 36500),
+        type=int,
+        callback=_check_retention,
         envvar="DOCBACKUP_RETENTION_DAYS",
         default=30,
         show_default=True,
-        help="How long the bucket keeps each stored copy (its lifecycle rule).",
+        help=f"How long the bucket keeps each stored copy (its lifecycle rule); "
+        f"{MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}.",
     )(f)
 
 
@@ -90,5 +125,10 @@ def finish(
     sys.exit(exitcodes.for_status(status))
 
 
-def reporter(as_json: bool) -> render.BarReporter | None:
-    return render.BarReporter() if render.wants_bar(as_json) else None
+def reporter(as_json: bool) -> Reporter:
+    """The progress bar on a terminal; otherwise a count, for the report after a signal."""
+    if render.wants_bar(as_json):
+        return render.BarReporter()
+    tally = interrupt.Tally()
+    interrupt.track("done", tally.summary)
+    return tally

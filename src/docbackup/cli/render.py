@@ -110,6 +110,12 @@ def backup_text(r: BackupResult) -> None:
             "that night listed were sent again",
             err=True,
         )
+    for future in r.future_nights:
+        click.echo(
+            f"warning: passed over the night of {future}, dated after today (a run whose clock "
+            "was ahead wrote it); it is kept as it is",
+            err=True,
+        )
     if r.excluded:
         click.echo(f"{r.excluded} left out by exclude patterns (lock and temporary files, ...)")
     if r.manifest_key:

@@ -69,6 +69,12 @@ Clock = Callable[[], dt.datetime]
 MANIFEST_RUN = "docbackup-run"
 # boto3's default; smaller files are read whole and sent in one PUT.
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
+# A copy is refreshed at least one day before it expires (BackupOptions.margin) and not before
+# it is stored: one day of retention leaves no day for that, so two is the least that works.
+MIN_RETENTION_DAYS = 2
+# How far the server's clock may be behind this machine's before a night dated after the
+# server's date is taken for a wrong clock rather than for a run just after midnight.
+CLOCK_SLACK = dt.timedelta(hours=1)
 
 
 def utc_now() -> dt.datetime:
@@ -102,6 +108,10 @@ class BackupOptions:
     # A set's nights come from one source; another one would replace the night (and what
     # `latest` restores) without a word. Refused unless the caller says it is meant.
     allow_new_source: bool = False
+    # Compare the run's clock with the server's and refuse a night the server would call
+    # future-dated. For callers whose clock is the machine's own (the CLI, the function); a
+    # test that drives the clock ahead on purpose leaves it off.
+    check_clock: bool = False
 
     def margin(self) -> int:
         if self.refresh_margin_days is not None:
@@ -154,8 +164,12 @@ def backup(
     reporter = reporter or NullReporter()
     started = clock()
     t0 = time.monotonic()
-    if options.retention_days < 1 or not 0 <= options.margin() < options.retention_days:
-        raise ConfigError("retention must be at least 1 day and longer than the refresh margin")
+    retention = options.retention_days
+    if retention < MIN_RETENTION_DAYS or not 0 <= options.margin() < retention:
+        raise ConfigError(
+            f"retention must be at least {MIN_RETENTION_DAYS} days and longer than the refresh "
+            "margin"
+        )
     if options.workers < 1:
         raise ConfigError("--workers must be at least 1")
     date = run_date(options, started)
@@ -163,7 +177,8 @@ def backup(
     store.check_access()
     if not options.allow_unversioned:
         _refuse_unversioned(store)
-    _refuse_rewriting_history(catalog, date)
+    today = started.astimezone(ZoneInfo(options.timezone)).date()  # run_date checked the zone
+    future_nights = _refuse_rewriting_history(catalog, date, today)
     scan = source.scan()
     first = next(scan.documents, None)
     if first is None and not scan.skipped and not options.allow_empty:
@@ -190,6 +205,8 @@ def backup(
             _refuse_new_source(known[0], source.describe())
         if not options.dry_run:
             run.lease = _take_night(store, options, date, tonight)
+            if options.check_clock and _after_a_gap(catalog, date):
+                _refuse_a_clock_ahead(run.lease, options, date, started)
         manifest_key, summary = _plan_and_run(
             run, catalog, source, scan, documents, known, tonight, tonight_at_start
         )
@@ -232,6 +249,7 @@ def backup(
         manifests_archived=tuple(
             Problem(f"{a.date} manifest", str(a)) for a in sorted(passed_over, key=lambda a: a.date)
         ),
+        future_nights=tuple(future_nights),
     )
 
 
@@ -417,20 +435,58 @@ def _interrupted_copies(
     }
 
 
-def _refuse_rewriting_history(catalog: Catalog, date: dt.date) -> None:
+def _refuse_rewriting_history(catalog: Catalog, date: dt.date, today: dt.date) -> list[dt.date]:
     """A night older than the set's newest may not be written: newer nights point at its copies.
 
     Writing a new version under an older night's key would make the version a newer manifest
     lists noncurrent, and lifecycle would then delete it.
+
+    A night dated after today is not newer, though: a run whose clock was ahead wrote it, and
+    honouring it would refuse every night until the date caught up. Tonight's keys are its own
+    date's, which that night never saw, so it loses nothing; such nights are returned (the
+    result names them), passed over for comparison (see _known_copies) and left as they are.
     """
+    future = []
     for newer in catalog.dates():
         if newer <= date:
             break
-        if catalog.has_snapshot(newer):
-            raise ConfigError(
-                f"set {catalog.set!r} already has a snapshot on {newer}, after {date}: "
-                "only the newest night can be backed up again"
-            )
+        if not catalog.has_snapshot(newer):
+            continue
+        if newer > today:
+            future.append(newer)
+            continue
+        raise ConfigError(
+            f"set {catalog.set!r} already has a snapshot on {newer}, after {date}: "
+            "only the newest night can be backed up again"
+        )
+    return sorted(future)
+
+
+def _after_a_gap(catalog: Catalog, date: dt.date) -> bool:
+    """A first night, or one more than a day after the last: where a clock running ahead shows
+    (a night dated ahead leaves a gap). The next night, or a rerun of it, costs no request.
+    A date that holds only a lease (a night refused before) counts for nothing here."""
+    before = [d for d in catalog.dates() if d < date]
+    return not before or (date - before[0]).days > 1
+
+
+def _refuse_a_clock_ahead(
+    lease: Lease, options: BackupOptions, date: dt.date, now: dt.datetime
+) -> None:
+    """A night dated after the server's own date comes from a wrong clock on this machine: it
+    would be stored under a future date, so refused (exit 2) before any document is sent."""
+    server = lease.server_time()
+    if server is None:
+        return  # nothing to compare with: the date the clock gives stands
+    tz = ZoneInfo(options.timezone)
+    if date <= (server + CLOCK_SLACK).astimezone(tz).date():
+        return
+    lease.stop(release=True)
+    raise ConfigError(
+        f"this machine's clock says {now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC but the bucket's "
+        f"server says {server.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC: night {date} would be dated "
+        "in the future; set the clock right and run again"
+    )
 
 
 def _previous(task: _Task) -> Entry:

@@ -125,6 +125,18 @@ class Lease:
         self._renewed_at += 1
         self._valid_until = float(body["expires"]) if body["expires"] else sent
 
+    def server_time(self) -> dt.datetime | None:
+        """When the server says it stored this run's lease (its own clock, not this machine's),
+        or None when the lease cannot be read back."""
+        try:
+            info = self.store.head(self.key)
+        except DocbackupError:
+            return None
+        if info is None:
+            return None
+        moment = info.last_modified
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
     def _ours(self) -> ObjectInfo | None:
         """The lease as stored (its ETag and encryption) if it is this run's, else None."""
         info = self.store.head(self.key)

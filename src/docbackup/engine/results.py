@@ -46,6 +46,9 @@ class BackupResult:
     # Earlier nights whose manifest an archive class holds: not compared with, so what only
     # they listed was sent again.
     manifests_archived: tuple[Problem, ...] = ()
+    # Nights dated after this run's today (a clock that ran ahead wrote them): passed over,
+    # left as they are.
+    future_nights: tuple[dt.date, ...] = ()
 
     def summary(self) -> dict[str, object]:
         return {
@@ -73,6 +76,7 @@ class BackupResult:
             "manifests_archived": [
                 {"path": p.path, "reason": p.reason} for p in self.manifests_archived
             ],
+            "future_nights": [d.isoformat() for d in self.future_nights],
         }
 
 
