@@ -246,6 +246,9 @@ def test_every_reading_command_answers_a_signal_in_json(
     args = [a.replace("{target}", str(tmp_path / "to")) for a in command]
     done = stopped_by(gate(READS[hold]), signum, [*args, "--bucket", bucket, "--json"])
     interrupted(done, signum)
+    # A restore stopped mid-download removes the temporary file it was writing.
+    left = [str(p) for p in (tmp_path / "to").rglob(".docbackup-*")]
+    assert left == []
 
 
 def test_an_interrupted_office_run_answers_in_json(
