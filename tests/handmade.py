@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 
 from docbackup import layout
-from docbackup.manifest import Entry, Manifest
+from docbackup.manifest import Entry, Failure, Manifest, Status
 from docbackup.storage import Encryption, Store
 
 
@@ -17,25 +17,40 @@ def sha_b64(data: bytes) -> str:
 
 def write_snapshot(store: Store, date: dt.date, paths: list[str], encryption: Encryption) -> None:
     """Store each path's own name as its content, and a manifest listing them as they are."""
+    docs = {p: p.encode("utf-8", "surrogatepass") for p in dict.fromkeys(paths)}
+    write_night(store, date, docs, encryption, mtime_ns=0)
+
+
+def write_night(
+    store: Store,
+    date: dt.date,
+    docs: dict[str, bytes],
+    encryption: Encryption,
+    *,
+    failures: tuple[Failure, ...] = (),
+    mtime_ns: int = 1_700_000_000 * 10**9,
+) -> None:
+    """A night as a backup writes it: each copy, then the manifest listing them (`partial`,
+    with `failures`, when given some)."""
+    at = f"{date}T02:00:00+00:00"
     entries = {}
-    for path in dict.fromkeys(paths):
+    for path, data in docs.items():
         key = layout.document_key(date, "documents", path)
-        data = path.encode("utf-8", "surrogatepass")
         stored = store.put(key, data, sha256_b64=sha_b64(data), metadata={}, encryption=encryption)
         entries[path] = Entry(
             path,
             len(data),
-            0,
+            mtime_ns,
             hashlib.sha256(data).hexdigest(),
             key,
             stored.version_id,
             "new",
-            f"{date}T02:00:00+00:00",
+            at,
             "x",
         )
-    at = f"{date}T02:00:00+00:00"
+    status: Status = "partial" if failures else "complete"
     manifest = Manifest(
-        "documents", date, "complete", at, at, "src", 30, encryption.describe(), "0", entries
+        "documents", date, status, at, at, "src", 30, encryption.describe(), "0", entries, failures
     ).to_json()
     store.put(
         layout.manifest_key(date, "documents"),

@@ -25,10 +25,10 @@ from docbackup.cli.main import cli
 from docbackup.engine import restore
 from docbackup.engine.browse import find
 from docbackup.errors import ConfigError
-from docbackup.manifest import Entry, Failure, Manifest
+from docbackup.manifest import Failure
 from docbackup.storage import Encryption, MemoryStore, Store
 from tests.conftest import KMS_KEY
-from tests.handmade import sha_b64
+from tests.handmade import sha_b64, write_night
 from tests.treebuilder import tree_hashes, write
 
 DATE = dt.date(2025, 10, 15)
@@ -47,44 +47,7 @@ def night(
     failures: tuple[Failure, ...] = (),
     encryption: Encryption = KEYED,
 ) -> None:
-    """A night as a backup writes it: each copy, then the manifest listing them."""
-    entries = {}
-    for path, data in docs.items():
-        key = layout.document_key(date, "documents", path)
-        stored = store.put(key, data, sha256_b64=sha_b64(data), metadata={}, encryption=encryption)
-        entries[path] = Entry(
-            path,
-            len(data),
-            1_700_000_000 * 10**9,
-            hashlib.sha256(data).hexdigest(),
-            key,
-            stored.version_id,
-            "new",
-            f"{date}T02:00:00+00:00",
-            "x",
-        )
-    status = "partial" if failures else "complete"
-    at = f"{date}T02:00:00+00:00"
-    manifest = Manifest(
-        "documents",
-        date,
-        status,
-        at,
-        at,
-        "src",
-        30,
-        encryption.describe(),
-        "0",
-        entries,
-        failures,
-    ).to_json()
-    store.put(
-        layout.manifest_key(date, "documents"),
-        manifest,
-        sha256_b64=sha_b64(manifest),
-        metadata={},
-        encryption=encryption,
-    )
+    write_night(store, date, docs, encryption, failures=failures)
 
 
 class Hooked:
