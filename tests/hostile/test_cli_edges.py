@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from docbackup import compose, nightly
+from docbackup import compose, layout, nightly
 from docbackup.cli import agent
 from docbackup.cli import config as cfg
 from docbackup.cli.main import cli
@@ -498,3 +498,62 @@ def test_a_clock_far_ahead_of_the_servers_is_refused_before_any_document(
     assert done.exit_code == 0, done.output
     listing = json.loads(run("--config", str(config), "list", "--json").stdout)
     assert [s["date"] for s in listing["snapshots"]] == [TODAY.isoformat()]
+
+
+def test_a_clock_behind_never_writes_over_an_earlier_night(
+    tmp_path: Path,
+    moto_bucket: tuple[str, str],
+    aws_env: LocalAWS,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN last night and tonight, on the right clock
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    common = ["--bucket", bucket, "--kms-key-id", key]
+    tree(src, "v1")
+    assert run("backup", str(src), *common, "--date", YESTERDAY).exit_code == 0
+    v1 = tree_hashes(str(src))
+    tree(src, "v2")
+    assert run("backup", str(src), *common).exit_code == 0
+    s3 = aws_env.client("s3")
+    last_night = layout.manifest_key(dt.date.fromisoformat(YESTERDAY), "documents")
+    before = s3.get_object(Bucket=bucket, Key=last_night)["Body"].read()
+
+    # WHEN a run whose clock is a day behind comes (a restored VM, a wrong time zone)
+    tree(src, "v3")
+    behind = functools.partial(backup, clock=lambda: dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    with monkeypatch.context() as m:
+        m.setattr("docbackup.cli.main.backup", behind)
+        done = run("backup", str(src), *common)
+
+    # THEN it is refused, and last night is as it was: its manifest, and what it restores
+    assert done.exit_code == 2, done.output
+    assert "only the newest night" in one_line(done.stderr)
+    assert s3.get_object(Bucket=bucket, Key=last_night)["Body"].read() == before
+    assert restored(YESTERDAY, bucket, tmp_path / "last") == v1
+
+
+def test_a_clock_ahead_night_after_night_is_refused_every_night(
+    tmp_path: Path,
+    moto_bucket: tuple[str, str],
+    aws_env: LocalAWS,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a set with last night, and a clock 40 days ahead that stays wrong
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    common = ["--bucket", bucket, "--kms-key-id", key]
+    tree(src)
+    assert run("backup", str(src), *common, "--date", YESTERDAY).exit_code == 0
+    codes = []
+    for days in (0, 1):  # its first night, and its next one (a lease is all the first left)
+        clock = functools.partial(
+            lambda d: dt.datetime.now(dt.UTC) + AHEAD + dt.timedelta(days=d), days
+        )
+        with monkeypatch.context() as m:
+            m.setattr("docbackup.cli.main.backup", functools.partial(backup, clock=clock))
+            codes.append(run("backup", str(src), *common).exit_code)
+    # THEN both nights are refused, and the set has only the night on the right clock
+    assert codes == [2, 2]
+    listing = json.loads(run("list", "--bucket", bucket, "--json").stdout)
+    assert [s["date"] for s in listing["snapshots"]] == [YESTERDAY]

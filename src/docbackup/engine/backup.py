@@ -177,8 +177,7 @@ def backup(
     store.check_access()
     if not options.allow_unversioned:
         _refuse_unversioned(store)
-    today = started.astimezone(ZoneInfo(options.timezone)).date()  # run_date checked the zone
-    future_nights = _refuse_rewriting_history(catalog, date, today)
+    future_nights = _refuse_rewriting_history(catalog, date, ZoneInfo(options.timezone))
     scan = source.scan()
     first = next(scan.documents, None)
     if first is None and not scan.skipped and not options.allow_empty:
@@ -205,7 +204,7 @@ def backup(
             _refuse_new_source(known[0], source.describe())
         if not options.dry_run:
             run.lease = _take_night(store, options, date, tonight)
-            if options.check_clock and _after_a_gap(catalog, date):
+            if options.check_clock and _after_a_gap(known, tonight, date):
                 _refuse_a_clock_ahead(run.lease, options, date, started)
         manifest_key, summary = _plan_and_run(
             run, catalog, source, scan, documents, known, tonight, tonight_at_start
@@ -435,24 +434,28 @@ def _interrupted_copies(
     }
 
 
-def _refuse_rewriting_history(catalog: Catalog, date: dt.date, today: dt.date) -> list[dt.date]:
+def _refuse_rewriting_history(catalog: Catalog, date: dt.date, tz: dt.tzinfo) -> list[dt.date]:
     """A night older than the set's newest may not be written: newer nights point at its copies.
 
     Writing a new version under an older night's key would make the version a newer manifest
     lists noncurrent, and lifecycle would then delete it.
 
-    A night dated after today is not newer, though: a run whose clock was ahead wrote it, and
-    honouring it would refuse every night until the date caught up. Tonight's keys are its own
-    date's, which that night never saw, so it loses nothing; such nights are returned (the
-    result names them), passed over for comparison (see _known_copies) and left as they are.
+    A night dated after the day the server stored its manifest is not newer, though: a run
+    whose clock was ahead wrote it, and honouring it would refuse every night until the date
+    caught up. The server's clock decides, never this machine's (a clock behind would take last
+    night for such a one and write over the night before). Tonight's keys are its own date's,
+    which that night never saw, so it loses nothing; such nights are returned (the result names
+    them), passed over for comparison (see _known_copies) and left as they are.
     """
     future = []
     for newer in catalog.dates():
         if newer <= date:
             break
-        if not catalog.has_snapshot(newer):
-            continue
-        if newer > today:
+        manifest = catalog.store.head(layout.manifest_key(newer, catalog.set))
+        if manifest is None:
+            if not catalog.has_snapshot(newer):
+                continue
+        elif newer > _stored_on(manifest.last_modified, tz):
             future.append(newer)
             continue
         raise ConfigError(
@@ -462,12 +465,23 @@ def _refuse_rewriting_history(catalog: Catalog, date: dt.date, today: dt.date) -
     return sorted(future)
 
 
-def _after_a_gap(catalog: Catalog, date: dt.date) -> bool:
-    """A first night, or one more than a day after the last: where a clock running ahead shows
-    (a night dated ahead leaves a gap). The next night, or a rerun of it, costs no request.
-    A date that holds only a lease (a night refused before) counts for nothing here."""
-    before = [d for d in catalog.dates() if d < date]
-    return not before or (date - before[0]).days > 1
+def _stored_on(moment: dt.datetime, tz: dt.tzinfo) -> dt.date:
+    """The latest night the server's clock allowed at `moment`, with the slack clocks need."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return (moment + CLOCK_SLACK).astimezone(tz).date()
+
+
+def _after_a_gap(
+    known: list[ManifestStream], tonight: ManifestStream | None, date: dt.date
+) -> bool:
+    """A first night, or one more than a day after this set's last manifest: where a clock
+    running ahead shows (a night dated ahead leaves a gap). Only this set's manifests count, not
+    a date holding a refused run's lease or another set's night. A rerun of a night that has its
+    manifest was checked when it was first written; the next night costs no request."""
+    if tonight is not None:
+        return False
+    before = [s.manifest.date for s in known if s.manifest.date < date]
+    return not before or (date - max(before)).days > 1
 
 
 def _refuse_a_clock_ahead(
@@ -478,8 +492,7 @@ def _refuse_a_clock_ahead(
     server = lease.server_time()
     if server is None:
         return  # nothing to compare with: the date the clock gives stands
-    tz = ZoneInfo(options.timezone)
-    if date <= (server + CLOCK_SLACK).astimezone(tz).date():
+    if date <= _stored_on(server, ZoneInfo(options.timezone)):
         return
     lease.stop(release=True)
     raise ConfigError(
