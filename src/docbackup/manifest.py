@@ -23,7 +23,7 @@ SCHEMA_VERSION = 1
 Action = Literal["new", "changed", "unchanged", "refreshed", "resent"]
 Status = Literal["complete", "partial"]
 ACTIONS: tuple[Action, ...] = ("new", "changed", "unchanged", "refreshed", "resent")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")  # fullmatch: "$" would let a final newline through
 # The ranges a stored value must fall in to be used at all: S3's largest object; the signed
 # 64-bit nanoseconds that os.utime and st_mtime_ns hold (years 1677-2262); the retention the
 # CLI accepts. Outside them a value is data from someone else, not a document's, and using
@@ -131,7 +131,9 @@ class Manifest:
         where = layout.manifest_key(expect_date, expect_set)
         try:
             doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
+            # ValueError: also an integer past Python's 4,300 digits; RecursionError: arrays
+            # nested some 100,000 deep. Either is a manifest no one can read, not a crash.
             raise ManifestError(f"{where}: not a JSON manifest ({exc})") from None
         if not isinstance(doc, dict):
             raise ManifestError(f"{where}: not a JSON object")
@@ -151,7 +153,7 @@ class Manifest:
             try:
                 entry = checked_entry(raw, header)
             except BadEntry as exc:
-                unreadable.append(Failure(entry_name(raw, position), str(exc)))
+                unreadable.append(Failure(entry_name(raw, position), shown(str(exc))))
                 continue
             if entry.path in entries:
                 raise ManifestError(f"{where}: path {entry.path!r} listed twice")
@@ -203,9 +205,21 @@ class BadEntry(ValueError):
 def entry_name(raw: object, position: int) -> str:
     """How a problem names an entry: its path when that is readable text, else its place."""
     path = raw.get("path") if isinstance(raw, dict) else None
-    if isinstance(path, str) and path and _encodable(path) and "\n" not in path:
+    # Not one longer than any S3 key: it would make a "one-line" problem megabytes long.
+    if (
+        isinstance(path, str)
+        and path
+        and _encodable(path)
+        and "\n" not in path
+        and len(path.encode("utf-8")) <= layout.MAX_KEY_BYTES
+    ):
         return path
     return f"entry {position}"
+
+
+def shown(reason: str, limit: int = 300) -> str:
+    """A reason short enough for one line, however long the value it quotes."""
+    return reason if len(reason) <= limit else f"{reason[: limit - 3]}..."
 
 
 def checked_entry(raw: object, manifest: Manifest) -> Entry:
@@ -301,7 +315,7 @@ class ManifestStream:
         self.where = layout.manifest_key(expect_date, expect_set)
         try:
             self.manifest, self.documents = self._check_lines()
-        except (ValueError, TypeError, KeyError, AttributeError, ManifestError):
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError, ManifestError):
             # Not the line layout, or broken: the whole-document reader decides and explains.
             self._bad.clear()
             spool.seek(0)
@@ -330,12 +344,12 @@ class ManifestStream:
             try:
                 raw = _DECODER.decode(line.decode("utf-8"))
                 entry = checked_entry(raw, header)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                unreadable.append(Failure(f"entry {count}", "not a line of JSON"))
+            except BadEntry as exc:  # (a ValueError too: it comes first)
+                unreadable.append(Failure(entry_name(raw, count), shown(str(exc))))
                 self._bad.add(count)
                 continue
-            except BadEntry as exc:
-                unreadable.append(Failure(entry_name(raw, count), str(exc)))
+            except (ValueError, RecursionError):  # not JSON, or JSON too big or deep to read
+                unreadable.append(Failure(f"entry {count}", "not a line of JSON"))
                 self._bad.add(count)
                 continue
             if last is not None and entry.path <= last:
@@ -406,7 +420,7 @@ class ManifestStream:
 
 def _check_version(doc: Mapping[str, Any], where: str) -> None:
     version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # True == 1 in Python
         raise ManifestError(
             f"{where}: schema version {version!r} is not one this docbackup reads "
             f"({SCHEMA_VERSION}); upgrade docbackup"
@@ -431,7 +445,7 @@ def _entry_doc(e: Entry) -> dict[str, Any]:
 
 def _entry_problem(entry: Entry, manifest: Manifest) -> str | None:
     """Why an entry with well-typed values still cannot be followed, or None."""
-    if not _HEX64.match(entry.sha256):
+    if not _HEX64.fullmatch(entry.sha256):
         return "sha256 is not 64 hex digits"
     if len(entry.key.encode("utf-8")) > layout.MAX_KEY_BYTES:
         return "key is longer than S3 allows"

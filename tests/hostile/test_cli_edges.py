@@ -315,8 +315,23 @@ def test_a_retention_too_short_in_the_config_file_is_named(
     refused = run("--config", str(config), *args)
     assert refused.exit_code == 2
     line = one_line(refused.stderr)
-    assert "stack.retention_days is 1" in line and "at least 2" in line
+    assert "retention_days" in line and "is 1" in line and "2" in line
     assert stored_keys(aws_env, bucket) == []
+
+
+def test_a_retention_too_short_in_the_config_file_does_not_stop_a_restore(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    # A restore at disaster time reads no retention: a bad one must not refuse it.
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    tree(src)
+    assert run("--config", str(agent_config(tmp_path, bucket, key, src)), "run").exit_code == 0
+    config = agent_config(tmp_path, bucket, key, src, stack={"retention_days": 1})
+    done = run("--config", str(config), "restore", "latest", "--to", str(tmp_path / "back"))
+    listed = run("--config", str(config), "list")
+    assert (done.exit_code, listed.exit_code) == (0, 0), done.output + listed.output
+    assert tree_hashes(str(tmp_path / "back")) == tree_hashes(str(src))
 
 
 def test_a_retention_too_short_in_the_function_environment_is_refused_with_the_settings() -> None:

@@ -42,6 +42,19 @@ NOT_JSON = object()  # the victim's whole line replaced by something that is not
 
 
 @dataclass(frozen=True)
+class Raw:
+    """JSON text put in as it is: what json.dumps cannot write, or Python cannot read back."""
+
+    text: str
+
+
+# An integer past Python's 4,300-digit limit (ValueError, not JSONDecodeError), and arrays
+# nested deeper than the parser's recursion allows (RecursionError).
+BIG_INT = Raw("9" * 5000)
+DEEP = Raw("[" * 100_000 + "]" * 100_000)
+
+
+@dataclass(frozen=True)
 class Case:
     id: str
     where: str  # "entry" (the victim's entry) or "header"
@@ -77,6 +90,9 @@ _ENTRY = [
     ("size", DELETE),
     ("line", NOT_JSON),
     ("line", 5),
+    ("sha256", "a" * 64 + "\n"),
+    ("size", BIG_INT),
+    ("extra", DEEP),
 ]
 # Out of range, or not what this tool writes: a time with no zone, counts that disagree. A
 # header field missing or of the wrong type was already refused before (the night listed as
@@ -92,11 +108,22 @@ _HEADER = [
     ("documents", 99),
     ("documents", "3"),
     ("bytes_uploaded", -1),
+    ("schema_version", True),
+    ("bytes", BIG_INT),
+    ("extra", DEEP),
 ]
 
 
 def _id(where: str, name: str, value: Any) -> str:
-    shown = "missing" if value is DELETE else "not-json" if value is NOT_JSON else repr(value)
+    shown = (
+        "missing"
+        if value is DELETE
+        else "not-json"
+        if value is NOT_JSON
+        else f"raw-{len(value.text)}"
+        if isinstance(value, Raw)
+        else repr(value)
+    )
     return f"{where}-{name}={shown[:24]}"
 
 
@@ -184,12 +211,20 @@ def rewrite(body: bytes, case: Case) -> bytes:
             head.pop("failures", None)
     head.pop("entries")
     first = json.dumps(head, separators=(",", ":"))[:-1] + ',"entries":['
-    return ("\n".join([first, ",\n".join(entry_lines), tail]) + "\n").encode("utf-8")
+    text = "\n".join([first, ",\n".join(entry_lines), tail]) + "\n"
+    if isinstance(case.value, Raw):
+        text = text.replace(json.dumps(RAW_MARK), case.value.text)
+    return text.encode("utf-8")
+
+
+RAW_MARK = "@@raw@@"
 
 
 def _set(doc: dict[str, Any], name: str, value: Any) -> None:
     if value is DELETE:
         doc.pop(name, None)
+    elif isinstance(value, Raw):
+        doc[name] = RAW_MARK
     else:
         doc[name] = value
 
@@ -242,7 +277,8 @@ ENTRY_SHOWN = [pytest.param(c, id=c.id) for c in CASES if c.id in _SHOWN and c.w
 
 def named(case: Case) -> str:
     """How a problem with the victim's entry names it: by path when the path can be read."""
-    unnamed = case.field == "line" or (case.field == "path")
+    # A line Python cannot read back gives no path to name it by.
+    unnamed = case.field in ("line", "path") or isinstance(case.value, Raw)
     return "entry 2" if unnamed else VICTIM
 
 

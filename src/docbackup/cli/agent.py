@@ -188,6 +188,7 @@ def run_cmd(
         config = cfg.load(ctx.obj.config_path)
         if config is None:
             raise ConfigError(f"no config file at {cfg.default_path()}; run `docbackup init` first")
+        config.check_retention()
         mine = [s for s in config.sets.values() if s.here]
         if not mine:
             raise ConfigError(f"{config.path} names no set for this machine; see `init --set`")

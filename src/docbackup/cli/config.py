@@ -97,6 +97,16 @@ class Config:
                 "add it with `docbackup init --set NAME=FOLDER`"
             ) from None
 
+    def check_retention(self) -> None:
+        """For the commands that use it only: a restore at disaster time must not be refused
+        over a setting it never reads."""
+        if self.retention_days is not None and self.retention_days < MIN_RETENTION_DAYS:
+            raise ConfigError(
+                f"config file {self.path}: stack.retention_days is {self.retention_days}, at "
+                f"least {MIN_RETENTION_DAYS} is needed (a copy is refreshed a day before it "
+                "expires)"
+            )
+
     def default_map(self) -> dict[str, dict[str, Any]]:
         """Per-command defaults for click: only what the file sets."""
         common: dict[str, Any] = {}
@@ -219,12 +229,6 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
             typed(body.get("allow_new_source", False), bool, f"sets.{name}.allow_new_source"),
         )
     retention = typed(stack.get("retention_days"), int, "stack.retention_days")
-    if retention is not None and retention < MIN_RETENTION_DAYS:
-        # Every backup would refuse it later; said here, once, where it can be put right.
-        raise ConfigError(
-            f"config file {path}: stack.retention_days is {retention}, at least "
-            f"{MIN_RETENTION_DAYS} is needed (a copy is refreshed a day before it expires)"
-        )
     return Config(
         path=path,
         stack_name=typed(stack.get("name"), str, "stack.name"),

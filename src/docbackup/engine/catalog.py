@@ -248,7 +248,7 @@ def describe(stream: ManifestStream, *, now: dt.datetime) -> SnapshotInfo:
         # Entries that cannot be trusted restore nothing: the night does not restore fully.
         first = header.unreadable[0]
         more = f" and {len(header.unreadable) - 1} more" if len(header.unreadable) > 1 else ""
-        note = f"entry {first.path}{more} cannot be trusted: {first.reason}"
+        note = f"{first.path}{more}: entry cannot be trusted: {first.reason}"
     if header.status != "complete":
         note = f"partial run: {len(header.failures)} document(s) were not stored"
     return SnapshotInfo(
