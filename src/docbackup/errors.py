@@ -39,6 +39,11 @@ class ManifestError(DocbackupError):
     """A manifest that cannot be trusted: not JSON, unknown schema, or inconsistent."""
 
 
+class TemporaryFolderError(DocbackupError):
+    """The temporary folder (TMPDIR), where manifests and downloads are spooled, is full or
+    cannot be written: the run stops (exit 1) before it claims anything."""
+
+
 class StoreError(DocbackupError):
     """A storage operation failed after the retries botocore already made."""
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -251,3 +253,92 @@ def test_trickled_answers_to_multipart_parts_fail_the_document_within_the_bound(
     assert [f["path"] for f in summary["failures"]] == ["scan.tif"]
     assert "timeout" in summary["failures"][0]["reason"].lower()
     still_restores(tmp_path, proxied, night1)
+
+
+# -- item 10: a full temporary folder is one line, exit 1, and claims nothing ------------------
+
+
+@pytest.fixture
+def full_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """TMPDIR on a real 64 KiB tmpfs: smaller than a manifest of a few hundred documents."""
+    folder = tmp_path / "tmpfs"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        monkeypatch.setenv("TMPDIR", str(folder))
+        monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+        yield folder
+    finally:
+        monkeypatch.undo()
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def direct(args: list[str]) -> Ran:
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, args)
+    return Ran(result, time.monotonic() - started)
+
+
+def night(src: Path, bucket: str, key: str, date: str) -> list[str]:
+    return ["backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--date", date, "--json"]
+
+
+@pytest.mark.parametrize("command", ["restore", "list", "verify"])
+def test_a_full_temporary_folder_stops_reading_commands_with_one_line(
+    tmp_path: Path, moto_bucket: tuple[str, str], command: str, request: pytest.FixtureRequest
+) -> None:
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    for i in range(400):
+        write(str(src), f"dept{i % 5}/document-{i:04d}.pdf", b"%d" % i)
+    assert direct(night(src, bucket, key, NIGHT1)).result.exit_code == 0
+    folder = request.getfixturevalue("full_tmp")
+    args = {
+        "restore": ["restore", NIGHT1, "--to", str(tmp_path / "r"), "--bucket", bucket],
+        "list": ["list", "--bucket", bucket],
+        "verify": ["verify", NIGHT1, "--bucket", bucket],
+    }[command]
+
+    ran = direct([*args, "--json"])
+
+    assert ran.result.exit_code == 1
+    line = ran.one_line()
+    assert f"temporary folder {folder} is full" in line, line
+    assert ran.summary["status"] == "failed"
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
+def test_a_temporary_folder_full_at_the_manifest_fails_the_night_and_keeps_the_last(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS, request: pytest.FixtureRequest
+) -> None:
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    for i in range(3):
+        write(str(src), f"old-{i}.txt", b"night one %d" % i)
+    assert direct(night(src, bucket, key, NIGHT1)).result.exit_code == 0
+    night1 = tree_hashes(str(src))
+    for i in range(400):  # tonight's manifest no longer fits; last night's still does
+        write(str(src), f"new/document-{i:04d}.pdf", b"%d" % i)
+    folder = request.getfixturevalue("full_tmp")
+
+    ran = direct(night(src, bucket, key, NIGHT2))
+
+    assert ran.result.exit_code == 1
+    line = ran.one_line()
+    assert f"temporary folder {folder} is full" in line, line
+    assert ran.summary["status"] == "failed"
+    s3 = aws_env.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert f"backups/{NIGHT2}/documents.manifest.json" not in keys  # none, not half of one
+    target = tmp_path / "check"
+    tempfile.tempdir = str(tmp_path)  # the check itself needs a temporary folder with room
+    try:
+        restored = direct(["restore", NIGHT1, "--to", str(target), "--bucket", bucket])
+    finally:
+        tempfile.tempdir = None
+    assert restored.result.exit_code == 0, restored.result.output
+    assert tree_hashes(str(target)) == night1

@@ -17,7 +17,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import itertools
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +32,7 @@ from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import BackupResult, Problem
+from docbackup.engine.spool import temporary_file
 from docbackup.errors import (
     AccessDenied,
     BucketNotFound,
@@ -521,7 +521,7 @@ class _Run:
         # The manifest-to-be, in path order, on disk: a carried-over entry's JSON line after
         # "=", or "?" where a task's entry goes. Only the tasks' entries are held in memory, so
         # a night that changes little needs little memory however many documents it tracks.
-        self._lines: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._lines: BinaryIO = temporary_file()  # closed by close()
         self._carried: dict[str, int] = dict.fromkeys(ACTIONS, 0)
         self._carried_docs = 0
         self._carried_bytes = 0
@@ -830,7 +830,7 @@ class _Run:
             bytes_uploaded=self.bytes_sent,
             counts=summary.counts,
         ).head() | {"documents": summary.documents, "bytes": summary.total_bytes}
-        with tempfile.TemporaryFile() as body:
+        with temporary_file() as body:
             out = _HashingWriter(body)
             write_json(out, head, self._entry_lines(), self.sorted_failures())
             body.seek(0)

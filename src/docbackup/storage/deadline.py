@@ -71,19 +71,29 @@ class _Budget:
 
 
 class _Reader(io.RawIOBase):
-    """The response side of a connection's socket, each read armed by the budget."""
+    """The response side of a connection's socket, each read armed by the budget.
+
+    Reads go through the socket's own file (socket.makefile), which keeps the descriptor open
+    while the response is read even after http.client has closed the connection's socket
+    (an answer with "Connection: close")."""
 
     def __init__(self, sock: socket.socket, budget: _Budget) -> None:
         super().__init__()
         self._sock = sock
+        self._file = sock.makefile("rb", buffering=0)
         self._budget = budget
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: Any) -> int | None:
         self._budget.arm(self._sock)
-        return self._sock.recv_into(buffer)
+        return self._file.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
 
 
 class _TimedSocket:
