@@ -48,6 +48,11 @@ class StoreError(DocbackupError):
     """A storage operation failed after the retries botocore already made."""
 
 
+class EndpointUnreachable(StoreError):
+    """The endpoint took no connection (refused, reset, timed out) after botocore's retries:
+    the server went away, and no further request will get through."""
+
+
 class ObjectNotFound(StoreError):
     pass
 

@@ -342,3 +342,58 @@ def test_a_temporary_folder_full_at_the_manifest_fails_the_night_and_keeps_the_l
         tempfile.tempdir = None
     assert restored.result.exit_code == 0, restored.result.output
     assert tree_hashes(str(target)) == night1
+
+
+# -- item 14: the server goes away -------------------------------------------------------------
+
+
+def test_an_endpoint_gone_mid_backup_stops_the_run_with_one_line_naming_it(
+    tmp_path: Path, proxied: dict[str, Any], aws_env: LocalAWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = first_night(tmp_path, proxied, {f"d{i:03d}.txt": b"one %d" % i for i in range(3)})
+    night1 = tree_hashes(str(src))
+    for i in range(200):
+        write(str(src), f"d{i:03d}.txt", b"two %d" % i)
+    proxy = proxied["proxy"]
+    sent = {"n": 0}
+
+    def gone_after_the_first_documents(method: str, path: str) -> bool:
+        if method == "PUT" and f"/{NIGHT2}/documents/" in path:
+            sent["n"] += 1
+            if sent["n"] == 10:
+                threading.Thread(target=proxy.kill).start()
+        return False
+
+    proxy.only, proxy.rate = gone_after_the_first_documents, 1.0
+    bound = 2 * call_bound() + 8 * call_bound()  # what was in flight, then one failing call
+
+    ran = run(proxy, backup_args(src, proxied, NIGHT2)[:-1], limit=bound)  # text, not --json
+
+    assert ran.seconds < bound
+    assert ran.result.exit_code == 1
+    err = ran.result.stderr
+    assert "Traceback" not in err and "WARNING" not in err, err
+    assert err, ran.result.output
+    first = err.splitlines()[0]
+    endpoint = proxy.url
+    assert first.startswith(f"stopped: cannot reach S3 at {endpoint} for "), err
+    assert len([x for x in err.splitlines() if endpoint in x]) == 1, err
+    assert ran.result.stdout.startswith(f"{NIGHT2} documents: failed:"), ran.result.stdout
+    # Nothing stored is lost: night 1 still restores, read from moto itself.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env.endpoint)
+    target = tmp_path / "check"
+    restored = direct(["restore", NIGHT1, "--to", str(target), "--bucket", proxied["bucket"]])
+    assert restored.result.exit_code == 0, restored.result.output
+    assert tree_hashes(str(target)) == night1
+
+
+def test_status_with_the_endpoint_gone_is_a_fault_not_a_usage_error(
+    proxied: dict[str, Any],
+) -> None:
+    proxied["proxy"].kill()
+
+    ran = direct(["status", "--stack-name", "docbackup-office"])
+
+    assert ran.result.exit_code == 1
+    line = ran.one_line()
+    assert proxied["proxy"].url.removeprefix("http://") in line, line

@@ -40,6 +40,7 @@ from docbackup.errors import (
     DocbackupError,
     EncryptionNotApplied,
     EncryptionNotConfirmed,
+    EndpointUnreachable,
     KeyUnusable,
     ManifestArchived,
     ObjectArchived,
@@ -62,7 +63,7 @@ from docbackup.storage.base import ARCHIVE_CLASSES, Encryption, ObjectInfo, Stor
 
 # Errors after which no further request can succeed: the run stops instead of failing every
 # document one by one.
-_FATAL = (EncryptionNotConfirmed, BucketNotFound, AccessDenied, KeyUnusable)
+_FATAL = (EncryptionNotConfirmed, BucketNotFound, AccessDenied, KeyUnusable, EndpointUnreachable)
 Clock = Callable[[], dt.datetime]
 # User metadata on a manifest: the run that wrote it, to tell our own landed write from another's.
 MANIFEST_RUN = "docbackup-run"
@@ -670,6 +671,10 @@ class _Run:
                 if self.fatal is None:
                     self.fatal = exc
             self._stop.set()
+            if self.fatal is not exc:  # in flight when the first one stopped the run
+                self._record_failure(task.doc.path, f"not stored: the run stopped ({self.fatal})")
+                self.reporter.advance(task.doc.path, task.doc.size)
+                return
         if isinstance(exc, OSError):
             reason = f"cannot read: {exc.strerror or exc}"
             if isinstance(exc, FileNotFoundError):
