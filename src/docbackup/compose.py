@@ -130,7 +130,12 @@ def _number(name: str, default: float) -> float:
 def kms_client(core: Any = None) -> Any:
     from botocore.config import Config
 
-    return (core or core_session()).create_client("kms", config=Config(retries=retry_settings()))
+    config = Config(
+        retries=retry_settings(), connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout()
+    )
+    client = (core or core_session()).create_client("kms", config=config)
+    deadline.install(client, request_deadline(1))  # one DescribeKey a run, on its own pool
+    return client
 
 
 def publish(topic_arn: str, subject: str, message: str) -> None:
