@@ -141,7 +141,8 @@ class _Timed:
     ) -> Any:
         headers = headers or {}
         got = {str(k).lower(): v for k, v in headers.items()}
-        sent = int(got.get("content-length", 0) or 0)
+        # A body with a trailing checksum goes out chunked: its length is in the decoded header.
+        sent = int(got.get("content-length") or got.get("x-amz-decoded-content-length") or 0)
         copied = _copied(got)
         slow = "x-amz-copy-source" in got or (method == "POST" and "uploadId=" in url)
         self._budget().start(sent + copied, slow=slow)
