@@ -9,11 +9,22 @@ forwards to moto. A chosen share of requests meets one of these faults instead:
   reset_after   the server acts on the request, then the connection is reset before the
                 client sees the answer (the case that can store an upload twice)
   stall         nothing comes back for longer than the client's read timeout
+
+and, asked for by name (not in KINDS):
+
+  trickle       the server acts, and its whole answer (status line, headers and body; only
+                the body when `trickle_head` is False) comes back one byte every
+                `trickle_s`: no single read ever waits long
+
+`only(method, path)` chooses which requests may meet a fault at all, and `kill()` is the
+endpoint going away: nothing listens any more and every open connection is reset.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import io
 import random
 import socket
 import ssl
@@ -21,6 +32,7 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -42,6 +54,8 @@ class FaultProxy:
         seed: int = 0,
         stall_s: float = 1.5,
         ca_file: str = "",
+        trickle_s: float = 0.05,
+        only: Callable[[str, str], bool] | None = None,
     ) -> None:
         parsed = urlsplit(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
@@ -51,6 +65,12 @@ class FaultProxy:
         self.rate = rate
         self.kinds = kinds
         self.stall_s = stall_s
+        self.trickle_s = trickle_s
+        # False: the status line and headers come at once, and only the body trickles.
+        self.trickle_head = True
+        self.only = only
+        self._open: set[socket.socket] = set()
+        self._killed = threading.Event()
         self.faults: Counter[str] = Counter()
         self.requests = 0
         # Requests let through before faults start (to fail a run after its first calls).
@@ -59,6 +79,9 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
+        # A client that gave up mid-answer is what these faults are for, not an error to print
+        # (in-process, stderr is the command's own, which the tests read).
+        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -74,9 +97,23 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def _choose(self) -> str | None:
+    def kill(self) -> None:
+        """The endpoint goes away: stop listening, reset every open connection, and end any
+        answer still trickling out."""
+        self._killed.set()
+        self.stop()
+        with self._lock:
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    conn.shutdown(socket.SHUT_RDWR)
+            self._open.clear()
+
+    def _choose(self, method: str, path: str) -> str | None:
         with self._lock:
             self.requests += 1
+            if self.only is not None and not self.only(method, path):
+                return None
             if self.requests <= self.spare_first or self._rng.random() >= self.rate:
                 return None
             kind = self._rng.choice(self.kinds)
@@ -91,6 +128,28 @@ class FaultProxy:
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._open.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy._open.discard(self.connection)
+                with contextlib.suppress(OSError):  # the client may have given up first
+                    super().finish()
+
+            def _trickle(self, data: bytes) -> None:
+                for i in range(len(data)):
+                    if proxy._killed.wait(proxy.trickle_s):
+                        return
+                    try:
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up: what the trickle is for
+                        self.close_connection = True
+                        return
 
             def _body(self) -> bytes:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -127,7 +186,7 @@ class FaultProxy:
 
             def _any(self) -> None:
                 body = self._body()
-                fault = proxy._choose()
+                fault = proxy._choose(self.command, self.path)
                 if fault in _ERRORS:
                     status, code, message = _ERRORS[fault]
                     xml = (
@@ -154,6 +213,9 @@ class FaultProxy:
                 if fault == "reset_after":
                     self._reset()
                     return
+                if fault == "trickle":
+                    # The head goes into the buffer first, then out with the body a byte at a time.
+                    self.wfile, real = io.BytesIO(), self.wfile
                 self.send_response(status)
                 for name, value in headers:
                     if name.lower() not in _HOP and name.lower() != "content-length":
@@ -164,6 +226,15 @@ class FaultProxy:
                     length if self.command == "HEAD" and length else str(len(data)),
                 )
                 self.end_headers()
+                if fault == "trickle":
+                    head, self.wfile = self.wfile.getvalue(), real
+                    body = data if self.command != "HEAD" else b""
+                    if not proxy.trickle_head:
+                        self.wfile.write(head)
+                        self.wfile.flush()
+                        head = b""
+                    self._trickle(head + body)
+                    return
                 if self.command != "HEAD":
                     self.wfile.write(data)
 

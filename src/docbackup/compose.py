@@ -18,10 +18,14 @@ from docbackup.errors import ConfigError
 from docbackup.sources.exclude import Excluder
 from docbackup.sources.local import LocalSource
 from docbackup.sources.s3 import ObjectSource, parse_s3_url
+from docbackup.storage import deadline
 from docbackup.storage.crt import CrtUploader
 from docbackup.storage.s3 import S3Store, TransferSettings
 
 CONNECT_TIMEOUT = 10
+# The slowest link a request's deadline allows for, shared by all of a client's connections
+# (1 Mbit/s): a request may take the read timeout plus its bytes at this rate (storage/deadline).
+LINK_BYTES_PER_S = 125_000
 # Multipart part size: boto3's default; a part is held in memory while it is sent.
 PART_SIZE = 8 * 1024 * 1024
 # Parallel parts within one large upload, on top of the per-document workers.
@@ -51,14 +55,16 @@ class RequestCounter:
 def s3_client(*, workers: int, counter: RequestCounter | None = None, core: Any = None) -> Any:
     from botocore.config import Config
 
+    connections = workers + PART_CONCURRENCY
     config = Config(
         retries=retry_settings(),
-        max_pool_connections=workers + PART_CONCURRENCY,
+        max_pool_connections=connections,
         connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=_number("DOCBACKUP_READ_TIMEOUT", 60.0),
+        read_timeout=read_timeout(),
         tcp_keepalive=True,
     )
     client = (core or core_session()).create_client("s3", config=config)
+    deadline.install(client, request_deadline(connections))
     if counter is not None:
         client.meta.events.register("before-send.s3", counter)
     return client
@@ -89,13 +95,24 @@ def core_session() -> Any:
     return core
 
 
+def read_timeout() -> float:
+    return _number("DOCBACKUP_READ_TIMEOUT", 60.0)
+
+
+def request_deadline(connections: int) -> deadline.Deadline:
+    """Each attempt of a request: the read timeout, plus its bytes with `connections` sharing
+    the slowest link allowed for."""
+    return deadline.Deadline(read_timeout(), LINK_BYTES_PER_S / max(connections, 1))
+
+
 def retry_settings() -> dict[str, Any]:
     """botocore's own retries, with the standard AWS_RETRY_MODE / AWS_MAX_ATTEMPTS settings.
 
     botocore retries throttling (503 SlowDown), 5xx, connection resets and read timeouts with
     jittered exponential backoff (at most 20 s a wait); "standard" also stops retrying once its
     token bucket is spent, so a server that fails every request fails a run fast. One call
-    therefore takes at most max_attempts x (connect + read timeout) plus the backoff waits.
+    therefore takes at most max_attempts x (connect timeout + its attempt's deadline, see
+    `request_deadline`) plus the backoff waits.
     """
     return {
         "mode": os.environ.get("AWS_RETRY_MODE", "standard"),
@@ -113,7 +130,12 @@ def _number(name: str, default: float) -> float:
 def kms_client(core: Any = None) -> Any:
     from botocore.config import Config
 
-    return (core or core_session()).create_client("kms", config=Config(retries=retry_settings()))
+    config = Config(
+        retries=retry_settings(), connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout()
+    )
+    client = (core or core_session()).create_client("kms", config=config)
+    deadline.install(client, request_deadline(1))  # one DescribeKey a run, on its own pool
+    return client
 
 
 def publish(topic_arn: str, subject: str, message: str) -> None:
@@ -149,7 +171,8 @@ def backup_store(
                 bucket=bucket,
                 credentials=core.get_credentials(),
                 connections=workers,
-                timeout_s=_number("DOCBACKUP_READ_TIMEOUT", 60.0),
+                timeout_s=read_timeout(),
+                deadline=request_deadline(workers),
                 on_request=None if counter is None else counter.count_crt_put,
                 ca_bundle=core.get_config_variable("ca_bundle"),
             )

@@ -39,8 +39,18 @@ class ManifestError(DocbackupError):
     """A manifest that cannot be trusted: not JSON, unknown schema, or inconsistent."""
 
 
+class TemporaryFolderError(DocbackupError):
+    """The temporary folder (TMPDIR), where manifests and downloads are spooled, is full or
+    cannot be written: the run stops (exit 1) before it claims anything."""
+
+
 class StoreError(DocbackupError):
     """A storage operation failed after the retries botocore already made."""
+
+
+class EndpointUnreachable(StoreError):
+    """The endpoint took no connection (refused, reset, timed out) after botocore's retries:
+    the server went away, and no further request will get through."""
 
 
 class ObjectNotFound(StoreError):

@@ -122,7 +122,14 @@ def backup_text(r: BackupResult) -> None:
         click.echo(f"manifest: {r.manifest_key}")
     if r.error:
         click.echo(f"stopped: {r.error}", err=True)
-    _problems("not stored", r.failures)
+    # Documents left unstored by the stop repeat its reason: one line for all of them.
+    stopped = [f for f in r.failures if r.error and r.error in f.reason]
+    _problems("not stored", [f for f in r.failures if not (r.error and r.error in f.reason)])
+    if stopped:
+        click.echo(
+            f"not stored ({len(stopped)}): the run stopped before them (--json lists all)",
+            err=True,
+        )
     _problems("skipped (not documents)", r.skipped, limit=5)
 
 

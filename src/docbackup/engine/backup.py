@@ -18,7 +18,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import itertools
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +33,7 @@ from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import BackupResult, Problem
+from docbackup.engine.spool import temporary_file
 from docbackup.errors import (
     AccessDenied,
     BucketNotFound,
@@ -41,6 +41,7 @@ from docbackup.errors import (
     DocbackupError,
     EncryptionNotApplied,
     EncryptionNotConfirmed,
+    EndpointUnreachable,
     KeyUnusable,
     ManifestArchived,
     ObjectArchived,
@@ -63,7 +64,7 @@ from docbackup.storage.base import ARCHIVE_CLASSES, Encryption, ObjectInfo, Stor
 
 # Errors after which no further request can succeed: the run stops instead of failing every
 # document one by one.
-_FATAL = (EncryptionNotConfirmed, BucketNotFound, AccessDenied, KeyUnusable)
+_FATAL = (EncryptionNotConfirmed, BucketNotFound, AccessDenied, KeyUnusable, EndpointUnreachable)
 Clock = Callable[[], dt.datetime]
 # User metadata on a manifest: the run that wrote it, to tell our own landed write from another's.
 MANIFEST_RUN = "docbackup-run"
@@ -646,7 +647,7 @@ class _Run:
         # The manifest-to-be, in path order, on disk: a carried-over entry's JSON line after
         # "=", or "?" where a task's entry goes. Only the tasks' entries are held in memory, so
         # a night that changes little needs little memory however many documents it tracks.
-        self._lines: BinaryIO = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._lines: BinaryIO = temporary_file()  # closed by close()
         self._carried: dict[str, int] = dict.fromkeys(ACTIONS, 0)
         self._carried_docs = 0
         self._carried_bytes = 0
@@ -799,6 +800,10 @@ class _Run:
                 if self.fatal is None:
                     self.fatal = exc
             self._stop.set()
+            if self.fatal is not exc:  # in flight when the first one stopped the run
+                self._record_failure(task.doc.path, f"not stored: the run stopped ({self.fatal})")
+                self.reporter.advance(task.doc.path, task.doc.size)
+                return
         if isinstance(exc, OSError):
             reason = f"cannot read: {exc.strerror or exc}"
             if isinstance(exc, FileNotFoundError):
@@ -959,7 +964,7 @@ class _Run:
             bytes_uploaded=self.bytes_sent,
             counts=summary.counts,
         ).head() | {"documents": summary.documents, "bytes": summary.total_bytes}
-        with tempfile.TemporaryFile() as body:
+        with temporary_file() as body:
             out = _HashingWriter(body)
             write_json(out, head, self._entry_lines(), self.sorted_failures())
             body.seek(0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -17,6 +16,7 @@ from typing import BinaryIO
 from docbackup.engine import match
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.restore import download
+from docbackup.engine.spool import temporary_file
 from docbackup.errors import ConfigError, DocbackupError, ManifestArchived, ManifestError
 from docbackup.manifest import Entry, ManifestStream
 from docbackup.storage.base import Store
@@ -189,7 +189,7 @@ def cat(store: Store, set_name: str, when: str, path: str, out: BinaryIO) -> Ent
                 f"{path!r} is not in the {night.manifest.date} snapshot of set {set_name!r}; "
                 "`docbackup find` shows which nights hold it"
             )
-    with tempfile.TemporaryFile() as spool:
+    with temporary_file() as spool:
         size, sha = download(store, entry, spool)
         if size != entry.size or sha.hexdigest() != entry.sha256:
             raise DocbackupError(

@@ -7,12 +7,12 @@ import datetime as dt
 import hashlib
 import io
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
 from docbackup import layout
 from docbackup.engine.results import SnapshotInfo
+from docbackup.engine.spool import temporary_file
 from docbackup.errors import (
     ConfigError,
     EncryptionNotConfirmed,
@@ -76,7 +76,7 @@ class Catalog:
 
     def stream(self, date: dt.date) -> ManifestStream | None:
         """Like `load`, but the body goes to a temporary file and is read a line at a time."""
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the stream, or below
+        spool = temporary_file()  # closed by the stream, or below
         try:
             try:
                 with self._open(date) as body:

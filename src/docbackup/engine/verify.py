@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -13,6 +12,7 @@ from docbackup.engine.catalog import Catalog
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, VerifyResult
+from docbackup.engine.spool import temporary_file
 from docbackup.engine.transfer import META_SHA256
 from docbackup.errors import ConfigError, DocbackupError, ManifestArchived, ManifestError
 from docbackup.manifest import Entry, Manifest, ManifestStream, entry_from_doc, entry_line
@@ -58,7 +58,7 @@ def verify(
     store.check_access()
     catalog = Catalog(store, set_name)
     problems: list[Problem] = []
-    with tempfile.TemporaryFile() as work:
+    with temporary_file() as work:
         if all_dates:
             nights, count, total = _gather_all(catalog, work, problems)
         else:

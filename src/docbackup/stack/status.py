@@ -15,7 +15,7 @@ from typing import Any
 
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.results import SnapshotInfo
-from docbackup.errors import ConfigError
+from docbackup.errors import ConfigError, EndpointUnreachable
 
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 
@@ -64,12 +64,20 @@ def stack_outputs(session: Any, stack_name: str) -> dict[str, str]:
 
 def describe_stack(session: Any, stack_name: str) -> tuple[dict[str, str], dict[str, str]]:
     """The stack's outputs and its parameters' current values."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+    )
 
     try:
         stack = session.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
     except ClientError as exc:
         raise ConfigError(f"stack {stack_name}: {exc.response['Error'].get('Message')}") from None
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        # The server went away: a fault (exit 1), not a mistake in what was asked (exit 2).
+        raise EndpointUnreachable(f"stack {stack_name}: {exc}") from None
     except BotoCoreError as exc:
         raise ConfigError(f"stack {stack_name}: {exc}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from docbackup.errors import StoreError
+from docbackup.storage.deadline import Deadline
 
 # The largest body sent through the fast path (see CrtUploader.put).
 LARGEST = 1024 * 1024
@@ -45,6 +46,7 @@ class CrtUploader:
         timeout_s: float,
         on_request: Callable[[], None] | None = None,
         ca_bundle: str | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         from awscrt import auth, http, s3
         from awscrt import io as crt_io
@@ -54,6 +56,8 @@ class CrtUploader:
         self._host = host
         self._prefix = path_prefix
         self._timeout_s = timeout_s
+        # The same total allowance as botocore's requests (storage/deadline.py).
+        self._deadline = deadline or Deadline(timeout_s, 125_000 / max(connections, 1))
         self._on_request = on_request
         self._connections = connections
 
@@ -100,6 +104,7 @@ class CrtUploader:
         timeout_s: float,
         on_request: Callable[[], None] | None = None,
         ca_bundle: str | None = None,
+        deadline: Deadline | None = None,
     ) -> CrtUploader | None:
         """An uploader that sends where a botocore request for `bucket` (its URL and its
         Authorization header) went, or None when that cannot be read off it."""
@@ -131,6 +136,7 @@ class CrtUploader:
                 timeout_s=timeout_s,
                 on_request=on_request,
                 ca_bundle=ca_bundle,
+                deadline=deadline,
             )
         except Exception:  # any surprise: the botocore path serves every request
             return None
@@ -138,9 +144,9 @@ class CrtUploader:
     def put(self, key: str, data: bytes, headers: Mapping[str, str]) -> dict[str, str] | None:
         """PUT `data` once; the response headers (lowercase names) on success, else None.
 
-        Bodies above LARGEST are left to botocore, whose read timeout counts per read: the
-        per-request saving no longer matters there, and a slow uplink could not be told from a
-        stalled server here."""
+        Bodies above LARGEST are left to botocore: the per-request saving no longer matters
+        there, and the CRT reports no progress until a body is sent, so a slow uplink could
+        not be told from a stalled server here."""
         if len(data) > LARGEST:
             return None
         path = self._prefix + quote(key, safe="/~")
@@ -154,14 +160,10 @@ class CrtUploader:
         )
         got: dict[str, Any] = {}
         done = threading.Event()
-        progress = [time.monotonic()]
 
         def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
             got["status"] = status_code
             got["headers"] = {name.lower(): value for name, value in headers}
-
-        def on_progress(progress_bytes: int = 0, **_: Any) -> None:
-            progress[0] = time.monotonic()
 
         def on_done(error: BaseException | None = None, **_: Any) -> None:
             got["error"] = error
@@ -175,16 +177,15 @@ class CrtUploader:
                 request=request,
                 on_headers=on_headers,
                 on_done=on_done,
-                on_progress=on_progress,
             )
         except Exception:
             return None
-        # The CRT has no read timeout: a server that stops answering must not hold the night.
-        # The CRT reports progress only as a body finishes, so the allowance also covers
-        # sending it with every connection sharing a 1 Mbit/s uplink.
-        allowance = self._timeout_s + len(data) * self._connections / 125_000
-        while not done.wait(1.0):
-            if time.monotonic() - progress[0] > allowance:
+        # The CRT has neither a read timeout nor a total one: a server that stops answering,
+        # or trickles its answer, must not hold the night. Past the same deadline a botocore
+        # request has, the request is cancelled and botocore sends the document instead.
+        ends = time.monotonic() + self._deadline.seconds(len(data))
+        while not done.wait(max(0.0, min(1.0, ends - time.monotonic()))):
+            if time.monotonic() >= ends:
                 pending.cancel()
                 try:
                     pending.finished_future.exception(timeout=self._timeout_s)

@@ -21,12 +21,14 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
+    ReadTimeoutError,
 )
 
 from docbackup.errors import (
     AccessDenied,
     BucketNotFound,
     ConfigError,
+    EndpointUnreachable,
     KeyUnusable,
     ObjectArchived,
     ObjectNotFound,
@@ -182,9 +184,19 @@ class S3Store:
                 "AWS_SECRET_ACCESS_KEY"
             ) from None
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
-            raise StoreError(f"cannot reach S3 for {what}: {exc}") from None
+            raise EndpointUnreachable(
+                f"cannot reach S3 at {self._endpoint()} for {what}: {_reason(exc)}"
+            ) from None
+        except ReadTimeoutError:
+            raise StoreError(
+                f"S3 at {self._endpoint()} did not answer {what} in time (read timeout or "
+                "request deadline, after retries)"
+            ) from None
         except BotoCoreError as exc:
             raise StoreError(f"{what}: {exc}") from None
+
+    def _endpoint(self) -> str:
+        return str(getattr(self._client.meta, "endpoint_url", "") or "the endpoint")
 
     @contextmanager
     def _source_errors(self, what: str, *, foreign: bool) -> Iterator[None]:
@@ -468,6 +480,16 @@ class _Body(io.RawIOBase):
     def close(self) -> None:
         self._body.close()
         super().close()
+
+
+def _reason(exc: BotoCoreError) -> str:
+    """What went wrong under botocore's "Could not connect to the endpoint URL": refused,
+    reset, timed out."""
+    error = getattr(exc, "kwargs", {}).get("error")
+    cause = getattr(error, "reason", None) or error
+    text = str(cause) if cause is not None else str(exc)
+    # urllib3 says "<connection object>: Failed to establish a new connection: [Errno 111] ..."
+    return text.rpartition(": ")[2] if "Failed to establish" in text else text
 
 
 def _metadata(resp: Mapping[str, Any]) -> dict[str, str]:
