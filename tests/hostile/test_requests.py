@@ -387,6 +387,35 @@ def test_an_endpoint_gone_mid_backup_stops_the_run_with_one_line_naming_it(
     assert tree_hashes(str(target)) == night1
 
 
+def test_an_endpoint_gone_mid_restore_stops_it_with_one_line_naming_it(
+    tmp_path: Path, proxied: dict[str, Any]
+) -> None:
+    first_night(tmp_path, proxied, {f"d{i:03d}.txt": b"one %d" % i for i in range(60)})
+    proxy = proxied["proxy"]
+    got = {"n": 0}
+
+    def gone_after_the_first_documents(method: str, path: str) -> bool:
+        if method == "GET" and f"/{NIGHT1}/documents/" in path:
+            got["n"] += 1
+            if got["n"] == 5:
+                threading.Thread(target=proxy.kill).start()
+        return False
+
+    proxy.only, proxy.rate = gone_after_the_first_documents, 1.0
+    target = tmp_path / "restored"
+    args = ["restore", NIGHT1, "--to", str(target), "--bucket", proxied["bucket"], "--workers", "4"]
+
+    ran = run(proxy, args, limit=6 * call_bound())
+
+    assert ran.result.exit_code == 1
+    err = ran.result.stderr
+    assert "Traceback" not in err and "WARNING" not in err, err
+    # Said once, with what is left to do, not once per document not restored.
+    assert len([x for x in err.splitlines() if proxy.url in x]) == 1, err
+    assert "not restored: run the same restore again" in err
+    assert not [p for p in target.rglob(".docbackup-*")]
+
+
 def test_status_with_the_endpoint_gone_is_a_fault_not_a_usage_error(
     proxied: dict[str, Any],
 ) -> None:

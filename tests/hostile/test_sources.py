@@ -29,9 +29,10 @@ from hypothesis import strategies as st
 
 from docbackup import compose
 from docbackup.cli.main import cli
-from docbackup.engine import BackupOptions, BackupResult, backup, restore
+from docbackup.engine import BackupOptions, BackupResult, backup, restore, transfer
+from docbackup.errors import ConfigError
 from docbackup.sandbox.server import LocalAWS
-from docbackup.sources import IGNORE_FILE, LocalSource, ObjectSource, ScanResult
+from docbackup.sources import IGNORE_FILE, LocalSource, ObjectSource, ScanResult, local
 from docbackup.storage import Encryption, MemoryBackend, MemoryStore, Store
 from tests.treebuilder import tree_hashes, write
 
@@ -415,6 +416,78 @@ def test_a_docbackupignore_that_is_a_special_file_is_exit_2_with_one_line_and_no
     assert versions() == stored_before
     for sock in keep:
         sock.close()
+
+
+def test_a_dangling_link_as_docbackupignore_is_exit_2_not_a_run_without_its_patterns(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    office = tmp_path / "office"
+    tree(office, "v1")
+    (office / IGNORE_FILE).symlink_to(tmp_path / "moved-away.ignore")
+
+    with pytest.raises(ConfigError, match="symbolic link to nothing"):
+        backup(store, LocalSource(str(office)), opts(allow_unversioned=True))
+    assert list(store.objects("backups/")) == []
+
+
+def _outside(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "03.txt").write_bytes(SECRET)
+    return outside
+
+
+def test_a_folder_swapped_for_a_link_after_the_scan_is_not_read_through(
+    tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a scan that saw docs/ as a folder; then, before 03.txt is read, docs/ becomes a
+    # link to a folder outside the source holding a file of the same name
+    office = tmp_path / "office"
+    tree(office, "v1")
+    outside = _outside(tmp_path)
+    real = transfer.open_regular_below
+
+    def swap_then_open(root: str, abspath: str) -> int:
+        docs = office / "docs"
+        if abspath.endswith("03.txt") and not docs.is_symlink():
+            docs.rename(tmp_path / "docs-aside")
+            docs.symlink_to(outside)
+        return real(root, abspath)
+
+    monkeypatch.setattr(transfer, "open_regular_below", swap_then_open)
+    result = backup(store, LocalSource(str(office)), opts(allow_unversioned=True, workers=1))
+
+    # THEN nothing from outside is stored, and the documents behind the link are named
+    assert result.status == "partial"
+    assert "docs/03.txt" in {f.path for f in result.failures}
+    for info in store.objects("backups/"):
+        with store.open(info.key) as body:
+            assert SECRET not in body.read()
+
+
+def test_a_folder_swapped_for_a_link_during_the_walk_is_not_walked_into(
+    tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    office = tmp_path / "office"
+    tree(office, "v1")
+    write(str(office), "top.txt", b"top")
+    outside = _outside(tmp_path)
+    real = local._listing
+
+    def swap_then_list(folder: str, rel: str, skipped: Any, **kw: Any) -> Any:
+        if rel == "docs/":
+            os.rename(folder, tmp_path / "docs-aside")
+            os.symlink(outside, folder)
+        return real(folder, rel, skipped, **kw)
+
+    monkeypatch.setattr(local, "_listing", swap_then_list)
+    result = backup(store, LocalSource(str(office)), opts(allow_unversioned=True))
+
+    assert result.status != "complete"
+    assert any(s.path == "docs/" or s.path == "docs" for s in result.failures + result.skipped)
+    for info in store.objects("backups/"):
+        with store.open(info.key) as body:
+            assert SECRET not in body.read()
 
 
 # -- item 11: a tree deeper than Python's recursion limit ---------------------------------------

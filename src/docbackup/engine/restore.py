@@ -34,6 +34,7 @@ from docbackup.engine.target import (
 from docbackup.errors import (
     ConfigError,
     DocbackupError,
+    EndpointUnreachable,
     ManifestArchived,
     ObjectArchived,
     StoreError,
@@ -137,6 +138,9 @@ class _Restore:
         self.folders: set[str] = set()  # every folder the chosen documents need, relative
         self.stale: list[str] = []
         self.seen: tuple[int, int] | None = None
+        # The endpoint went away: every later download would fail the same way, so it stops
+        # the restore and is said once, not once per document.
+        self.gone: EndpointUnreachable | None = None
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.problems: list[Problem] = []
@@ -238,6 +242,15 @@ class _Restore:
                 )
             finally:
                 self.reporter.finish()
+            if self.gone is not None:
+                left = count - self.restored - len(self.problems)
+                self.problems.append(
+                    Problem(
+                        "(stopped)",
+                        f"{self.gone}; {left} more document(s) not restored: run the same "
+                        "restore again with --overwrite once S3 answers",
+                    )
+                )
             if not target.still_there():
                 self.problems.append(
                     Problem(
@@ -316,6 +329,14 @@ class _Restore:
         except UnsafePath as exc:
             with self.lock:
                 self.problems.append(Problem(entry.path, f"not followed: {exc}"))
+        except Interrupted:
+            return  # stopped mid-download (its file removed): neither restored nor failed
+        except EndpointUnreachable as exc:
+            with self.lock:
+                if self.gone is None:
+                    self.gone = exc
+                self.stop.set()
+            return
         except FileExistsError:
             reason = "a file appeared at this name during the restore: kept, not replaced"
             with self.lock:

@@ -17,7 +17,13 @@ from typing import BinaryIO
 from docbackup.errors import DocbackupError, EncryptionNotConfirmed
 from docbackup.manifest import Entry
 from docbackup.sources.base import Document, FileOrigin, ObjectOrigin
-from docbackup.sources.local import NotRegular, file_fingerprint, open_regular
+from docbackup.sources.local import (
+    LeftTheSource,
+    NotRegular,
+    file_fingerprint,
+    open_regular,
+    open_regular_below,
+)
 from docbackup.storage.base import Encryption, Store, Stored
 
 # User metadata on every stored copy, so an interrupted night can adopt what it already sent.
@@ -159,10 +165,19 @@ def store_file(
         raise TypeError(f"{doc.path}: not a local file")
     for _ in range(READ_ATTEMPTS):
         try:
-            fd = open_regular(doc.origin.abspath)
+            origin = doc.origin
+            fd = (
+                open_regular_below(origin.root, origin.abspath)
+                if origin.root
+                else open_regular(origin.abspath)
+            )
         except NotRegular as exc:
             # A FIFO or device put in its place since the scan: reading it could wait forever.
             raise DocumentChanged(f"is now {exc.kind}, not a regular file; not read") from None
+        except LeftTheSource:
+            raise DocumentChanged(
+                "a folder on its path is now a symbolic link or not a folder; not followed"
+            ) from None
         with os.fdopen(fd, "rb") as raw:
             before = os.fstat(fd)
             fingerprint = file_fingerprint(before)
@@ -171,7 +186,9 @@ def store_file(
             )
 
             if before.st_size < multipart_threshold:
-                data = raw.read()
+                # One byte past the size it had: a file growing while read is seen to move,
+                # and is read again, without holding all it grew to in memory.
+                data = raw.read(before.st_size + 1)
                 if not _unchanged(fd, before, len(data)):
                     continue  # the file moved while we read it: read it again
                 sha = hashlib.sha256(data)

@@ -23,6 +23,9 @@ class FileOrigin:
     # size:mtime_ns:ctime_ns:inode. ctime cannot be set by a program, so an in-place edit that
     # keeps the size and puts the mtime back still changes it (aws-cli issue 8377).
     fingerprint: str
+    # The source folder it was found under: it is read through that folder's descriptor, never
+    # through a link that replaced one of the folders on the way since the scan.
+    root: str = ""
 
     def match(self, previous: str) -> Match:
         if previous == self.fingerprint:

@@ -43,7 +43,35 @@ def kind_of(mode: int) -> str:
 _NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
 
 
-def open_regular(path: str, *, follow_symlinks: bool = False) -> int:
+class LeftTheSource(Exception):
+    """A folder on a document's path is now a symbolic link or not a folder: not followed."""
+
+
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_regular_below(root: str, abspath: str) -> int:
+    """`open_regular` for a file found under `root`, each folder on the way opened from the one
+    above it without following links: a folder swapped for a link to somewhere else since the
+    scan raises LeftTheSource instead of leading the read outside the source."""
+    *folders, name = abspath[len(root) :].lstrip(os.sep).split(os.sep)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for folder in folders:
+            try:
+                step = os.open(folder, _FOLDER, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise LeftTheSource(abspath) from None
+                raise
+            os.close(fd)
+            fd = step
+        return open_regular(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def open_regular(path: str, *, follow_symlinks: bool = False, dir_fd: int | None = None) -> int:
     """A descriptor of the regular file at `path`, or NotRegular: never a wait.
 
     What the scan saw as a file can be anything by the time it is read. Opening a FIFO for
@@ -56,14 +84,14 @@ def open_regular(path: str, *, follow_symlinks: bool = False) -> int:
     if not follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, flags, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP and not follow_symlinks:
             raise NotRegular(path, "a symbolic link") from None
         if exc.errno == errno.ENXIO:
             # A socket, or a device without its driver, cannot be opened at all.
             try:
-                kind = kind_of(os.lstat(path).st_mode)
+                kind = kind_of(os.stat(path, dir_fd=dir_fd, follow_symlinks=False).st_mode)
             except OSError:
                 kind = "a socket or device"
             raise NotRegular(path, kind) from None
@@ -118,6 +146,12 @@ class LocalSource:
             with os.fdopen(open_regular(path, follow_symlinks=True), "rb") as f:
                 data = f.read(MAX_IGNORE_FILE + 1)
         except FileNotFoundError:
+            if os.path.islink(path):
+                # A link to nothing: the patterns the user meant are somewhere, not here.
+                raise ConfigError(
+                    f"{path} is a symbolic link to nothing ({os.readlink(path)}); without the "
+                    "exclude patterns it should hold, the run would send what they leave out"
+                ) from None
             return self.exclude
         except NotRegular as exc:
             raise ConfigError(
@@ -137,18 +171,19 @@ class LocalSource:
         (1,000 frames) is as much a folder as any other.
         """
         skipped = found.skipped
-        stack: list[tuple[str, Iterator[_Listed]]] = []
-        top = _listing(self.root, "", skipped)
+        stack: list[tuple[str, str, Iterator[_Listed]]] = []
+        top = _listing(self.root, "", skipped, top=True)
         if top is not None:
-            stack.append(("", iter(top)))
+            stack.append(("", self.root, iter(top)))
         while stack:
-            rel, listing = stack[-1]
+            rel, folder, listing = stack[-1]
             item = next(listing, None)
             if item is None:
                 stack.pop()
                 continue
             _, entry, st = item
             path = f"{rel}{entry.name}"
+            abspath = os.path.join(folder, entry.name)
             if isinstance(st, OSError):
                 if isinstance(st, FileNotFoundError):
                     continue
@@ -163,11 +198,11 @@ class LocalSource:
             if excluder.matches(path + "/" if is_dir else path):
                 found.excluded += 1
             elif is_dir:
-                below = _listing(entry.path, path + "/", skipped)
+                below = _listing(abspath, path + "/", skipped)
                 if below is not None:
-                    stack.append((path + "/", iter(below)))
+                    stack.append((path + "/", abspath, iter(below)))
             elif stat.S_ISREG(st.st_mode):
-                origin = FileOrigin(entry.path, file_fingerprint(st))
+                origin = FileOrigin(abspath, file_fingerprint(st), self.root)
                 yield Document(path, st.st_size, st.st_mtime_ns, origin)
             elif stat.S_ISLNK(st.st_mode):
                 skipped.append(Skipped(shown(path), "symbolic link, not followed", False))
@@ -180,11 +215,21 @@ class LocalSource:
 _Listed = tuple[str, os.DirEntry[str], os.stat_result | OSError]
 
 
-def _listing(folder: str, rel: str, skipped: list[Skipped]) -> list[_Listed] | None:
-    """A folder's entries in walk order, or None (reported) when it cannot be listed."""
+def _listing(
+    folder: str, rel: str, skipped: list[Skipped], *, top: bool = False
+) -> list[_Listed] | None:
+    """A folder's entries in walk order, or None (reported) when it cannot be listed.
+
+    Listed through a descriptor opened without following a link (but the top folder, which
+    may be one the user chose): a folder swapped for a link since its lstat is not walked into.
+    """
     try:
-        with os.scandir(folder) as it:
-            listed = [_lstat(e) for e in it]
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if top else _FOLDER))
+        try:
+            with os.scandir(fd) as it:
+                listed = [_lstat(e) for e in it]
+        finally:
+            os.close(fd)
     except OSError as exc:
         skipped.append(Skipped(shown(rel) or ".", f"folder cannot be read: {exc.strerror}", True))
         return None
