@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,10 +31,10 @@ def test_unreadable_file_makes_the_run_partial(
     real_open = os.open
 
     # Tests run as root, where chmod 000 still reads: refuse the open the way the OS would.
-    def refusing_open(path: str, flags: int, *a: int) -> int:
+    def refusing_open(path: str, flags: int, *a: int, **kw: Any) -> int:
         if str(path).endswith("locked.docx"):
             raise PermissionError(13, "Permission denied", path)
-        return real_open(path, flags, *a)
+        return real_open(path, flags, *a, **kw)
 
     monkeypatch.setattr(transfer_module.os, "open", refusing_open)
 
@@ -143,10 +144,10 @@ def test_a_file_removed_during_the_run_is_reported(
     write(str(src), "goes.txt", b"b")
     real_open = os.open
 
-    def vanishing_open(path: str, flags: int, *a: int) -> int:
+    def vanishing_open(path: str, flags: int, *a: int, **kw: Any) -> int:
         if str(path).endswith("goes.txt"):
-            os.remove(path)  # deleted between the scan and the read
-        return real_open(path, flags, *a)
+            os.remove(path, dir_fd=kw.get("dir_fd"))  # deleted between the scan and the read
+        return real_open(path, flags, *a, **kw)
 
     monkeypatch.setattr(transfer_module.os, "open", vanishing_open)
 

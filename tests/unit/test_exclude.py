@@ -12,8 +12,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -285,13 +285,14 @@ def test_an_excluded_folder_is_never_opened(
     make_tree(tmp_path, [f"app/node_modules/pkg{i}/index.js" for i in range(20)])
     make_tree(tmp_path, ["app/main.js", "app/node_modules.txt", "notes.txt"])
     opened: list[str] = []
-    real_scandir = os.scandir
+    real_open = os.open
 
-    def counting_scandir(path: str) -> Iterator[os.DirEntry[str]]:
-        opened.append(os.path.relpath(path, tmp_path))
-        return real_scandir(path)
+    def counting_open(path: str, flags: int, *a: Any, **kw: Any) -> int:
+        if flags & os.O_DIRECTORY:  # a folder opened to be listed
+            opened.append(os.path.relpath(path, tmp_path))
+        return real_open(path, flags, *a, **kw)
 
-    monkeypatch.setattr(local_module.os, "scandir", counting_scandir)
+    monkeypatch.setattr(local_module.os, "open", counting_open)
 
     kept, scan = walk(tmp_path, "node_modules/")
 
