@@ -644,3 +644,56 @@ def test_a_file_of_8_mib_or_more_that_changes_while_sent_is_read_again_not_refus
     # no unfinished upload was left behind for lifecycle to clean up
     s3 = aws_env.client("s3")
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+class _Spied:
+    """A file object whose reads are measured (how much is held at once); the file at `grow`
+    grows by 64 MB just before the first read."""
+
+    def __init__(self, inner: Any, sizes: list[int], *, grow: Path) -> None:
+        self._inner, self._sizes, self._grow = inner, sizes, grow
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __enter__(self) -> _Spied:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._inner.close()
+
+    def read(self, *args: Any) -> bytes:
+        if not self._sizes:  # opened and measured as 1 KB: it grows before the first read
+            with open(self._grow, "ab") as f:
+                f.write(b"y" * (64 << 20))
+        data: bytes = self._inner.read(*args)
+        self._sizes.append(len(data))
+        return data
+
+
+def test_a_small_file_that_grows_while_read_is_not_read_whole_into_memory(
+    tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a 1 KB document that grows by 64 MB the moment it is opened (a log being written)
+    office = tmp_path / "office"
+    write(str(office), "log.txt", b"x" * 1024)
+    real_fdopen = transfer.os.fdopen
+    sizes: list[int] = []
+
+    def grows_when_opened(fd: int, *args: Any, **kw: Any) -> Any:
+        # (os.fdopen is everyone's: only the document's own descriptor is watched)
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith("log.txt"):
+            return real_fdopen(fd, *args, **kw)
+        return _Spied(real_fdopen(fd, *args, **kw), sizes, grow=office / "log.txt")
+
+    monkeypatch.setattr(transfer.os, "fdopen", grows_when_opened)
+    result = backup(store, LocalSource(str(office)), opts(allow_unversioned=True))
+
+    # THEN the first read stopped a byte past the size it had, and the file was read again as
+    # it now is, through the multipart path, a part at a time: never the whole growth at once
+    assert result.status == "complete", result
+    assert sizes[0] == 1025
+    assert max(sizes) <= 16 << 20
+    target = tmp_path / "restored"
+    assert restore(store, "documents", DATE.isoformat(), str(target)).status == "complete"
+    assert (target / "log.txt").stat().st_size == 1024 + (64 << 20)
