@@ -416,6 +416,32 @@ def test_an_endpoint_gone_mid_restore_stops_it_with_one_line_naming_it(
     assert not [p for p in target.rglob(".docbackup-*")]
 
 
+def test_an_endpoint_gone_mid_verify_stops_it_with_one_line_naming_it(
+    tmp_path: Path, proxied: dict[str, Any]
+) -> None:
+    first_night(tmp_path, proxied, {f"d{i:03d}.txt": b"one %d" % i for i in range(60)})
+    proxy = proxied["proxy"]
+    got = {"n": 0}
+
+    def gone_after_the_first_copies(method: str, path: str) -> bool:
+        if method == "GET" and f"/{NIGHT1}/documents/" in path:
+            got["n"] += 1
+            if got["n"] == 5:
+                threading.Thread(target=proxy.kill).start()
+        return False
+
+    proxy.only, proxy.rate = gone_after_the_first_copies, 1.0
+    args = ["verify", NIGHT1, "--deep", "--bucket", proxied["bucket"], "--workers", "4"]
+
+    ran = run(proxy, args, limit=6 * call_bound())
+
+    assert ran.result.exit_code == 1
+    out = ran.result.output
+    assert "Traceback" not in out and "WARNING" not in out, out
+    assert len([x for x in out.splitlines() if proxy.url in x]) == 1, out
+    assert "stored copies not checked" in out
+
+
 def test_status_with_the_endpoint_gone_is_a_fault_not_a_usage_error(
     proxied: dict[str, Any],
 ) -> None:

@@ -14,7 +14,13 @@ from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, VerifyResult
 from docbackup.engine.spool import temporary_file
 from docbackup.engine.transfer import META_SHA256
-from docbackup.errors import ConfigError, DocbackupError, ManifestArchived, ManifestError
+from docbackup.errors import (
+    ConfigError,
+    DocbackupError,
+    EndpointUnreachable,
+    ManifestArchived,
+    ManifestError,
+)
 from docbackup.manifest import Entry, Manifest, ManifestStream, entry_from_doc, entry_line
 from docbackup.storage.base import Store
 
@@ -162,21 +168,39 @@ def _run(
             yield nights[int(tag)], entry_from_doc(json.loads(doc))
 
     lock = threading.Lock()
+    # The endpoint went away: every later check would fail the same way, so it stops the run
+    # and is said once, with how many copies were left unchecked.
+    stop = threading.Event()
+    gone: list[EndpointUnreachable] = []
+    checked = 0
 
     def one(item: tuple[Manifest, Entry]) -> None:
+        nonlocal checked
+        if stop.is_set():
+            return
         manifest, entry = item
         try:
             reason = _check(catalog, manifest, entry, deep)
+        except EndpointUnreachable as exc:
+            with lock:
+                gone.append(exc)
+                stop.set()
+            return
         except DocbackupError as exc:
             reason = str(exc)
-        if reason:
-            with lock:
+        with lock:
+            checked += 1
+            if reason:
                 problems.append(Problem(f"{manifest.date} {entry.path}", reason))
         reporter.advance(entry.path, entry.size if deep else 0)
 
     reporter.start("verify", count, total if deep else 0)
     try:
-        run_bounded(workers, one, items(), name="verify")
+        run_bounded(workers, one, items(), name="verify", stop=stop)
     finally:
         reporter.finish()
-    return count
+    if gone:
+        problems.append(
+            Problem("(stopped)", f"{gone[0]}; {count - checked} stored copies not checked")
+        )
+    return checked
