@@ -8,6 +8,7 @@ until the signal has been sent: the command is always mid-work when it is stoppe
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -29,7 +30,7 @@ from docbackup.cli import agent
 from docbackup.cli import config as cfg
 from docbackup.cli.main import cli
 from docbackup.engine import BackupOptions, backup
-from docbackup.errors import ConfigError
+from docbackup.errors import ConfigError, DocbackupError, StoreError
 from docbackup.sandbox.server import LocalAWS
 from docbackup.storage import Encryption
 from tests.faultproxy import FaultProxy
@@ -572,3 +573,93 @@ def test_a_clock_ahead_night_after_night_is_refused_every_night(
     assert codes == [2, 2]
     listing = json.loads(run("list", "--bucket", bucket, "--json").stdout)
     assert [s["date"] for s in listing["snapshots"]] == [YESTERDAY]
+
+
+def _on_clock(monkeypatch: pytest.MonkeyPatch, days: int) -> None:
+    """This machine's clock `days` off (the CLI's `backup` runs on it; the server's is right)."""
+    moved = functools.partial(
+        backup, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+    )
+    monkeypatch.setattr("docbackup.cli.main.backup", moved)
+
+
+@pytest.mark.parametrize("days", [-1, 1], ids=["a day behind", "a day ahead"])
+def test_a_clock_a_day_off_is_refused_even_without_a_gap(
+    days: int,
+    tmp_path: Path,
+    moto_bucket: tuple[str, str],
+    aws_env: LocalAWS,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN last night (behind: the run would take it for tonight and write over it) or
+    # tonight (ahead: the run would write tomorrow's night, the day after tonight's)
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    common = ["--bucket", bucket, "--kms-key-id", key]
+    tree(src, "v1")
+    stored = YESTERDAY if days < 0 else TODAY.isoformat()
+    assert run("backup", str(src), *common, "--date", stored).exit_code == 0
+    v1 = tree_hashes(str(src))
+    s3 = aws_env.client("s3")
+    night_key = layout.manifest_key(dt.date.fromisoformat(stored), "documents")
+    before = s3.get_object(Bucket=bucket, Key=night_key)["Body"].read()
+
+    # WHEN a run on a clock one day off comes
+    tree(src, "v2")
+    with monkeypatch.context() as m:
+        _on_clock(m, days)
+        done = run("backup", str(src), *common)
+
+    # THEN it is refused in one line naming the clocks, and the night stored is as it was
+    assert done.exit_code == 2, done.output
+    assert "clock" in one_line(done.stderr)
+    assert s3.get_object(Bucket=bucket, Key=night_key)["Body"].read() == before
+    assert restored(stored, bucket, tmp_path / "kept") == v1
+    listing = json.loads(run("list", "--bucket", bucket, "--json").stdout)
+    assert [s["date"] for s in listing["snapshots"]] == [stored]
+
+
+class _NoManifest:
+    """A store on which every manifest write fails: copies land, the night is never claimed."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def put(self, key: str, *args: Any, **kw: Any) -> Any:
+        if key.endswith(".manifest.json"):
+            raise StoreError(f"{key}: the connection was reset")
+        return self._inner.put(key, *args, **kw)
+
+
+def test_copies_dated_ahead_without_a_manifest_do_not_block_the_next_nights(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    # GIVEN last night, then a run dated 40 days ahead that stored copies but no manifest
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    common = ["--bucket", bucket, "--kms-key-id", key]
+    tree(src, "v1")
+    assert run("backup", str(src), *common, "--date", YESTERDAY).exit_code == 0
+    tree(src, "v2")
+    store = _NoManifest(compose.backup_store(bucket, workers=2))
+    options = BackupOptions(encryption=Encryption("aws:kms", key), workers=2)
+    with contextlib.suppress(DocbackupError):
+        backup(
+            store,
+            compose.source_for(str(src), store),
+            options,
+            clock=lambda: dt.datetime.now(dt.UTC) + AHEAD,
+        )
+    future = (TODAY + AHEAD).isoformat()
+    assert any(f"backups/{future}/" in k for k in stored_keys(aws_env, bucket))
+
+    # WHEN tonight runs on the right clock
+    done = run("backup", str(src), *common, "--json")
+
+    # THEN it completes and names what it passed over
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "complete" and summary["future_nights"] == [future]

@@ -205,8 +205,8 @@ def backup(
             _refuse_new_source(known[0], source.describe())
         if not options.dry_run:
             run.lease = _take_night(store, options, date, tonight)
-            if options.check_clock and _after_a_gap(known, tonight, date):
-                _refuse_a_clock_ahead(run.lease, options, date, started)
+            if options.check_clock:
+                _refuse_a_wrong_clock(run.lease, options, date, started)
         manifest_key, summary = _plan_and_run(
             run, catalog, source, scan, documents, known, tonight, tonight_at_start
         )
@@ -453,10 +453,12 @@ def _refuse_rewriting_history(catalog: Catalog, date: dt.date, tz: dt.tzinfo) ->
         if newer <= date:
             break
         manifest = catalog.store.head(layout.manifest_key(newer, catalog.set))
-        if manifest is None:
-            if not catalog.has_snapshot(newer):
-                continue
-        elif newer > _stored_on(manifest.last_modified, tz):
+        # When the server stored that night: its manifest, else its copies (a run dated ahead
+        # that stored copies but no manifest must not block the nights after it either).
+        stored = manifest.last_modified if manifest is not None else _copies_stored(catalog, newer)
+        if stored is None:
+            continue  # nothing of this set that night (another set's, or a lease alone)
+        if newer > _stored_on(stored, tz):
             future.append(newer)
             continue
         raise ConfigError(
@@ -466,40 +468,43 @@ def _refuse_rewriting_history(catalog: Catalog, date: dt.date, tz: dt.tzinfo) ->
     return sorted(future)
 
 
+def _copies_stored(catalog: Catalog, date: dt.date) -> dt.datetime | None:
+    """When the server stored the newest of `date`'s copies (the first 1,000 listed), or None."""
+    newest = None
+    for n, info in enumerate(catalog.store.objects(layout.snapshot_prefix(date, catalog.set))):
+        newest = info.last_modified if newest is None else max(newest, info.last_modified)
+        if n >= 999:
+            break
+    return newest
+
+
 def _stored_on(moment: dt.datetime, tz: dt.tzinfo) -> dt.date:
     """The latest night the server's clock allowed at `moment`, with the slack clocks need."""
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     return (moment + CLOCK_SLACK).astimezone(tz).date()
 
 
-def _after_a_gap(
-    known: list[ManifestStream], tonight: ManifestStream | None, date: dt.date
-) -> bool:
-    """A first night, or one more than a day after this set's last manifest: where a clock
-    running ahead shows (a night dated ahead leaves a gap). Only this set's manifests count, not
-    a date holding a refused run's lease or another set's night. A rerun of a night that has its
-    manifest was checked when it was first written; the next night costs no request."""
-    if tonight is not None:
-        return False
-    before = [s.manifest.date for s in known if s.manifest.date < date]
-    return not before or (date - max(before)).days > 1
-
-
-def _refuse_a_clock_ahead(
+def _refuse_a_wrong_clock(
     lease: Lease, options: BackupOptions, date: dt.date, now: dt.datetime
 ) -> None:
-    """A night dated after the server's own date comes from a wrong clock on this machine: it
-    would be stored under a future date, so refused (exit 2) before any document is sent."""
+    """Every night, before any document is sent, this machine's date against the server's
+    (the Date of its answer to the lease's write: no extra request). Ahead, the night would be
+    stored under a future date; behind, with no --date given, a rerun would write tonight's
+    files over last night. Either is refused (exit 2). One hour of slack either way."""
     server = lease.server_time()
     if server is None:
         return  # nothing to compare with: the date the clock gives stands
-    if date <= _stored_on(server, ZoneInfo(options.timezone)):
+    tz = ZoneInfo(options.timezone)
+    ahead = date > _stored_on(server, tz)
+    behind = options.date is None and date < (server - CLOCK_SLACK).astimezone(tz).date()
+    if not (ahead or behind):
         return
     lease.stop(release=True)
+    said = "in the future" if ahead else "before the server's today"
     raise ConfigError(
         f"this machine's clock says {now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC but the bucket's "
         f"server says {server.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC: night {date} would be dated "
-        "in the future; set the clock right and run again"
+        f"{said}; set the clock right and run again"
     )
 
 

@@ -71,6 +71,7 @@ class Lease:
         self.run_id = uuid.uuid4().hex
         self.started = clock()
         self._etag: str | None = None
+        self._server_time: dt.datetime | None = None  # the Date of a lease write's answer
         self._valid_until = 0.0
         self._renewed_at = 0  # counts the lease writes that landed
         self._released = False
@@ -112,6 +113,7 @@ class Lease:
                 if_match=if_match,
             )
             etag, answer = stored.etag, (stored.sse, stored.kms_key_id)
+            self._server_time = stored.server_time or self._server_time
         except PreconditionFailed:
             # botocore resends a write whose answer was lost; if the first one landed, the
             # resend is refused. The lease then holds our own run id: it is still ours.
@@ -126,8 +128,10 @@ class Lease:
         self._valid_until = float(body["expires"]) if body["expires"] else sent
 
     def server_time(self) -> dt.datetime | None:
-        """When the server says it stored this run's lease (its own clock, not this machine's),
-        or None when the lease cannot be read back."""
+        """When the server says it stored this run's lease (its own clock, not this machine's):
+        the Date of its answer to the lease's write, else read back; None if neither says."""
+        if self._server_time is not None:
+            return self._server_time
         try:
             info = self.store.head(self.key)
         except DocbackupError:

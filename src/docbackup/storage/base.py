@@ -69,6 +69,9 @@ class Stored:
     etag: str
     sse: str | None
     kms_key_id: str | None
+    # The server's clock when it answered (its Date header), if it said: what a run compares
+    # its own clock with, at no extra request.
+    server_time: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

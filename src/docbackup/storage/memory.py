@@ -196,7 +196,7 @@ def _utc_now() -> dt.datetime:
 
 
 def _stored(key: str, v: _Version) -> Stored:
-    return Stored(key, v.version_id, v.etag, v.sse, v.kms_key_id)
+    return Stored(key, v.version_id, v.etag, v.sse, v.kms_key_id, v.last_modified)
 
 
 def _info(key: str, v: _Version) -> ObjectInfo:

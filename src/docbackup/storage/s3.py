@@ -8,6 +8,8 @@ when one is needed.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import io
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -505,4 +507,14 @@ def _stored(key: str, resp: Mapping[str, Any]) -> Stored:
         etag=resp.get("ETag") or resp.get("CopyObjectResult", {}).get("ETag", ""),
         sse=resp.get("ServerSideEncryption"),
         kms_key_id=resp.get("SSEKMSKeyId"),
+        server_time=_server_date(resp),
     )
+
+
+def _server_date(resp: Mapping[str, Any]) -> dt.datetime | None:
+    date = resp.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        moment = email.utils.parsedate_to_datetime(date) if date else None
+    except (TypeError, ValueError):
+        return None  # no usable Date header: nothing to compare with
+    return moment.replace(tzinfo=dt.UTC) if moment is not None and not moment.tzinfo else moment
