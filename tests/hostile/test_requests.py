@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -414,6 +415,10 @@ def test_an_endpoint_gone_mid_restore_stops_it_with_one_line_naming_it(
     assert len([x for x in err.splitlines() if proxy.url in x]) == 1, err
     assert "not restored: run the same restore again" in err
     assert not [p for p in target.rglob(".docbackup-*")]
+    # Every document is counted: restored, or failed (those never tried included).
+    counts = re.search(r"restored (\d+) documents .* (\d+) failed", ran.result.stdout)
+    assert counts is not None, ran.result.stdout
+    assert int(counts[1]) + int(counts[2]) == 60
 
 
 def test_an_endpoint_gone_mid_verify_stops_it_with_one_line_naming_it(

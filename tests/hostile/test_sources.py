@@ -490,6 +490,66 @@ def test_a_folder_swapped_for_a_link_during_the_walk_is_not_walked_into(
             assert SECRET not in body.read()
 
 
+def test_a_parent_folder_swapped_for_a_link_during_the_walk_leaks_no_outside_names(
+    tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN docs/sub/ about to be listed, when docs/ becomes a link to a tree outside
+    office = tmp_path / "office"
+    write(str(office), "docs/sub/mine.txt", b"mine")
+    write(str(office), "top.txt", b"top")
+    outside = tmp_path / "outside"
+    write(str(outside), "sub/salaries-2026.xlsx", SECRET)
+    real = local._listing
+
+    def swap_parent_then_list(folder: str, rel: str, skipped: Any, **kw: Any) -> Any:
+        if rel == "docs/sub/":
+            os.rename(office / "docs", tmp_path / "docs-aside")
+            os.symlink(outside, office / "docs")
+        return real(folder, rel, skipped, **kw)
+
+    monkeypatch.setattr(local, "_listing", swap_parent_then_list)
+    result = backup(store, LocalSource(str(office)), opts(allow_unversioned=True))
+
+    # THEN the folder is reported as replaced, and nothing of the outside tree is named
+    said = {p.path: p.reason for p in result.failures + result.skipped}
+    assert "replaced" in said.get("docs/sub/", ""), said
+    assert not any("salaries" in p for p in said)
+    for info in store.objects("backups/"):
+        with store.open(info.key) as body:
+            data = body.read()
+        assert SECRET not in data and b"salaries" not in data
+
+
+def test_without_folder_descriptors_a_night_still_backs_up_and_restores(
+    tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where the system opens no folder by descriptor (Windows), both sides go by path.
+    from docbackup.engine import target as target_module
+
+    monkeypatch.setattr(local, "DESCRIPTORS", False)
+    monkeypatch.setattr(target_module, "DESCRIPTORS", False)
+    office = tmp_path / "office"
+    tree(office, "v1")
+    write(str(office), "deep/er/still.txt", b"still")
+    (office / "link.txt").symlink_to(office / "deep/er/still.txt")
+    result = backup(store, LocalSource(str(office)), opts(allow_unversioned=True))
+    assert result.status == "complete", result
+    back = tmp_path / "back"
+    (back / "deep").mkdir(parents=True)
+    (back / "deep/.docbackup-0123456789abcdef.tmp").write_bytes(b"left by a killed restore")
+
+    done = restore(store, "documents", DATE.isoformat(), str(back))
+
+    assert (done.status, done.stale_removed) == ("complete", 1)
+    assert tree_hashes(str(back)) == {
+        p: h for p, h in tree_hashes(str(office)).items() if p != "link.txt"
+    }
+    with pytest.raises(ConfigError, match="already exist"):  # and without --overwrite, kept
+        restore(store, "documents", DATE.isoformat(), str(back))
+    overwritten = restore(store, "documents", DATE.isoformat(), str(back), overwrite=True)
+    assert overwritten.status == "complete"
+
+
 # -- item 11: a tree deeper than Python's recursion limit ---------------------------------------
 
 
@@ -697,3 +757,16 @@ def test_a_small_file_that_grows_while_read_is_not_read_whole_into_memory(
     target = tmp_path / "restored"
     assert restore(store, "documents", DATE.isoformat(), str(target)).status == "complete"
     assert (target / "log.txt").stat().st_size == 1024 + (64 << 20)
+
+
+def test_a_source_folder_whose_name_is_not_utf8_is_exit_2_before_anything_is_sent(
+    tmp_path: Path, store: MemoryStore
+) -> None:
+    root = os.path.join(os.fsencode(tmp_path), b"caf\xe9")  # Latin-1, as an old share names it
+    os.mkdir(root)
+    with open(os.path.join(root, b"menu.txt"), "wb") as f:
+        f.write(b"menu")
+
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        backup(store, LocalSource(os.fsdecode(root)), opts(allow_unversioned=True))
+    assert list(store.objects("backups/")) == []

@@ -227,6 +227,7 @@ class _Restore:
             for bad in header.unreadable
             if self.selection.matches(bad.path)
         ]
+        untrusted = len(self.problems)  # not among the `count` chosen documents
         if count == 0 and not self.problems and not self._any_unsafe():
             return self._nothing(header.date, header.set, not_stored)
         with Target(self.root, self.seen) as target:
@@ -242,8 +243,9 @@ class _Restore:
                 )
             finally:
                 self.reporter.finish()
+            left = 0
             if self.gone is not None:
-                left = count - self.restored - len(self.problems)
+                left = count - self.restored - (len(self.problems) - untrusted)
                 self.problems.append(
                     Problem(
                         "(stopped)",
@@ -273,7 +275,8 @@ class _Restore:
             header.date,
             header.set,
             self.restored,
-            len(failures),
+            # Stopped at an unreachable endpoint: the documents never tried failed too.
+            len(failures) + (left - 1 if self.gone is not None else 0),
             self.nbytes,
             failures,
             archived=self.archived,

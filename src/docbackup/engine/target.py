@@ -21,8 +21,15 @@ from typing import BinaryIO
 from docbackup.engine.paths import UnsafePath
 from docbackup.errors import ConfigError
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | getattr(os, "O_BINARY", 0)
+# Folders opened by descriptor (POSIX). Where the system has none of that (Windows), each folder
+# is checked for a link just before it is used, by path: the race this closes stays open there.
+DESCRIPTORS = (
+    os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW")
+)
 # The temporary name of a file being restored: fixed, short and ASCII, since the document's own
 # name may already be at the length limit. One left by a killed restore is removed by the next.
 TEMP = re.compile(r"\.docbackup-[0-9a-f]{16}\.tmp")
@@ -100,10 +107,14 @@ class Target:
     swapped in under its name since is refused rather than written into."""
 
     def __init__(self, root: str, seen: tuple[int, int] | None = None) -> None:
+        self.fd = -1
         try:
             os.makedirs(root, exist_ok=True)
+            if os.path.islink(root):
+                raise OSError(errno.ELOOP, "a symbolic link")
             # The last step never through a link: one put at the name after the check is refused.
-            self.fd = os.open(root, _DIR_FLAGS)
+            if DESCRIPTORS:
+                self.fd = os.open(root, _DIR_FLAGS)
         except OSError as exc:
             if os.path.islink(root):
                 raise ConfigError(
@@ -112,10 +123,10 @@ class Target:
                 ) from None
             raise ConfigError(f"cannot create restore target {root}: {exc.strerror}") from None
         self.root = root
-        st = os.fstat(self.fd)
+        st = os.fstat(self.fd) if DESCRIPTORS else os.stat(root)
         self.identity = st.st_dev, st.st_ino
         if seen is not None and seen != self.identity:
-            os.close(self.fd)
+            self.close()
             raise ConfigError(f"restore target {root} was replaced while the restore was planned")
 
     def still_there(self) -> bool:
@@ -123,7 +134,9 @@ class Target:
         return identity(self.root) == self.identity
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def __enter__(self) -> Target:
         return self
@@ -180,6 +193,9 @@ class Target:
         """Create the document at `parts` from what `fill` writes (it raises to refuse the
         content): under a temporary name, given its own only once `fill` returned. Without
         `overwrite`, a file that appeared at the name since the plan is kept: FileExistsError."""
+        if not DESCRIPTORS:
+            self._write_by_path(parts, fill, mtime_ns, overwrite=overwrite)
+            return
         folders, name = parts[:-1], parts[-1]
         parent = self._folder(folders, create=True)
         try:
@@ -205,9 +221,51 @@ class Target:
             if parent != self.fd:
                 os.close(parent)
 
+    def _write_by_path(
+        self,
+        parts: list[str],
+        fill: Callable[[BinaryIO], None],
+        mtime_ns: int,
+        *,
+        overwrite: bool,
+    ) -> None:
+        """`write` where folders cannot be held by descriptor: each is checked just before."""
+        folder = self.root
+        for depth, name in enumerate(parts[:-1], 1):
+            folder = os.path.join(folder, name)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, 0o755)
+            if os.path.islink(folder) or not os.path.isdir(folder):
+                raise UnsafePath(
+                    f"{'/'.join(parts[:depth])} is a symbolic link or not a folder; "
+                    "not restoring through it"
+                )
+        tmp, dest = os.path.join(folder, temp_name()), os.path.join(folder, parts[-1])
+        fd = os.open(tmp, _NEW_FILE, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                fill(out)
+            os.utime(tmp, ns=(mtime_ns, mtime_ns))
+            if not overwrite and os.path.lexists(dest):
+                raise FileExistsError(errno.EEXIST, "exists", dest)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
     def remove_temporary(self, relative: str) -> bool:
         """Remove a temporary file a killed restore left, without following any link on the
         way; False if it is gone, no longer a plain file, or cannot be removed."""
+        if not DESCRIPTORS:
+            path = os.path.join(self.root, *relative.split("/"))
+            if os.path.islink(path) or not os.path.isfile(path):
+                return False
+            try:
+                os.unlink(path)
+            except OSError:
+                return False
+            return True
         *folders, name = relative.split("/")
         try:
             parent = self._folder(folders, create=False)

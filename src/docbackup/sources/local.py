@@ -43,17 +43,31 @@ def kind_of(mode: int) -> str:
 _NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
 
 
+# Opening relative to a folder's descriptor (POSIX): where the system has none (Windows), files
+# and folders are opened by path, each checked for links just before, as far as it can be.
+DESCRIPTORS = (
+    os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW")
+)
+
+
 class LeftTheSource(Exception):
     """A folder on a document's path is now a symbolic link or not a folder: not followed."""
 
 
-_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FOLDER = (
+    os.O_RDONLY
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def open_regular_below(root: str, abspath: str) -> int:
     """`open_regular` for a file found under `root`, each folder on the way opened from the one
     above it without following links: a folder swapped for a link to somewhere else since the
     scan raises LeftTheSource instead of leading the read outside the source."""
+    if not DESCRIPTORS:
+        return open_regular(abspath)
     *folders, name = abspath[len(root) :].lstrip(os.sep).split(os.sep)
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -120,6 +134,14 @@ class LocalSource:
         return self.root
 
     def check(self) -> None:
+        try:
+            self.root.encode("utf-8")
+        except UnicodeEncodeError:
+            # The manifest names its source; bytes that are not UTF-8 cannot be written there.
+            raise ConfigError(
+                f"source folder {shown(self.root)} has a name that is not valid UTF-8; "
+                "rename it or back up a folder above it"
+            ) from None
         if not os.path.exists(self.root):
             raise ConfigError(f"source folder {self.root} does not exist")
         if not os.path.isdir(self.root):
@@ -198,7 +220,7 @@ class LocalSource:
             if excluder.matches(path + "/" if is_dir else path):
                 found.excluded += 1
             elif is_dir:
-                below = _listing(abspath, path + "/", skipped)
+                below = _listing(abspath, path + "/", skipped, seen=st)
                 if below is not None:
                     stack.append((path + "/", abspath, iter(below)))
             elif stat.S_ISREG(st.st_mode):
@@ -216,16 +238,28 @@ _Listed = tuple[str, os.DirEntry[str], os.stat_result | OSError]
 
 
 def _listing(
-    folder: str, rel: str, skipped: list[Skipped], *, top: bool = False
+    folder: str,
+    rel: str,
+    skipped: list[Skipped],
+    *,
+    top: bool = False,
+    seen: os.stat_result | None = None,
 ) -> list[_Listed] | None:
     """A folder's entries in walk order, or None (reported) when it cannot be listed.
 
     Listed through a descriptor opened without following a link (but the top folder, which
-    may be one the user chose): a folder swapped for a link since its lstat is not walked into.
+    may be one the user chose), and only if it is still the folder its parent's listing saw
+    (`seen`): a folder swapped for a link since, or one above it, is not walked into.
     """
+    if not DESCRIPTORS:
+        return _listing_by_path(folder, rel, skipped)
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if top else _FOLDER))
         try:
+            now = os.fstat(fd)
+            if seen is not None and (now.st_dev, now.st_ino) != (seen.st_dev, seen.st_ino):
+                skipped.append(Skipped(shown(rel), "folder was replaced while walked", True))
+                return None
             with os.scandir(fd) as it:
                 listed = [_lstat(e) for e in it]
         finally:
@@ -235,6 +269,17 @@ def _listing(
         return None
     # One lstat per entry decides both where it sorts and whether it is walked into, so a
     # rename between the two cannot put the walk out of order.
+    listed.sort(key=lambda item: item[0])
+    return listed
+
+
+def _listing_by_path(folder: str, rel: str, skipped: list[Skipped]) -> list[_Listed] | None:
+    try:
+        with os.scandir(folder) as it:
+            listed = [_lstat(e) for e in it]
+    except OSError as exc:
+        skipped.append(Skipped(shown(rel) or ".", f"folder cannot be read: {exc.strerror}", True))
+        return None
     listed.sort(key=lambda item: item[0])
     return listed
 
