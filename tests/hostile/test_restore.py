@@ -91,13 +91,26 @@ def test_a_folder_swapped_for_a_link_over_and_over_sends_nothing_outside(
     target, outside = tmp_path / "target", tmp_path / "outside"
     outside.mkdir()
     (target / "d1").mkdir(parents=True)
-    # The racer is another process, as an attacker's would be: no lock of ours slows it.
-    racer = subprocess.Popen([sys.executable, "-c", SWAPPER, str(target / "d1"), str(outside)])
+    # The racer is another process, as an attacker's would be: no lock of ours slows it. It
+    # starts with the first download, once the plan has seen d1 as the folder it is (a link
+    # there before that is refused with exit 2, as test_something_in_the_way_... shows).
+    racers: list[subprocess.Popen[bytes]] = []
+    swapper = [sys.executable, "-c", SWAPPER, str(target / "d1"), str(outside)]
+
+    def start_racing(key: str) -> None:
+        if not racers and not key.endswith(".manifest.json"):
+            racers.append(subprocess.Popen(swapper))
+            time.sleep(0.05)  # the racer is swapping before the first file is written
+
     try:
-        result = restore(store, "documents", DATE.isoformat(), str(target), workers=8)
+        result = restore(
+            Hooked(store, start_racing), "documents", DATE.isoformat(), str(target), workers=8
+        )
     finally:
-        racer.terminate()
-        racer.wait()
+        for racer in racers:
+            racer.terminate()
+            racer.wait()
+    assert racers
 
     assert files_under(outside) == set()
     failed = {p.path for p in result.failures}
