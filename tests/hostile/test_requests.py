@@ -388,21 +388,27 @@ def test_an_endpoint_gone_mid_backup_stops_the_run_with_one_line_naming_it(
     assert tree_hashes(str(target)) == night1
 
 
-def test_an_endpoint_gone_mid_restore_stops_it_with_one_line_naming_it(
-    tmp_path: Path, proxied: dict[str, Any]
-) -> None:
+def gone_after_five_reads(tmp_path: Path, proxied: dict[str, Any]) -> FaultProxy:
+    """Night 1 of 60 documents stored; the endpoint then goes away at the fifth copy read."""
     first_night(tmp_path, proxied, {f"d{i:03d}.txt": b"one %d" % i for i in range(60)})
-    proxy = proxied["proxy"]
+    proxy: FaultProxy = proxied["proxy"]
     got = {"n": 0}
 
-    def gone_after_the_first_documents(method: str, path: str) -> bool:
+    def gone_at_the_fifth(method: str, path: str) -> bool:
         if method == "GET" and f"/{NIGHT1}/documents/" in path:
             got["n"] += 1
             if got["n"] == 5:
                 threading.Thread(target=proxy.kill).start()
         return False
 
-    proxy.only, proxy.rate = gone_after_the_first_documents, 1.0
+    proxy.only, proxy.rate = gone_at_the_fifth, 1.0
+    return proxy
+
+
+def test_an_endpoint_gone_mid_restore_stops_it_with_one_line_naming_it(
+    tmp_path: Path, proxied: dict[str, Any]
+) -> None:
+    proxy = gone_after_five_reads(tmp_path, proxied)
     target = tmp_path / "restored"
     args = ["restore", NIGHT1, "--to", str(target), "--bucket", proxied["bucket"], "--workers", "4"]
 
@@ -424,18 +430,7 @@ def test_an_endpoint_gone_mid_restore_stops_it_with_one_line_naming_it(
 def test_an_endpoint_gone_mid_verify_stops_it_with_one_line_naming_it(
     tmp_path: Path, proxied: dict[str, Any]
 ) -> None:
-    first_night(tmp_path, proxied, {f"d{i:03d}.txt": b"one %d" % i for i in range(60)})
-    proxy = proxied["proxy"]
-    got = {"n": 0}
-
-    def gone_after_the_first_copies(method: str, path: str) -> bool:
-        if method == "GET" and f"/{NIGHT1}/documents/" in path:
-            got["n"] += 1
-            if got["n"] == 5:
-                threading.Thread(target=proxy.kill).start()
-        return False
-
-    proxy.only, proxy.rate = gone_after_the_first_copies, 1.0
+    proxy = gone_after_five_reads(tmp_path, proxied)
     args = ["verify", NIGHT1, "--deep", "--bucket", proxied["bucket"], "--workers", "4"]
 
     ran = run(proxy, args, limit=6 * call_bound())
