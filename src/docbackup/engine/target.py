@@ -20,15 +20,15 @@ from typing import BinaryIO
 
 from docbackup.engine.paths import UnsafePath
 from docbackup.errors import ConfigError
+from docbackup.folders import DESCRIPTORS, FOLDER, NotAFolder, descend
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | getattr(os, "O_BINARY", 0)
-# Folders opened by descriptor (POSIX). Where the system has none of that (Windows), each folder
-# is checked for a link just before it is used, by path: the race this closes stays open there.
-DESCRIPTORS = (
-    os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW")
+_NEW_FILE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
 )
 # The temporary name of a file being restored: fixed, short and ASCII, since the document's own
 # name may already be at the length limit. One left by a killed restore is removed by the next.
@@ -114,7 +114,7 @@ class Target:
                 raise OSError(errno.ELOOP, "a symbolic link")
             # The last step never through a link: one put at the name after the check is refused.
             if DESCRIPTORS:
-                self.fd = os.open(root, _DIR_FLAGS)
+                self.fd = os.open(root, FOLDER)
         except OSError as exc:
             if os.path.islink(root):
                 raise ConfigError(
@@ -147,28 +147,13 @@ class Target:
     def _folder(self, folders: list[str], *, create: bool) -> int:
         """A descriptor of the folder `folders` under the root (the caller closes it unless it
         is the root's), each step opened relative to the last and never through a link."""
-        fd = self.fd
         try:
-            for depth, name in enumerate(folders, 1):
-                if create:
-                    with contextlib.suppress(FileExistsError):
-                        os.mkdir(name, 0o755, dir_fd=fd)
-                try:
-                    step = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                except OSError as exc:
-                    where = "/".join(folders[:depth])
-                    raise UnsafePath(
-                        f"{where} is a symbolic link or not a folder ({exc.strerror}); "
-                        "not restoring through it"
-                    ) from None
-                if fd != self.fd:
-                    os.close(fd)
-                fd = step
-        except BaseException:
-            if fd != self.fd:
-                os.close(fd)
-            raise
-        return fd
+            return descend(self.fd, folders, create=create)
+        except NotAFolder as exc:
+            raise UnsafePath(
+                f"{'/'.join(folders[: exc.depth])} is a symbolic link or not a folder "
+                f"({exc}); not restoring through it"
+            ) from None
 
     def _same_folder(self, folders: list[str], fd: int) -> bool:
         try:

@@ -8,6 +8,7 @@ import stat
 from collections.abc import Iterator
 
 from docbackup.errors import ConfigError
+from docbackup.folders import DESCRIPTORS, FOLDER, NotAFolder, descend
 from docbackup.sources.base import Document, FileOrigin, ScanResult, Skipped, shown
 from docbackup.sources.exclude import IGNORE_FILE, MAX_IGNORE_FILE, Excluder, ignore_file_lines
 
@@ -43,23 +44,8 @@ def kind_of(mode: int) -> str:
 _NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
 
 
-# Opening relative to a folder's descriptor (POSIX): where the system has none (Windows), files
-# and folders are opened by path, each checked for links just before, as far as it can be.
-DESCRIPTORS = (
-    os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY") and hasattr(os, "O_NOFOLLOW")
-)
-
-
 class LeftTheSource(Exception):
     """A folder on a document's path is now a symbolic link or not a folder: not followed."""
-
-
-_FOLDER = (
-    os.O_RDONLY
-    | getattr(os, "O_DIRECTORY", 0)
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
 
 
 def open_regular_below(root: str, abspath: str) -> int:
@@ -69,20 +55,21 @@ def open_regular_below(root: str, abspath: str) -> int:
     if not DESCRIPTORS:
         return open_regular(abspath)
     *folders, name = abspath[len(root) :].lstrip(os.sep).split(os.sep)
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    top = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for folder in folders:
-            try:
-                step = os.open(folder, _FOLDER, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise LeftTheSource(abspath) from None
-                raise
-            os.close(fd)
-            fd = step
-        return open_regular(name, dir_fd=fd)
+        try:
+            parent = descend(top, folders)
+        except NotAFolder as exc:
+            if exc.cause.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise LeftTheSource(abspath) from None
+            raise exc.cause from None
+        try:
+            return open_regular(name, dir_fd=parent)
+        finally:
+            if parent != top:
+                os.close(parent)
     finally:
-        os.close(fd)
+        os.close(top)
 
 
 def open_regular(path: str, *, follow_symlinks: bool = False, dir_fd: int | None = None) -> int:
@@ -254,7 +241,7 @@ def _listing(
     if not DESCRIPTORS:
         return _listing_by_path(folder, rel, skipped)
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if top else _FOLDER))
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if top else FOLDER))
         try:
             now = os.fstat(fd)
             if seen is not None and (now.st_dev, now.st_ino) != (seen.st_dev, seen.st_ino):
