@@ -41,8 +41,9 @@ from docbackup.sandbox.rules.state import ACCOUNT
 from docbackup.sandbox.server import LocalAWS, acting_as, environment, local_aws
 from docbackup.sources import LocalSource
 from docbackup.stack.deploy import DeployRequest, deploy
-from docbackup.stack.status import same_key, status
+from docbackup.stack.status import status
 from docbackup.storage import Encryption
+from docbackup.storage.base import same_key
 
 STACK = "docbackup-demo"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"  # the sandbox's own credentials: the demo's checks

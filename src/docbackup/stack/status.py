@@ -16,6 +16,7 @@ from typing import Any
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.results import SnapshotInfo
 from docbackup.errors import ConfigError, EndpointUnreachable
+from docbackup.storage.base import same_key
 
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 
@@ -51,11 +52,6 @@ class StatusReport:
             "checks": [asdict(c) for c in self.checks],
             "outputs": self.outputs,
         }
-
-
-def same_key(answer: str, key_arn: str) -> bool:
-    """Does a key id or ARN from S3 name the stack's key? (An empty answer never does.)"""
-    return bool(answer) and answer.split("/")[-1] == key_arn.split("/")[-1]
 
 
 def stack_outputs(session: Any, stack_name: str) -> dict[str, str]:

@@ -48,16 +48,31 @@ class Encryption:
         if sse != self.mode:
             return False
         if self.mode == "aws:kms" and self.kms_key_id:
-            return kms_key_id is not None and _same_key(self.kms_key_id, kms_key_id)
+            # An alias names whichever key it points at, which only KMS can resolve: asked
+            # for by alias, any key confirms SSE-KMS (check_encryption asked KMS up front).
+            if is_alias(self.kms_key_id):
+                return True
+            return kms_key_id is not None and same_key(self.kms_key_id, kms_key_id)
         return True
 
 
-def _same_key(asked: str, answered: str) -> bool:
-    # The answer is a full key ARN; the question may be an id, an ARN, or an alias, which
-    # only KMS can resolve. An id or ARN must match; an alias is accepted when SSE-KMS is on.
-    if asked.startswith("alias/") or ":alias/" in asked:
+def is_alias(key: str) -> bool:
+    return key.startswith("alias/") or ":alias/" in key
+
+
+def same_key(one: str, other: str) -> bool:
+    """Do two references name the same KMS key? Each is a key id or a key ARN.
+
+    A key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) matches itself or its own id, as servers
+    answer either; two ARNs must be equal, as the same id under another account or region is
+    another key. An alias, or an empty reference, never matches: what it names is KMS's to say.
+    """
+    if not one or not other or is_alias(one) or is_alias(other):
+        return False
+    if one == other:
         return True
-    return answered == asked or answered.endswith(f"key/{asked}")
+    arn, key_id = (one, other) if len(one) > len(other) else (other, one)
+    return arn.startswith("arn:") and ":" not in key_id and arn.endswith(f":key/{key_id}")
 
 
 @dataclass(frozen=True, slots=True)
