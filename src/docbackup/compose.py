@@ -1,8 +1,10 @@
-"""The one place where boto3 clients are built and stores are wired together.
+"""The one place where AWS clients are built and stores are wired together.
 
-Settings resolve argument > environment > default. Region, credentials and endpoint come from
-the standard AWS chain (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...), so the same code talks
-to AWS, to the embedded sandbox, or to any S3-compatible server.
+Every client, whatever its service, has the same retry mode, timeouts and request deadline
+(`client`). Settings resolve argument > environment > default. Credentials and endpoint come
+from the standard AWS chain (AWS_PROFILE, AWS_ENDPOINT_URL, ...), so the same code talks to
+AWS, to the embedded sandbox, or to any S3-compatible server. The region too, except that a
+caller may pass the config file's (`region`): it stands in for an environment that names none.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import functools
 import os
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from docbackup.engine.backup import MULTIPART_THRESHOLD
@@ -52,45 +56,111 @@ class RequestCounter:
         return sum(self.counts.values())
 
 
-def s3_client(*, workers: int, counter: RequestCounter | None = None, core: Any = None) -> Any:
+def client(
+    service: str,
+    *,
+    region: str | None = None,
+    core: Any = None,
+    connections: int | None = None,
+) -> Any:
+    """A client for `service` with the retry mode, the timeouts and the request deadline.
+
+    `core`: the botocore session to build it from (its region then stands, not `region`);
+    `connections`: the pool, for a client that threads share (botocore's own otherwise).
+    """
     from botocore.config import Config
 
-    connections = workers + PART_CONCURRENCY
+    pool = {} if connections is None else {"max_pool_connections": connections}
     config = Config(
         retries=retry_settings(),
-        max_pool_connections=connections,
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=read_timeout(),
         tcp_keepalive=True,
+        **pool,
     )
-    client = (core or core_session()).create_client("s3", config=config)
-    deadline.install(client, request_deadline(connections))
+    made = (core or core_session(region)).create_client(service, config=config)
+    # A client used one request at a time gets the whole of the slowest link's share.
+    deadline.install(made, request_deadline(connections or 1))
+    return made
+
+
+def s3_client(
+    *,
+    workers: int,
+    counter: RequestCounter | None = None,
+    core: Any = None,
+    region: str | None = None,
+) -> Any:
+    made = client("s3", region=region, core=core, connections=workers + PART_CONCURRENCY)
     if counter is not None:
-        client.meta.events.register("before-send.s3", counter)
-    return client
+        made.meta.events.register("before-send.s3", counter)
+    return made
 
 
-def session() -> Any:
-    """A boto3 session from the standard chain; AWS_REGION counts as well as AWS_DEFAULT_REGION."""
-    import boto3
+class Aws:
+    """Clients for one account and region, each from `client`: what the stack's commands, the
+    report and the notices use where a boto3 session used to stand (`client`, `region_name`).
+    """
 
-    found = boto3.session.Session()
-    if found.region_name is None and os.environ.get("AWS_REGION"):
-        return boto3.session.Session(region_name=os.environ["AWS_REGION"])
-    return found
+    def __init__(self, region: str | None = None) -> None:
+        self._core = core_session(region)
+
+    @property
+    def region_name(self) -> str | None:
+        found: str | None = self._core.get_config_variable("region")
+        return found
+
+    def client(self, service: str) -> Any:
+        return client(service, core=self._core)
 
 
-def core_session() -> Any:
-    """The same chain as `session`, as a bare botocore session for the backup path.
+def session(region: str | None = None) -> Aws:
+    """The standard chain's account and region; AWS_REGION counts as well as
+    AWS_DEFAULT_REGION, and `region` (the config file's) where the environment names none."""
+    return Aws(region)
 
-    A night that sends nothing spends most of its time starting up: botocore alone skips
-    importing boto3 and s3transfer (about 0.2 s), and one session shared by the S3 and KMS
-    clients reads the endpoint data once.
+
+# The config file's region for the command being run, for the clients built without one.
+_command_region: str | None = None
+
+
+@contextmanager
+def command_region(region: str | None) -> Iterator[None]:
+    """Within the block, a client built with no `region` takes this one: how the command line
+    hands its config file's region to every client of a command without writing it into
+    os.environ, where it would outlive the command and reach every child process."""
+    global _command_region
+    saved, _command_region = _command_region, region
+    try:
+        yield
+    finally:
+        _command_region = saved
+
+
+def resolve_region(region: str | None) -> str | None:
+    """The region to set on a session, or None to leave it to the chain: the environment's
+    (AWS_REGION, AWS_DEFAULT_REGION) wins, then `region` or the command's, then the profile's.
+    """
+    if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"):
+        return None
+    return region or _command_region
+
+
+def core_session(region: str | None = None) -> Any:
+    """A botocore session from the standard chain, `region` as `resolve_region` has it.
+
+    Bare botocore, not boto3: a night that sends nothing spends most of its time starting up,
+    and botocore alone skips importing boto3 and s3transfer (about 0.2 s); one session shared
+    by a command's clients reads the endpoint data once.
     """
     import botocore.session
 
     core = botocore.session.get_session()
-    if core.get_config_variable("region") is None and os.environ.get("AWS_REGION"):
+    chosen = resolve_region(region)
+    if chosen:
+        core.set_config_variable("region", chosen)
+    elif core.get_config_variable("region") is None and os.environ.get("AWS_REGION"):
+        # botocore reads only AWS_DEFAULT_REGION; AWS_REGION is what SDKs and Lambda set.
         core.set_config_variable("region", os.environ["AWS_REGION"])
     return core
 
@@ -127,21 +197,13 @@ def _number(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number") from None
 
 
-def kms_client(core: Any = None) -> Any:
-    from botocore.config import Config
-
-    config = Config(
-        retries=retry_settings(), connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout()
-    )
-    client = (core or core_session()).create_client("kms", config=config)
-    deadline.install(client, request_deadline(1))  # one DescribeKey a run, on its own pool
-    return client
+def kms_client(core: Any = None, *, region: str | None = None) -> Any:
+    return client("kms", region=region, core=core)  # one DescribeKey a run
 
 
-def publish(topic_arn: str, subject: str, message: str) -> None:
+def publish(topic_arn: str, subject: str, message: str, *, region: str | None = None) -> None:
     """A short notice on the stack's SNS topic."""
-
-    session().client("sns").publish(TopicArn=topic_arn, Subject=subject, Message=message)
+    client("sns", region=region).publish(TopicArn=topic_arn, Subject=subject, Message=message)
 
 
 def transfer_config(multipart_threshold: int) -> TransferSettings:
@@ -158,11 +220,12 @@ def backup_store(
     workers: int,
     multipart_threshold: int = MULTIPART_THRESHOLD,
     counter: RequestCounter | None = None,
+    region: str | None = None,
 ) -> S3Store:
     from botocore.exceptions import BotoCoreError
 
     try:
-        core = core_session()
+        core = core_session(region)
         client = s3_client(workers=workers, counter=counter, core=core)
         fast = None
         if os.environ.get("DOCBACKUP_CRT", "1") != "0":

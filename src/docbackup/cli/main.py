@@ -89,10 +89,8 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = State(config_path, config)
     if config is not None:
         ctx.default_map = config.default_map()
-        if config.region and not (
-            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        ):
-            os.environ["AWS_DEFAULT_REGION"] = config.region
+        # The file's region for every client the command builds, until the command ends.
+        ctx.with_resource(compose.command_region(config.region))
 
 
 @cli.command("backup")

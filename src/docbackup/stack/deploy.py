@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from docbackup import compose
+from docbackup.compose import Aws
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.stack import package
 
@@ -63,7 +64,7 @@ class Hooks(Protocol):
     def template_body(self, template_text: str, stack_name: str) -> str: ...
 
     def after_deploy(
-        self, session: Any, stack_name: str, parameters: dict[str, str], outputs: dict[str, str]
+        self, session: Aws, stack_name: str, parameters: dict[str, str], outputs: dict[str, str]
     ) -> dict[str, str]: ...
 
 
@@ -78,20 +79,22 @@ def default_bucket_name(stack_name: str) -> str:
 def deploy(
     request: DeployRequest,
     *,
-    session: Any = None,
+    session: Aws | None = None,
     hooks: Hooks | None = None,
     say: Callable[[str], object] = lambda _m: None,
+    region: str | None = None,
 ) -> DeployResult:
+    """`region`: the config file's, for the clients made here (see compose)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return _deploy(request, session or compose.session(), hooks, say)
+        return _deploy(request, session or compose.session(region), hooks, say)
     except (ClientError, BotoCoreError) as exc:
         raise DeployError(f"deploying {request.stack_name}: {exc}") from None
 
 
 def _deploy(
-    request: DeployRequest, session: Any, hooks: Hooks | None, say: Callable[[str], object]
+    request: DeployRequest, session: Aws, hooks: Hooks | None, say: Callable[[str], object]
 ) -> DeployResult:
     cfn = session.client("cloudformation")
     if not re.match(r"^[A-Za-z][A-Za-z0-9-]{0,127}$", request.stack_name):
@@ -189,7 +192,7 @@ def _parameters(
     return chosen + kept
 
 
-def _finish(session: Any, cfn: Any, request: DeployRequest, hooks: Hooks | None) -> dict[str, str]:
+def _finish(session: Aws, cfn: Any, request: DeployRequest, hooks: Hooks | None) -> dict[str, str]:
     stack = _stack(cfn, request.stack_name) or {}
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     if hooks:
@@ -245,13 +248,13 @@ def _failure(cfn: Any, stack: str, since: Any) -> str:
     return f"stack {stack} did not deploy (status {status})"
 
 
-def _artifact_bucket(session: Any) -> str:
+def _artifact_bucket(session: Aws) -> str:
     account = session.client("sts").get_caller_identity()["Account"]
     region = session.region_name or "us-east-1"
     return f"docbackup-artifacts-{account}-{region}"
 
 
-def _upload_once(session: Any, bucket: str, key: str, data: bytes) -> None:
+def _upload_once(session: Aws, bucket: str, key: str, data: bytes) -> None:
     from botocore.exceptions import ClientError
 
     s3 = session.client("s3")
@@ -284,7 +287,7 @@ def _upload_once(session: Any, bucket: str, key: str, data: bytes) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=data, ServerSideEncryption="AES256")
 
 
-def _template_argument(session: Any, bucket: str, body: str) -> dict[str, str]:
+def _template_argument(session: Aws, bucket: str, body: str) -> dict[str, str]:
     if len(body.encode()) <= _BODY_LIMIT:
         return {"TemplateBody": body}
     key = f"docbackup/template-{hashlib.sha256(body.encode()).hexdigest()[:16]}.yml"

@@ -11,8 +11,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
+from docbackup import compose
+from docbackup.compose import Aws
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.results import SnapshotInfo
 from docbackup.errors import ConfigError, EndpointUnreachable
@@ -54,11 +55,11 @@ class StatusReport:
         }
 
 
-def stack_outputs(session: Any, stack_name: str) -> dict[str, str]:
+def stack_outputs(session: Aws, stack_name: str) -> dict[str, str]:
     return describe_stack(session, stack_name)[0]
 
 
-def describe_stack(session: Any, stack_name: str) -> tuple[dict[str, str], dict[str, str]]:
+def describe_stack(session: Aws, stack_name: str) -> tuple[dict[str, str], dict[str, str]]:
     """The stack's outputs and its parameters' current values."""
     from botocore.exceptions import (
         BotoCoreError,
@@ -87,15 +88,14 @@ def describe_stack(session: Any, stack_name: str) -> tuple[dict[str, str], dict[
 def status(
     stack_name: str,
     *,
-    session: Any = None,
+    session: Aws | None = None,
     outputs: dict[str, str] | None = None,
     nights: int = 30,
     set_name: str | None = None,
+    region: str | None = None,
 ) -> StatusReport:
-
-    from docbackup import compose
-
-    session = session or compose.session()
+    """`region`: the config file's, for the clients made here (see compose)."""
+    session = session or compose.session(region)
     outputs = outputs or stack_outputs(session, stack_name)
     needed = ("BackupBucketName", "KMSKeyArn", "BackupLambdaArn", "EventBridgeRuleName")
     missing = [k for k in needed if k not in outputs]
@@ -103,7 +103,7 @@ def status(
         raise ConfigError(
             f"stack {stack_name} has no output(s) {missing}: is it a docbackup stack?"
         )
-    store = compose.backup_store(outputs["BackupBucketName"], workers=4)
+    store = compose.backup_store(outputs["BackupBucketName"], workers=4, region=region)
     set_name = set_name or outputs.get("BackupSetName", "documents")
     recent = Catalog(store, set_name).snapshots(now=dt.datetime.now(dt.UTC), limit=nights)
     checks: list[Check] = []
@@ -126,8 +126,9 @@ def cannot_read(exc: Exception) -> str:
     return f"could not read: {exc}"
 
 
-def stack_alarms(session: Any, stack_name: str) -> dict[str, str]:
-    """The stack's own alarms and their states (botocore's errors pass through)."""
+def stack_alarms(session: Aws, stack_name: str) -> dict[str, str]:
+    """The stack's own alarms and their states, for `status` and the report (botocore's
+    errors pass through: each says in its own way what it could not read)."""
     pages = session.client("cloudwatch").get_paginator("describe_alarms")
     # CloudFormation names them "<stack>-<logical id>-...": the prefix keeps out another
     # stack whose name merely starts with this one's.
@@ -138,7 +139,7 @@ def stack_alarms(session: Any, stack_name: str) -> dict[str, str]:
     }
 
 
-def _alarms(session: Any, stack_name: str, checks: list[Check]) -> dict[str, str]:
+def _alarms(session: Aws, stack_name: str, checks: list[Check]) -> dict[str, str]:
     """The stack's alarms and their states; an alarm check that fails when they cannot be read."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -149,7 +150,7 @@ def _alarms(session: Any, stack_name: str, checks: list[Check]) -> dict[str, str
         return {}
 
 
-def _checks(session: Any, out: dict[str, str]) -> list[Check]:
+def _checks(session: Aws, out: dict[str, str]) -> list[Check]:
     s3, kms = session.client("s3"), session.client("kms")
     bucket, key_arn = out["BackupBucketName"], out["KMSKeyArn"]
     checks: list[Check] = []
