@@ -17,7 +17,7 @@ from docbackup.compose import Aws
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.results import SnapshotInfo
 from docbackup.errors import ConfigError, EndpointUnreachable
-from docbackup.storage.base import same_key
+from docbackup.storage.base import Store, same_key
 
 SUPPORTED_RUNTIMES = ("python3.12", "python3.13", "python3.14")
 
@@ -108,7 +108,7 @@ def status(
     recent = Catalog(store, set_name).snapshots(now=dt.datetime.now(dt.UTC), limit=nights)
     checks: list[Check] = []
     alarms = _alarms(session, stack_name, checks)
-    checks += _checks(session, outputs)
+    checks += _checks(session, store, outputs)
     return StatusReport(stack_name, outputs, recent, alarms, checks, set_name, nights)
 
 
@@ -150,7 +150,7 @@ def _alarms(session: Aws, stack_name: str, checks: list[Check]) -> dict[str, str
         return {}
 
 
-def _checks(session: Aws, out: dict[str, str]) -> list[Check]:
+def _checks(session: Aws, store: Store, out: dict[str, str]) -> list[Check]:
     s3, kms = session.client("s3"), session.client("kms")
     bucket, key_arn = out["BackupBucketName"], out["KMSKeyArn"]
     checks: list[Check] = []
@@ -177,7 +177,8 @@ def _checks(session: Aws, out: dict[str, str]) -> list[Check]:
         return ok, f"{default['SSEAlgorithm']} {key}, bucket key {rule.get('BucketKeyEnabled')}"
 
     def versioning() -> tuple[bool, str]:
-        state = s3.get_bucket_versioning(Bucket=bucket).get("Status", "off")
+        # The same question a backup asks before it writes, so the two never disagree.
+        state = store.versioning()
         return state == "Enabled", state
 
     def lifecycle() -> tuple[bool, str]:
