@@ -264,5 +264,5 @@ def source_for(
     rules = Excluder(exclude, defaults=default_excludes)
     if spec.startswith("s3://"):
         bucket, prefix = parse_s3_url(spec)
-        return ObjectSource(S3Store(store.client, bucket), prefix, exclude=rules)
+        return ObjectSource(store.other_bucket(bucket), prefix, exclude=rules)
     return LocalSource(spec, exclude=rules)

@@ -140,7 +140,7 @@ FREE_SNS_EMAILS = 1_000
 FREE_SQS_REQUESTS = 1_000_000
 
 # --- What one night does (measured or read from the code) -------------------------------------
-# src/docbackup/engine/transfer.py copy_object: a document from the source bucket is copied
+# src/docbackup/sources/s3.py ObjectSource.store: a document from the source bucket is copied
 # server-side and the copy read back once to hash it, so 1 COPY and 1 GET each. (An office agent
 # backing up a folder sends 1 PUT instead; that path does not run in the stack.)
 COPIES_PER_STORED_DOCUMENT = 1

@@ -87,5 +87,10 @@ class EncryptionNotConfirmed(StoreError):
     after the run's first write had confirmed it (EncryptionNotApplied is that first one)."""
 
 
+class DocumentChanged(DocbackupError):
+    """A document that moved while it was read, on every attempt, or that became something
+    other than a regular file: reported, and the next run tries again."""
+
+
 class RunAborted(DocbackupError):
     """The run stopped before finishing; what was stored is in a partial manifest."""

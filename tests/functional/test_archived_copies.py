@@ -138,7 +138,7 @@ def test_bytes_found_different_on_resending_count_as_changed(
     # same-size edit that put its mtime back keeps the file's identity
     coarse = lambda st: f"{st.st_size}:{st.st_mtime_ns}"  # noqa: E731
     monkeypatch.setattr("docbackup.sources.local.file_fingerprint", coarse)
-    monkeypatch.setattr("docbackup.engine.transfer.file_fingerprint", coarse)
+    monkeypatch.setattr("docbackup.sources.upload.file_fingerprint", coarse)
     night = lambda: backup(store, LocalSource(str(office)), OPTIONS, clock=clock)  # noqa: E731
     night()
     path = office / "contracts/lease.pdf"

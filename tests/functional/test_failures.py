@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from docbackup.engine import BackupOptions, backup
-from docbackup.engine import transfer as transfer_module
 from docbackup.errors import AccessDenied, BucketNotFound, ConfigError, KeyUnusable
 from docbackup.sources import LocalSource
+from docbackup.sources import upload as transfer_module
 from docbackup.storage import Encryption, MemoryBackend, MemoryStore, Stored
 from tests.conftest import KMS_KEY
 from tests.treebuilder import write

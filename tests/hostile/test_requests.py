@@ -26,7 +26,7 @@ from click.testing import CliRunner, Result
 
 from docbackup import compose
 from docbackup.cli.main import cli
-from docbackup.engine.restore import DOWNLOAD_ATTEMPTS
+from docbackup.engine.integrity import DOWNLOAD_ATTEMPTS
 from docbackup.sandbox.server import LocalAWS
 from tests.faultproxy import FaultProxy
 from tests.treebuilder import tree_hashes, write

@@ -29,10 +29,12 @@ from hypothesis import strategies as st
 
 from docbackup import compose
 from docbackup.cli.main import cli
-from docbackup.engine import BackupOptions, BackupResult, backup, restore, transfer
+from docbackup.engine import BackupOptions, BackupResult, backup, restore
 from docbackup.errors import ConfigError
 from docbackup.sandbox.server import LocalAWS
 from docbackup.sources import IGNORE_FILE, LocalSource, ObjectSource, ScanResult, local
+from docbackup.sources import upload as transfer
+from docbackup.sources.base import Outcome
 from docbackup.storage import Encryption, MemoryBackend, MemoryStore, Store
 from tests.treebuilder import tree_hashes, write
 
@@ -284,6 +286,9 @@ class SwapAfterScan:
 
     def describe(self) -> str:
         return self._inner.describe()
+
+    def store(self, *args: Any, **kwargs: Any) -> Outcome:
+        return self._inner.store(*args, **kwargs)
 
     def scan(self) -> ScanResult:
         found = self._inner.scan()

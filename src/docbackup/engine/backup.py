@@ -22,12 +22,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import BinaryIO, Literal, Protocol
+from typing import BinaryIO, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from docbackup import __version__, layout
 from docbackup.engine import transfer
 from docbackup.engine.catalog import Catalog
+from docbackup.engine.integrity import hash_stored, unconfirmed
 from docbackup.engine.lease import Lease, NightBusy
 from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.pool import run_bounded
@@ -59,7 +60,14 @@ from docbackup.manifest import (
     entry_line,
     write_json,
 )
-from docbackup.sources.base import Document, FileOrigin, ScanResult, shown
+from docbackup.sources.base import (
+    META_FINGERPRINT,
+    META_SHA256,
+    Document,
+    ScanResult,
+    Source,
+    shown,
+)
 from docbackup.storage.base import ARCHIVE_CLASSES, Encryption, ObjectInfo, Store
 
 # Errors after which no further request can succeed: the run stops instead of failing every
@@ -118,14 +126,6 @@ class BackupOptions:
         if self.refresh_margin_days is not None:
             return self.refresh_margin_days
         return max(1, self.retention_days // 4)
-
-
-class Source(Protocol):
-    """What the engine needs of a source (see docbackup.sources)."""
-
-    def describe(self) -> str: ...
-
-    def scan(self) -> ScanResult: ...
 
 
 TaskKind = Literal["upload", "recheck", "refresh", "adopt"]
@@ -198,7 +198,7 @@ def backup(
         # Before the first write. A night whose last manifest was written under this very key
         # needs no question to KMS: S3 itself refuses a key that has since become unusable.
         store.check_encryption(options.encryption)
-    run = _Run(store, options, date, started, reporter, clock)
+    run = _Run(store, source, options, date, started, reporter, clock)
     manifest_key = None
     try:
         if known and not options.allow_new_source:
@@ -392,7 +392,7 @@ def _take_night(
     if not options.encryption.confirmed_by(sse, kms_key_id):
         lease.stop(release=True)  # the night is free for a run with the encryption put right
         raise EncryptionNotApplied(
-            transfer.unconfirmed(
+            unconfirmed(
                 options.encryption,
                 f"this run's first write, {lease.key}",
                 sse,
@@ -636,6 +636,7 @@ class _Run:
     def __init__(
         self,
         store: Store,
+        source: Source,
         options: BackupOptions,
         date: dt.date,
         started: dt.datetime,
@@ -643,6 +644,8 @@ class _Run:
         clock: Clock,
     ) -> None:
         self.store = store
+        # Asked to store each document it found: the run never asks where one came from.
+        self.source = source
         self.clock = clock
         self.options = options
         self.date = date
@@ -836,19 +839,17 @@ class _Run:
         self.reporter.advance(task.doc.path, task.doc.size)
 
     def _send(self, task: _Task) -> Entry:
-        doc, enc = task.doc, self.options.encryption
-        if isinstance(doc.origin, FileOrigin):
-            unless = task.previous.sha256 if task.kind == "recheck" and task.previous else None
-            outcome = transfer.store_file(
-                self.store,
-                task.key,
-                doc,
-                enc,
-                multipart_threshold=self.options.multipart_threshold,
-                unless_sha256=unless,
-            )
-        else:
-            outcome = transfer.copy_object(self.store, task.key, doc, enc)
+        doc = task.doc
+        unless = task.previous.sha256 if task.kind == "recheck" and task.previous else None
+        outcome = transfer.store_document(
+            self.source,
+            self.store,
+            task.key,
+            doc,
+            self.options.encryption,
+            multipart_threshold=self.options.multipart_threshold,
+            unless_sha256=unless,
+        )
         if outcome.stored is None:
             # Re-hashed and found equal: the earlier copy stands, under the new identity.
             same = replace(
@@ -907,17 +908,14 @@ class _Run:
             return None
         meta = info.metadata
         if (
-            meta.get(transfer.META_FINGERPRINT) != task.doc.fingerprint
+            meta.get(META_FINGERPRINT) != task.doc.fingerprint
             or info.size != task.doc.size
             or not self.options.encryption.confirmed_by(info.sse, info.kms_key_id)
         ):
             return None
         # Multipart uploads and server-side copies learn their SHA-256 only after the fact:
         # reading the stored copy back costs a download, never an upload.
-        sha = (
-            meta.get(transfer.META_SHA256)
-            or transfer.hash_stored(self.store, task.key, info.version_id)[0]
-        )
+        sha = meta.get(META_SHA256) or hash_stored(self.store, task.key, info.version_id)[0]
         return Entry(
             path=task.doc.path,
             size=info.size,

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from docbackup.engine import match
 from docbackup.engine.catalog import Catalog
-from docbackup.engine.restore import download
+from docbackup.engine.integrity import CopyMismatch, fetch_verified
 from docbackup.engine.spool import temporary_file
 from docbackup.errors import ConfigError, DocbackupError, ManifestArchived, ManifestError
 from docbackup.manifest import Entry, ManifestStream
@@ -190,12 +190,13 @@ def cat(store: Store, set_name: str, when: str, path: str, out: BinaryIO) -> Ent
                 "`docbackup find` shows which nights hold it"
             )
     with temporary_file() as spool:
-        size, sha = download(store, entry, spool)
-        if size != entry.size or sha.hexdigest() != entry.sha256:
+        try:
+            fetch_verified(store, entry, spool)
+        except CopyMismatch as exc:
             raise DocbackupError(
                 f"{entry.path}: stored copy does not match the manifest "
-                f"(size {size}, expected {entry.size}); nothing was written"
-            )
+                f"(size {exc.size}, expected {entry.size}); nothing was written"
+            ) from None
         spool.seek(0)
         shutil.copyfileobj(spool, out, 1 << 20)
     out.flush()

@@ -11,11 +11,11 @@ from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
 from docbackup import layout
+from docbackup.engine.integrity import confirm
 from docbackup.engine.results import SnapshotInfo
 from docbackup.engine.spool import temporary_file
 from docbackup.errors import (
     ConfigError,
-    EncryptionNotConfirmed,
     ManifestArchived,
     ManifestError,
     ObjectArchived,
@@ -192,10 +192,7 @@ class Catalog:
             if_none_match=if_none_match,
             if_match=if_match,
         )
-        if not encryption.confirmed_by(stored.sse, stored.kms_key_id):
-            raise EncryptionNotConfirmed(
-                f"the server did not confirm {encryption.describe()} for the manifest {key}"
-            )
+        confirm(encryption, f"the manifest {key}", stored.sse, stored.kms_key_id)
         return key
 
     def snapshots(self, *, now: dt.datetime, limit: int | None = None) -> list[SnapshotInfo]:

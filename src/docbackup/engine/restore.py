@@ -9,15 +9,15 @@ it, and the same restore run again later proceeds to the documents.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from docbackup.engine import archive
 from docbackup.engine.catalog import Catalog
+from docbackup.engine.integrity import Interrupted, fetch_verified
 from docbackup.engine.match import Selection
 from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.pool import run_bounded
@@ -37,19 +37,9 @@ from docbackup.errors import (
     EndpointUnreachable,
     ManifestArchived,
     ObjectArchived,
-    StoreError,
 )
 from docbackup.manifest import Entry, ManifestStream
 from docbackup.storage.base import RestoreTier, Store
-
-_CHUNK = 1 << 20
-
-
-class Interrupted(Exception):
-    """The restore was interrupted; a download in progress gives up (its file is removed)."""
-
-
-DOWNLOAD_ATTEMPTS = 3
 
 
 def restore(
@@ -356,43 +346,4 @@ class _Restore:
         self.reporter.advance(entry.path, entry.size)
 
     def _fill(self, entry: Entry, out: BinaryIO) -> None:
-        size, sha = download(self.store, entry, out, stop=self.stop)
-        if size != entry.size or sha.hexdigest() != entry.sha256:
-            raise DocbackupError(
-                f"stored copy does not match the manifest (size {size}, sha256 "
-                f"{sha.hexdigest()[:16]}..., expected {entry.size}, {entry.sha256[:16]}...)"
-            )
-
-
-def download(
-    store: Store, entry: Entry, out: BinaryIO, *, stop: threading.Event | None = None
-) -> tuple[int, Any]:
-    """Write the stored copy into `out`, starting over if the connection drops mid-body.
-
-    botocore retries a request until its body starts; a body cut off later surfaces as a
-    StoreError from the read, which only the caller can retry.
-    """
-    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-        if stop is not None and stop.is_set():
-            raise Interrupted("interrupted")
-        out.seek(0)
-        out.truncate()
-        sha, size = hashlib.sha256(), 0
-        try:
-            with store.open(entry.key, entry.version_id) as body:
-                while chunk := body.read(_CHUNK):
-                    if stop is not None and stop.is_set():
-                        raise Interrupted("interrupted")
-                    sha.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-        except ObjectArchived:
-            raise  # no second attempt reads it before S3 has restored it
-        except StoreError:
-            if attempt == DOWNLOAD_ATTEMPTS:
-                raise
-            continue
-        out.flush()
-        os.fsync(out.fileno())
-        return size, sha
-    raise AssertionError("unreachable")  # the loop returns or raises
+        fetch_verified(self.store, entry, out, stop=self.stop)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from docbackup.engine.catalog import Catalog
+from docbackup.engine.integrity import CopyMismatch, fetch_verified
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import Problem, VerifyResult
 from docbackup.engine.spool import temporary_file
-from docbackup.engine.transfer import META_SHA256
 from docbackup.errors import (
     ConfigError,
     DocbackupError,
@@ -22,6 +21,7 @@ from docbackup.errors import (
     ManifestError,
 )
 from docbackup.manifest import Entry, Manifest, ManifestStream, entry_from_doc, entry_line
+from docbackup.sources.base import META_SHA256
 from docbackup.storage.base import Store
 
 _CHUNK = 1 << 20
@@ -41,12 +41,12 @@ def _check(catalog: Catalog, manifest: Manifest, entry: Entry, deep: bool) -> st
     if stored_sha is not None and stored_sha != entry.sha256:
         return "the manifest's SHA-256 differs from the one recorded with the stored copy"
     if deep:
-        sha = hashlib.sha256()
-        with catalog.store.open(entry.key, entry.version_id) as body:
-            while chunk := body.read(_CHUNK):
-                sha.update(chunk)
-        if sha.hexdigest() != entry.sha256:
-            return f"stored bytes hash to {sha.hexdigest()[:16]}..., not {entry.sha256[:16]}..."
+        try:
+            fetch_verified(catalog.store, entry)
+        except CopyMismatch as exc:
+            if exc.size != entry.size:
+                return f"stored copy has {exc.size} bytes, the manifest says {entry.size}"
+            return f"stored bytes hash to {exc.sha256[:16]}..., not {entry.sha256[:16]}..."
     return None
 
 

@@ -1,12 +1,36 @@
-"""What a source hands the engine: documents with an identity for change detection."""
+"""The source seam: what a source hands the engine (documents with an identity for change
+detection) and what the engine asks of it (to find them, and to store one).
+
+The engine never asks where a document came from: a new kind of source is a new module here
+that implements `Source`, and the engine drives it as it drives the folder and the S3 prefix.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
+
+from docbackup.storage.base import Encryption, Store, Stored
 
 Match = Literal["same", "maybe", "different"]
+
+# User metadata on every stored copy, so an interrupted night can adopt what it already sent.
+META_SHA256 = "docbackup-sha256"
+META_FINGERPRINT = "docbackup-fingerprint"
+
+
+class Origin(Protocol):
+    """Where a document is at its source, as far as the engine cares: an identity to compare
+    with the one a manifest recorded."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def match(self, previous: str) -> Match:
+        """ "same": unchanged; "maybe": only its bytes can tell (the engine then asks the source
+        to store it unless its SHA-256 is still the one given); "different": changed."""
+        ...
 
 
 def shown(path: str) -> str:
@@ -58,7 +82,7 @@ class Document:
     path: str  # relative, '/'-separated, as it will appear under the snapshot
     size: int
     mtime_ns: int
-    origin: FileOrigin | ObjectOrigin
+    origin: Origin
 
     @property
     def fingerprint(self) -> str:
@@ -92,3 +116,43 @@ class ScanResult:
     documents: Iterator[Document]
     skipped: list[Skipped] = field(default_factory=list)
     excluded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What storing one document did: the copy made, or None when its bytes equal the previous
+    copy's (`unless_sha256`) and nothing was sent. `sha256` None: the source did not read the
+    bytes (a server-side copy), so the engine reads the stored copy back to learn it."""
+
+    stored: Stored | None
+    sha256: str | None
+    size: int
+    mtime_ns: int
+    fingerprint: str
+    bytes_sent: int
+
+
+class Source(Protocol):
+    """What the engine needs of a source."""
+
+    def describe(self) -> str:
+        """The source as the manifest and the messages name it."""
+        ...
+
+    def scan(self) -> ScanResult: ...
+
+    def store(
+        self,
+        document: Document,
+        store: Store,
+        key: str,
+        encryption: Encryption,
+        *,
+        multipart_threshold: int,
+        unless_sha256: str | None = None,
+    ) -> Outcome:
+        """Store `document` (one this source's scan found) at `key`, with its fingerprint as
+        `META_FINGERPRINT` metadata. Raises OSError for the source, a `StoreError` for the
+        bucket, `DocumentChanged` when the document would not hold still. The engine confirms
+        the encryption of what comes back and checks its size."""
+        ...

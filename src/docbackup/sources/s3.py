@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from docbackup.errors import ConfigError, ObjectNotFound
-from docbackup.sources.base import Document, ObjectOrigin, ScanResult, Skipped
+from docbackup.sources.base import (
+    META_FINGERPRINT,
+    Document,
+    ObjectOrigin,
+    Outcome,
+    ScanResult,
+    Skipped,
+)
 from docbackup.sources.exclude import IGNORE_FILE, MAX_IGNORE_FILE, Excluder, ignore_file_lines
-from docbackup.storage.base import Store
+from docbackup.storage.base import Encryption, Store
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -25,16 +32,16 @@ class ObjectSource:
     prefix's own .docbackupignore object is added to it at each scan."""
 
     def __init__(self, store: Store, prefix: str, *, exclude: Excluder | None = None) -> None:
-        self.store = store
+        self.bucket_store = store
         self.prefix = prefix
         self.exclude = Excluder() if exclude is None else exclude
 
     def describe(self) -> str:
-        return f"s3://{self.store.bucket}/{self.prefix}"
+        return f"s3://{self.bucket_store.bucket}/{self.prefix}"
 
     def check(self) -> None:
         try:
-            self.store.check_access()
+            self.bucket_store.check_access()
         except ConfigError as exc:
             raise ConfigError(f"source: {exc}") from None
 
@@ -46,13 +53,45 @@ class ObjectSource:
         found.documents = self._list(excluder, found)
         return found
 
+    def store(
+        self,
+        document: Document,
+        store: Store,
+        key: str,
+        encryption: Encryption,
+        *,
+        multipart_threshold: int,
+        unless_sha256: str | None = None,
+    ) -> Outcome:
+        """Copy the object server-side, only while it is still the version the listing saw.
+
+        The copy moves no bytes through the client; its SHA-256 is left to the engine, which
+        reads the stored copy back (servers' copy checksums differ from one to the next).
+        `unless_sha256` never applies: an object's ETag changes with its bytes, so an object
+        matches its manifest entry or is different.
+        """
+        origin = document.origin
+        if not isinstance(origin, ObjectOrigin):
+            raise TypeError(f"{document.path}: not an object in a bucket")
+        stored = store.copy(
+            key,
+            source_bucket=origin.bucket,
+            source_key=origin.key,
+            source_version=None,
+            if_match=origin.etag,
+            size=document.size,
+            metadata={META_FINGERPRINT: origin.fingerprint},
+            encryption=encryption,
+        )
+        return Outcome(stored, None, document.size, document.mtime_ns, origin.fingerprint, 0)
+
     def _with_ignore_file(self) -> Excluder:
         """`exclude` plus the ignore object at the top of the prefix, if there is one. Like
         any other object there, it is backed up too."""
         key = f"{self.prefix}{IGNORE_FILE}"
-        url = f"s3://{self.store.bucket}/{key}"
+        url = f"s3://{self.bucket_store.bucket}/{key}"
         try:
-            with self.store.open(key) as body:
+            with self.bucket_store.open(key) as body:
                 data = body.read(MAX_IGNORE_FILE + 1)
         except ObjectNotFound:
             return self.exclude
@@ -62,7 +101,7 @@ class ObjectSource:
         skipped = found.skipped
         passed_over: str | None = None  # the excluded folder the listing is inside
         # S3 lists keys in UTF-8 byte order, which is the order of the paths as strings.
-        for obj in self.store.objects(self.prefix):
+        for obj in self.bucket_store.objects(self.prefix):
             path = obj.key[len(self.prefix) :]
             # The keys under a folder share its prefix, so they come one after another: the
             # folder is counted once, as the local walk counts the folder it does not open.
@@ -77,6 +116,6 @@ class ObjectSource:
                 if obj.size:
                     skipped.append(Skipped(path, "key ends with '/', not a document", False))
                 continue  # a console "folder" marker
-            origin = ObjectOrigin(self.store.bucket, obj.key, obj.etag)
+            origin = ObjectOrigin(self.bucket_store.bucket, obj.key, obj.etag)
             mtime_ns = int(obj.last_modified.timestamp() * 1_000_000_000)
             yield Document(path, obj.size, mtime_ns, origin)

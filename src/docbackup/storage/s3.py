@@ -173,6 +173,12 @@ class S3Store:
     def client(self) -> Any:
         return self._client
 
+    def other_bucket(self, bucket: str) -> S3Store:
+        """A store for another bucket on the same client (its credentials, endpoint and retry
+        settings): how an S3 prefix is read as a source. It only lists and reads, so it takes
+        none of this store's upload or KMS settings."""
+        return S3Store(self._client, bucket)
+
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
         """Turn botocore's exceptions, raised after its own retries, into docbackup's."""
