@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 
 from docbackup import layout
-from docbackup.manifest import Entry, Failure, Manifest, Status
+from docbackup.manifest import Entry, Manifest, Problem, Status
 from docbackup.storage import Encryption, Store
 
 
@@ -27,7 +27,7 @@ def write_night(
     docs: dict[str, bytes],
     encryption: Encryption,
     *,
-    failures: tuple[Failure, ...] = (),
+    failures: tuple[Problem, ...] = (),
     mtime_ns: int = 1_700_000_000 * 10**9,
 ) -> None:
     """A night as a backup writes it: each copy, then the manifest listing them (`partial`,

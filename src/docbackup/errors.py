@@ -90,7 +90,3 @@ class EncryptionNotConfirmed(StoreError):
 class DocumentChanged(DocbackupError):
     """A document that moved while it was read, on every attempt, or that became something
     other than a regular file: reported, and the next run tries again."""
-
-
-class RunAborted(DocbackupError):
-    """The run stopped before finishing; what was stored is in a partial manifest."""

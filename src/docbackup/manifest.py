@@ -72,7 +72,10 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class Failure:
+class Problem:
+    """A document, and why it is not as it should be: a failure of a night, a copy that does
+    not verify, a manifest line that cannot be trusted."""
+
     path: str
     reason: str
 
@@ -89,12 +92,12 @@ class Manifest:
     encryption: str
     tool_version: str
     entries: Mapping[str, Entry]
-    failures: tuple[Failure, ...] = ()
+    failures: tuple[Problem, ...] = ()
     bytes_uploaded: int = 0
     counts: Mapping[str, int] = field(default_factory=dict)
     # Entries that could not be trusted (a value of the wrong type or out of range), by name:
     # each is a problem of that one document, never followed, and never written out again.
-    unreadable: tuple[Failure, ...] = ()
+    unreadable: tuple[Problem, ...] = ()
 
     @property
     def total_bytes(self) -> int:
@@ -148,12 +151,12 @@ class Manifest:
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ManifestError(f"{where}: unreadable header: {_reason(exc)}") from None
         entries: dict[str, Entry] = {}
-        unreadable: list[Failure] = []
+        unreadable: list[Problem] = []
         for position, raw in enumerate(raws, 1):
             try:
                 entry = checked_entry(raw, header)
             except BadEntry as exc:
-                unreadable.append(Failure(entry_name(raw, position), shown(str(exc))))
+                unreadable.append(Problem(entry_name(raw, position), shown(str(exc))))
                 continue
             if entry.path in entries:
                 raise ManifestError(f"{where}: path {entry.path!r} listed twice")
@@ -188,7 +191,7 @@ class Manifest:
             tool_version=_text(_field(doc, "tool"), "tool").removeprefix("docbackup "),
             entries={},
             failures=tuple(
-                Failure(_text(f.get("path"), "a failure's path"), _text(f.get("reason"), "reason"))
+                Problem(_text(f.get("path"), "a failure's path"), _text(f.get("reason"), "reason"))
                 for f in failures
             ),
             bytes_uploaded=_count(doc.get("bytes_uploaded", 0), "bytes_uploaded"),
@@ -280,7 +283,7 @@ def write_json(
     out: Writable,
     head: Mapping[str, Any],
     entry_lines: Iterable[bytes],
-    failures: Iterable[Failure],
+    failures: Iterable[Problem],
 ) -> None:
     """Write a manifest: one JSON object, laid out as a first line ending in `"entries":[`,
     one entry per line in path order, and a last line with the failures.
@@ -337,7 +340,7 @@ class ManifestStream:
         if self.where != layout.manifest_key(header.date, header.set):
             raise ManifestError(f"{self.where}: says set {header.set!r} date {header.date}")
         count, last = 0, None
-        unreadable: list[Failure] = []
+        unreadable: list[Problem] = []
         for line in self._lines():
             count += 1
             raw: object = None
@@ -345,11 +348,11 @@ class ManifestStream:
                 raw = _DECODER.decode(line.decode("utf-8"))
                 entry = checked_entry(raw, header)
             except BadEntry as exc:  # (a ValueError too: it comes first)
-                unreadable.append(Failure(entry_name(raw, count), shown(str(exc))))
+                unreadable.append(Problem(entry_name(raw, count), shown(str(exc))))
                 self._bad.add(count)
                 continue
             except (ValueError, RecursionError):  # not JSON, or JSON too big or deep to read
-                unreadable.append(Failure(f"entry {count}", "not a line of JSON"))
+                unreadable.append(Problem(f"entry {count}", "not a line of JSON"))
                 self._bad.add(count)
                 continue
             if last is not None and entry.path <= last:
@@ -533,10 +536,3 @@ def _shown(value: object) -> str:
     """A value in a one-line reason, cut short: it comes from the bucket and can be anything."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def count_actions(entries: Iterable[Entry]) -> dict[str, int]:
-    counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
-    for entry in entries:
-        counts[entry.action] += 1
-    return counts

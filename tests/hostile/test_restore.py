@@ -25,7 +25,7 @@ from docbackup.cli.main import cli
 from docbackup.engine import restore
 from docbackup.engine.browse import find
 from docbackup.errors import ConfigError
-from docbackup.manifest import Failure
+from docbackup.manifest import Problem
 from docbackup.storage import Encryption, MemoryStore, Store
 from tests.conftest import KMS_KEY
 from tests.handmade import sha_b64, write_night
@@ -44,7 +44,7 @@ def night(
     date: dt.date,
     docs: dict[str, bytes],
     *,
-    failures: tuple[Failure, ...] = (),
+    failures: tuple[Problem, ...] = (),
     encryption: Encryption = KEYED,
 ) -> None:
     write_night(store, date, docs, encryption, failures=failures)
@@ -286,7 +286,7 @@ def test_an_empty_target_is_refused_not_the_current_folder(
 
 
 def test_a_partial_night_names_the_documents_it_lacks(tmp_path: Path, store: MemoryStore) -> None:
-    lost = (Failure("Invoices/INV-9.pdf", "could not be read: Permission denied"),)
+    lost = (Problem("Invoices/INV-9.pdf", "could not be read: Permission denied"),)
     night(store, DATE, {"Invoices/INV-1.pdf": b"kept"}, failures=lost)
 
     result = restore(store, "documents", DATE.isoformat(), str(tmp_path / "t"))
@@ -307,7 +307,7 @@ def test_a_partial_night_names_the_documents_it_lacks(tmp_path: Path, store: Mem
 def test_latest_says_which_newer_nights_it_passed_over(tmp_path: Path, store: MemoryStore) -> None:
     newer = DATE + dt.timedelta(days=2)
     night(store, DATE, {"a.txt": b"old"})
-    night(store, newer, {"a.txt": b"new"}, failures=(Failure("b.txt", "gone"),))
+    night(store, newer, {"a.txt": b"new"}, failures=(Problem("b.txt", "gone"),))
 
     result = restore(store, "documents", "latest", str(tmp_path / "t"))
     by_date = restore(store, "documents", newer.isoformat(), str(tmp_path / "u"))
@@ -326,7 +326,7 @@ def test_the_cli_names_what_a_partial_night_lacks_and_what_latest_passed_over(
     enc = Encryption("aws:kms", key)
     newer = DATE + dt.timedelta(days=1)
     night(store, DATE, {"kept.txt": b"kept"}, encryption=enc)
-    lost = (Failure("lost.txt", "could not be read"),)
+    lost = (Problem("lost.txt", "could not be read"),)
     night(store, newer, {"kept.txt": b"kept"}, failures=lost, encryption=enc)
 
     partial = run("restore", str(newer), "--to", str(tmp_path / "t"), "--bucket", name)

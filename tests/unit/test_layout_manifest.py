@@ -10,7 +10,7 @@ import pytest
 
 from docbackup import layout
 from docbackup.errors import ConfigError, ManifestError
-from docbackup.manifest import Entry, Failure, Manifest, ManifestStream
+from docbackup.manifest import Entry, Manifest, ManifestStream, Problem
 
 DATE = dt.date(2025, 10, 15)
 
@@ -130,7 +130,7 @@ def _stream(data: bytes) -> ManifestStream:
 
 def test_manifest_stream_reads_entries_in_path_order() -> None:
     names = ["b.txt", "a/x.pdf", "a-b.pdf", "a0.pdf", "new\nline.txt", "ünï/code.pdf"]
-    m = replace(manifest(*(entry(n) for n in names)), failures=(Failure("z", "gone"),))
+    m = replace(manifest(*(entry(n) for n in names)), failures=(Problem("z", "gone"),))
     data = m.to_json()
     # One entry per line between the head and the failures, and still one JSON document.
     assert data.count(b"\n") == len(names) + 2
@@ -139,7 +139,7 @@ def test_manifest_stream_reads_entries_in_path_order() -> None:
     assert [e.path for e in stream.entries()] == sorted(names)
     assert list(stream.entries()) == [m.entries[n] for n in sorted(names)]  # read again
     assert stream.documents == len(names)
-    assert stream.manifest.failures == (Failure("z", "gone"),)
+    assert stream.manifest.failures == (Problem("z", "gone"),)
     assert stream.manifest.status == "complete"
 
 

@@ -33,7 +33,7 @@ from docbackup.engine.lease import Lease, NightBusy
 from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
-from docbackup.engine.results import BackupResult, Problem
+from docbackup.engine.results import BackupResult
 from docbackup.engine.spool import temporary_file
 from docbackup.errors import (
     AccessDenied,
@@ -53,9 +53,9 @@ from docbackup.manifest import (
     ACTIONS,
     Action,
     Entry,
-    Failure,
     Manifest,
     ManifestStream,
+    Problem,
     Status,
     entry_line,
     write_json,
@@ -240,7 +240,7 @@ def backup(
         duration_s=time.monotonic() - t0,
         manifest_key=manifest_key,
         dry_run=options.dry_run,
-        failures=tuple(Problem(f.path, f.reason) for f in run.sorted_failures()),
+        failures=run.sorted_failures(),
         skipped=tuple(Problem(s.path, s.reason) for s in scan.skipped if not s.failure),
         error=None if run.fatal is None else str(run.fatal),
         out_of_time=run.out_of_time,
@@ -276,7 +276,7 @@ def _plan_and_run(
         )
         for skipped in scan.skipped:
             if skipped.failure:
-                run.failures.append(Failure(skipped.path, skipped.reason))
+                run.failures.append(Problem(skipped.path, skipped.reason))
         if not options.dry_run:
             run.execute()
         if run.lease is not None and run.fatal is None and not run.lease.confirm():
@@ -524,7 +524,7 @@ def _restore_problem(path: str) -> str | None:
 
 
 def _one_tree(
-    documents: Iterable[Document], failures: list[Failure], storable: Callable[[str], bool]
+    documents: Iterable[Document], failures: list[Problem], storable: Callable[[str], bool]
 ) -> Iterator[Document]:
     """The documents in the same order, less each file whose name is also a folder of them.
 
@@ -555,7 +555,7 @@ def _one_tree(
             if after == "/":
                 dropped.add(name)
                 failures.append(
-                    Failure(
+                    Problem(
                         shown(name),
                         f"a folder of the same name holds {shown(path)!r}, and a file and a "
                         "folder cannot share a name on disk: not stored, so that the night "
@@ -660,7 +660,7 @@ class _Run:
         self._carried_docs = 0
         self._carried_bytes = 0
         self.results: list[Entry | None] = []
-        self.failures: list[Failure] = []
+        self.failures: list[Problem] = []
         self.tasks: list[_Task] = []
         self.bytes_sent = 0
         self.planned_bytes = 0
@@ -711,7 +711,7 @@ class _Run:
                     )
             problem = layout.key_problem(key) or _restore_problem(doc.path)
             if problem:
-                self.failures.append(Failure(shown(doc.path), problem))
+                self.failures.append(Problem(shown(doc.path), problem))
                 continue
             match = next((e for e in found if e and e.fingerprint == doc.fingerprint), None)
             if match is not None:
@@ -825,7 +825,7 @@ class _Run:
 
     def _record_failure(self, path: str, reason: str) -> None:
         with self._lock:
-            self.failures.append(Failure(path, reason))
+            self.failures.append(Problem(path, reason))
 
     def _do(self, task: _Task) -> None:
         if task.kind == "refresh":
@@ -945,7 +945,7 @@ class _Run:
     def status(self) -> Status:
         return "partial" if self.failures or self.fatal else "complete"
 
-    def sorted_failures(self) -> tuple[Failure, ...]:
+    def sorted_failures(self) -> tuple[Problem, ...]:
         return tuple(sorted(self.failures, key=lambda f: f.path))
 
     @contextlib.contextmanager

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import io
 import shutil
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO
@@ -21,7 +18,7 @@ from docbackup.errors import (
     ObjectArchived,
     ObjectNotFound,
 )
-from docbackup.manifest import Manifest, ManifestStream
+from docbackup.manifest import ManifestStream
 from docbackup.storage.base import Encryption, Store
 
 _SPOOL_CHUNK = 1 << 20
@@ -49,16 +46,6 @@ class Catalog:
         return (
             next(iter(self.store.objects(layout.snapshot_prefix(date, self.set))), None) is not None
         )
-
-    def load(self, date: dt.date) -> Manifest | None:
-        """The manifest of `date`, None if that night has none; ManifestError if untrustworthy,
-        ManifestArchived if an archive class holds it."""
-        try:
-            with self._open(date) as body:
-                data = body.read()
-        except ObjectNotFound:
-            return None
-        return Manifest.from_json(data, expect_set=self.set, expect_date=date)
 
     def _open(self, date: dt.date) -> BinaryIO:
         key = layout.manifest_key(date, self.set)
@@ -108,18 +95,6 @@ class Catalog:
             if found is not None:
                 yield found
 
-    def manifests(self, *, on_or_before: dt.date | None = None) -> Iterator[Manifest]:
-        """Manifests newest first; unreadable ones are skipped here (list shows them)."""
-        for date in self.dates():
-            if on_or_before is not None and date > on_or_before:
-                continue
-            try:
-                manifest = self.load(date)
-            except (ManifestError, ManifestArchived):
-                continue
-            if manifest is not None:
-                yield manifest
-
     def resolve(self, when: str) -> ManifestStream:
         """`latest` (the newest complete night, else the newest) or a YYYY-MM-DD date, streamed;
         the caller closes it."""
@@ -163,11 +138,6 @@ class Catalog:
             raise
         self.passed_over = []  # none is complete: `latest` is the newest night itself
         return newest
-
-    def write(self, manifest: Manifest, encryption: Encryption) -> str:
-        data = manifest.to_json()
-        sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        return self.write_body(manifest.date, io.BytesIO(data), sha, encryption)
 
     def write_body(
         self,

@@ -6,13 +6,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+# One class for a path and why, whether a manifest records it or a result reports it.
+from docbackup.manifest import Problem
+
+__all__ = ["BackupResult", "Problem", "RestoreResult", "RunStatus", "SnapshotInfo", "VerifyResult"]
+
 RunStatus = Literal["complete", "partial", "failed"]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    path: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
