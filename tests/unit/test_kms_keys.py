@@ -58,3 +58,16 @@ def test_an_encryption_asked_by_alias_is_confirmed_by_sse_kms_under_any_key() ->
         asked = Encryption("aws:kms", alias)
         assert asked.confirmed_by("aws:kms", ARN)
         assert not asked.confirmed_by("AES256", None)
+
+
+def test_a_key_asked_by_alias_is_not_confirmed_by_an_answer_that_names_no_key() -> None:
+    assert not Encryption("aws:kms", "alias/backup-key").confirmed_by("aws:kms", None)
+
+
+def test_a_key_asked_by_arn_is_not_confirmed_by_a_bare_id() -> None:
+    arn = "arn:aws:kms:eu-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    key_id = arn.rsplit("/", 1)[1]
+    assert not Encryption("aws:kms", arn).confirmed_by("aws:kms", key_id)
+    assert Encryption("aws:kms", key_id).confirmed_by("aws:kms", key_id)
+    assert Encryption("aws:kms", key_id).confirmed_by("aws:kms", arn)
+    assert Encryption("aws:kms", arn).confirmed_by("aws:kms", arn)

@@ -48,11 +48,17 @@ class Encryption:
         if sse != self.mode:
             return False
         if self.mode == "aws:kms" and self.kms_key_id:
+            if kms_key_id is None:
+                return False  # an answer that names no key confirms none
             # An alias names whichever key it points at, which only KMS can resolve: asked
             # for by alias, any key confirms SSE-KMS (check_encryption asked KMS up front).
             if is_alias(self.kms_key_id):
                 return True
-            return kms_key_id is not None and same_key(self.kms_key_id, kms_key_id)
+            # The server must name the key by its ARN: a bare id in the answer does not say
+            # which account or region's key was used, so it confirms only a question by id.
+            if kms_key_id != self.kms_key_id and not kms_key_id.startswith("arn:"):
+                return False
+            return same_key(self.kms_key_id, kms_key_id)
         return True
 
 
