@@ -370,7 +370,10 @@ def parse_size(text: str) -> int:
     """Bytes in '204800', '200KB', '1.5 MB' (powers of 1,000) or '200KiB' (powers of 1,024)."""
     found = _SIZE.match(text)
     if found is None:
-        raise ConfigError(f"unreadable size {text!r}: give bytes, or a number with KB, MB or KiB")
+        raise ConfigError(
+            f"unreadable size {text!r}: give bytes, or a number with KB, MB, GB, TB "
+            "(powers of 1,000) or KiB, MiB, GiB, TiB (powers of 1,024)"
+        )
     number, prefix, binary = float(found[1]), found[2], found[3]
     scale = 1 if prefix is None else (1024 if binary else 1000) ** _POWERS[prefix.lower()]
     size = round(number * scale)

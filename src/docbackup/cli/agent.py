@@ -12,7 +12,7 @@ import click
 from docbackup import compose, layout
 from docbackup.cli import config as cfg
 from docbackup.cli import exitcodes, interrupt, render
-from docbackup.cli.options import json_option, reporter
+from docbackup.cli.options import json_option, reporter, workers_option
 from docbackup.engine import BackupOptions, BackupResult, backup
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import Encryption
@@ -160,7 +160,7 @@ def _publish(config: cfg.Config, subject: str, text: str) -> str | None:
 
 
 @click.command("run")
-@click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
+@workers_option
 @click.option(
     "--allow-unversioned",
     is_flag=True,

@@ -125,7 +125,7 @@ def find_cmd(pattern: str, bucket: str | None, set_name: str, as_json: bool) -> 
 
 @click.command("diff")
 @click.argument("before", metavar="DATE1")
-@click.argument("after", metavar="DATE2", default="latest")
+@click.argument("after", metavar="[DATE2]", default="latest")
 @bucket_option
 @set_option
 @json_option

@@ -28,16 +28,19 @@ def _usd(value: float) -> str:
     "--average-size",
     default="200KB",
     show_default=True,
-    help="Average document size: bytes, or a number with KB, MB (powers of 1,000) or KiB, MiB.",
+    help="Average document size: bytes, or a number with KB, MB, GB, TB (powers of 1,000) or "
+    "KiB, MiB, GiB, TiB (powers of 1,024).",
 )
 @click.option(
-    "--retention",
+    "--retention-days",
     "retention_days",
     type=int,
     default=cost.REFERENCE.retention_days,
     show_default=True,
-    help="Days each stored copy is kept.",
+    help="Days each stored copy is kept (backup's --retention-days).",
 )
+# The name this option had before it took backup's: kept so that a script written for it runs.
+@click.option("--retention", "retention_alias", type=int, hidden=True)
 @click.option(
     "--live-documents",
     type=int,
@@ -49,10 +52,13 @@ def cost_cmd(
     documents_per_day: int,
     average_size: str,
     retention_days: int,
+    retention_alias: int | None,
     live_documents: int | None,
     as_json: bool,
 ) -> None:
     """What a month of docbackup costs on AWS, item by item, beside AWS Backup for S3."""
+    if retention_alias is not None:
+        retention_days = retention_alias
     try:
         workload = cost.Workload(
             documents_per_day, cost.parse_size(average_size), retention_days, live_documents

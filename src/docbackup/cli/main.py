@@ -491,6 +491,18 @@ def _attach() -> None:
     commands = (init_cmd, run_cmd, ls_cmd, find_cmd, diff_cmd, cat_cmd, report_cmd, cost_cmd)
     for command in (*commands, schedule):
         cli.add_command(command)
+    _name_environment(cli)
+
+
+def _name_environment(command: click.Command) -> None:
+    """Every option an environment variable can set names it in its help, wherever the
+    option was written: a user learns DOCBACKUP_SET from `--help`, not from the source."""
+    for param in command.params:
+        if isinstance(param, click.Option) and param.envvar:
+            param.show_envvar = True
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _name_environment(sub)
 
 
 _attach()

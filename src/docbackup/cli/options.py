@@ -27,9 +27,7 @@ def fail(exc: BaseException, as_json: bool = False, **extra: object) -> NoReturn
 
 
 def bucket_option(f: F) -> F:
-    return click.option(
-        "--bucket", envvar="DOCBACKUP_BUCKET", help="Backup bucket (default: $DOCBACKUP_BUCKET)."
-    )(f)
+    return click.option("--bucket", envvar="DOCBACKUP_BUCKET", help="Backup bucket.")(f)
 
 
 def set_option(f: F) -> F:
