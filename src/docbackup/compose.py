@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from docbackup import tuning
 from docbackup.engine.backup import MULTIPART_THRESHOLD
 from docbackup.errors import ConfigError
 from docbackup.sources.exclude import Excluder
@@ -30,8 +31,7 @@ CONNECT_TIMEOUT = 10
 # The slowest link a request's deadline allows for, shared by all of a client's connections
 # (1 Mbit/s): a request may take the read timeout plus its bytes at this rate (storage/deadline).
 LINK_BYTES_PER_S = 125_000
-# Multipart part size: boto3's default; a part is held in memory while it is sent.
-PART_SIZE = 8 * 1024 * 1024
+PART_SIZE = tuning.PART_SIZE
 # Parallel parts within one large upload, on top of the per-document workers.
 PART_CONCURRENCY = 4
 

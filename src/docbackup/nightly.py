@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from docbackup import compose, layout
+from docbackup import compose, layout, tuning
 from docbackup.engine import BackupOptions, BackupResult, backup
 from docbackup.engine.backup import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
@@ -91,7 +91,7 @@ class Settings:
                 retention_days=int(env.get(RETENTION_DAYS, "30")),
                 timezone=env.get(TIMEZONE, "UTC"),
                 environment=env.get(ENVIRONMENT, "dev"),
-                workers=int(env.get(WORKERS, "16")),
+                workers=int(env.get(WORKERS, str(tuning.WORKERS))),
                 reserve_s=float(env.get(TIME_RESERVE_SECONDS, "120")),
                 notify_topic_arn=env.get(NOTIFY_TOPIC_ARN) or None,
                 notify_on_success=env.get(NOTIFY_ON_SUCCESS, "false").lower() == "true",

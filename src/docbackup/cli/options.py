@@ -8,7 +8,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from docbackup import compose, layout
+from docbackup import compose, layout, tuning
 from docbackup.cli import exitcodes, interrupt, render
 from docbackup.engine.backup import MIN_RETENTION_DAYS
 from docbackup.engine.progress import Reporter
@@ -61,7 +61,7 @@ def workers_option(f: F) -> F:
         "--workers",
         type=click.IntRange(1, 256),
         envvar="DOCBACKUP_WORKERS",
-        default=16,
+        default=tuning.WORKERS,
         show_default=True,
         help="Documents transferred at once.",
     )(f)

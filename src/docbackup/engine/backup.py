@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from docbackup import __version__, layout
+from docbackup import __version__, layout, tuning
 from docbackup.engine import transfer
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.integrity import hash_stored, unconfirmed
@@ -76,8 +76,7 @@ _FATAL = (EncryptionNotConfirmed, BucketNotFound, AccessDenied, KeyUnusable, End
 Clock = Callable[[], dt.datetime]
 # User metadata on a manifest: the run that wrote it, to tell our own landed write from another's.
 MANIFEST_RUN = "docbackup-run"
-# boto3's default; smaller files are read whole and sent in one PUT.
-MULTIPART_THRESHOLD = 8 * 1024 * 1024
+MULTIPART_THRESHOLD = tuning.MULTIPART_THRESHOLD
 # A copy is refreshed at least one day before it expires (BackupOptions.margin) and not before
 # it is stored: one day of retention leaves no day for that, so two is the least that works.
 MIN_RETENTION_DAYS = 2
@@ -101,7 +100,7 @@ class BackupOptions:
     refresh_margin_days: int | None = None
     # 8, 16 and 32 took the same time on 500 documents against moto on 2 cores (bench/); 16
     # keeps a slow real endpoint busy without holding many files in memory at once.
-    workers: int = 16
+    workers: int = tuning.WORKERS
     multipart_threshold: int = MULTIPART_THRESHOLD
     dry_run: bool = False
     # An empty source usually means an unmounted share or a wrong prefix; a snapshot of it would

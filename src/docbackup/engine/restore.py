@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
+from docbackup import tuning
 from docbackup.engine import archive
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.integrity import Interrupted, fetch_verified
@@ -50,7 +51,7 @@ def restore(
     *,
     include: tuple[str, ...] = (),
     overwrite: bool = False,
-    workers: int = 16,
+    workers: int = tuning.WORKERS,
     reporter: Reporter | None = None,
     tier: RestoreTier | None = None,
 ) -> RestoreResult:

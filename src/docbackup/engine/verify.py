@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from docbackup import tuning
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.integrity import CopyMismatch, fetch_verified
 from docbackup.engine.pool import run_bounded
@@ -57,7 +58,7 @@ def verify(
     *,
     all_dates: bool = False,
     deep: bool = False,
-    workers: int = 16,
+    workers: int = tuning.WORKERS,
     reporter: Reporter | None = None,
 ) -> VerifyResult:
     reporter = reporter or NullReporter()

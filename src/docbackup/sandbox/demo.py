@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from docbackup import compose
+from docbackup import compose, tuning
 from docbackup.engine import BackupOptions, Catalog, backup, restore, verify
 from docbackup.sandbox import sample
 from docbackup.sandbox.moto_gaps import MotoGaps
@@ -169,7 +169,7 @@ def _office_night(
     expected = sample.tree_hashes(folder)
     options = BackupOptions(set_name="office", encryption=Encryption("aws:kms", out["KMSKeyArn"]))
     with acting_as(office.credentials):
-        store = compose.backup_store(out["BackupBucketName"], workers=16)
+        store = compose.backup_store(out["BackupBucketName"], workers=tuning.WORKERS)
         result = backup(store, LocalSource(folder), options)
     checks["office machine's night complete"] = result.status == "complete"
     tell(
@@ -187,7 +187,9 @@ def _restore_office(
     tell: Callable[[str], Any],
 ) -> None:
     target = os.path.join(work, "restore-office")
-    result = restore(compose.backup_store(bucket, workers=16), "office", "latest", target)
+    result = restore(
+        compose.backup_store(bucket, workers=tuning.WORKERS), "office", "latest", target
+    )
     same = sample.tree_hashes(target) == expected
     checks["office set restored byte-identical"] = same and result.status == "complete"
     tell(f"restore of the office set: {result.restored} documents, byte-identical: {same}")
@@ -201,7 +203,7 @@ def _restore_every_night(
     tell: Callable[[str], Any],
 ) -> tuple[list[dict[str, Any]], Any]:
     """As a restorer: list, verify every copy's bytes, restore each night and compare."""
-    store = compose.backup_store(bucket, workers=16)
+    store = compose.backup_store(bucket, workers=tuning.WORKERS)
     listed = Catalog(store, "documents").snapshots(now=dt.datetime.now(dt.UTC))
     checks["both nights listed restorable"] = sorted(
         s.date for s in listed if s.restorable

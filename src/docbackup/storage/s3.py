@@ -26,6 +26,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from docbackup import tuning
 from docbackup.errors import (
     AccessDenied,
     BucketNotFound,
@@ -87,8 +88,8 @@ class TransferSettings:
     """Managed (multipart) transfers: above the threshold, parts of part_size, `concurrency`
     at a time, and no more parts than that read ahead of a read-once stream."""
 
-    multipart_threshold: int = 8 * 1024 * 1024
-    part_size: int = 8 * 1024 * 1024
+    multipart_threshold: int = tuning.MULTIPART_THRESHOLD
+    part_size: int = tuning.PART_SIZE
     concurrency: int = 4
 
     def manager(self, client: Any) -> Any:
