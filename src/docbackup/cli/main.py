@@ -473,7 +473,7 @@ def demo_cmd(documents: int, as_json: bool) -> None:
             )
         )
     try:
-        report = demo.run(documents=documents, say=None if as_json else click.echo)
+        report = demo.run(documents=documents, say=None if as_json else render.say)
     except DocbackupError as exc:
         fail(exc, as_json)
     if as_json:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import sys
+import textwrap
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from docbackup.cli.timeleft import TimeLeft
 from docbackup.engine.results import BackupResult, RestoreResult, SnapshotInfo, VerifyResult
 
 # rich is imported where it draws: a --json or unattended run never pays for loading it.
@@ -24,12 +28,44 @@ def emit_json(doc: dict[str, Any]) -> None:
     click.echo(json.dumps(doc, ensure_ascii=False, sort_keys=True))
 
 
+def fit(text: str, width: int) -> str:
+    """`text` with each line wrapped at spaces to `width` columns (continuations indented), a
+    word never cut: a path longer than the line stays whole."""
+    return "\n".join(
+        textwrap.fill(
+            line,
+            width=max(20, width),
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        or line
+        for line in text.split("\n")
+    )
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """A line for a person: fitted to the terminal's width when it goes to one, as it is when
+    it goes to a file or a pipe (a script reads whole lines)."""
+    stream = sys.stderr if err else sys.stdout
+    if stream.isatty():
+        text = fit(text, shutil.get_terminal_size().columns)
+    click.echo(text, err=err)
+
+
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
+    """Bytes in powers of 1,000, as the rest of the output and AWS's prices count them."""
+    from rich.filesize import pick_unit_and_suffix
+
+    unit, suffix = pick_unit_and_suffix(int(abs(n)), ["B", "KB", "MB", "GB", "TB"], 1000)
+    return f"{n:.0f} B" if unit == 1 else f"{n / unit:.1f} {suffix}"
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 class BarReporter:
@@ -42,7 +78,6 @@ class BarReporter:
             DownloadColumn,
             Progress,
             TextColumn,
-            TimeRemainingColumn,
             TransferSpeedColumn,
         )
 
@@ -51,27 +86,36 @@ class BarReporter:
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
-            TimeRemainingColumn(),
+            # Smoothed over files and bytes (cli/timeleft), not rich's bytes-only rate.
+            TextColumn("{task.fields[left]}"),
             console=Console(stderr=True),
             transient=True,
         )
         self._task: TaskID | None = None
         self._files = 0
+        self._bytes = 0
         self._lock = threading.Lock()
+        self._left = TimeLeft(0, 0)
+        self._t0 = time.monotonic()
 
     def start(self, phase: str, documents: int, total_bytes: int) -> None:
         self._progress.start()
-        self._task = self._progress.add_task(phase, total=total_bytes or None)
+        self._task = self._progress.add_task(phase, total=total_bytes or None, left="-:--:--")
         self._total_files = documents
+        self._left = TimeLeft(documents, total_bytes)
+        self._t0 = time.monotonic()
 
     def advance(self, path: str, nbytes: int) -> None:
         with self._lock:
             self._files += 1
+            self._bytes += nbytes
+            left = self._left.update(time.monotonic() - self._t0, self._files, self._bytes)
             if self._task is not None:
                 self._progress.update(
                     self._task,
                     advance=nbytes,
                     description=f"{self._files}/{self._total_files} files",
+                    left=_clock(left),
                 )
 
     def finish(self) -> None:
@@ -85,48 +129,48 @@ def wants_bar(as_json: bool) -> bool:
 def _problems(title: str, problems: Sequence[Any], limit: int = 20) -> None:
     if not problems:
         return
-    click.echo(f"{title} ({len(problems)}):", err=True)
+    say(f"{title} ({len(problems)}):", err=True)
     for p in problems[:limit]:
-        click.echo(f"  {p.path}: {p.reason}", err=True)
+        say(f"  {p.path}: {p.reason}", err=True)
     if len(problems) > limit:
-        click.echo(f"  ... and {len(problems) - limit} more (--json lists all)", err=True)
+        say(f"  ... and {len(problems) - limit} more (--json lists all)", err=True)
 
 
 def backup_text(r: BackupResult) -> None:
     verb = "would upload" if r.dry_run else "uploaded"
-    click.echo(
+    say(
         f"{r.date} {r.set}: {r.status}: {r.documents} documents ({r.new} new, {r.changed} changed, "
         f"{r.unchanged} unchanged, {r.refreshed} refreshed, {r.failed} failed), "
         f"{human_bytes(r.bytes_uploaded)} {verb} in {r.duration_s:.1f} s"
     )
     if r.resent:
-        click.echo(
+        say(
             f"{r.resent} due for a refresh sent again from the source: their copies are in "
             "Glacier or Deep Archive, which S3 does not copy"
         )
     for night in r.manifests_archived:
-        click.echo(
+        say(
             f"passed over the {night.path}, which is in an archive class: documents only "
             "that night listed were sent again",
             err=True,
         )
     for future in r.future_nights:
-        click.echo(
+        say(
             f"warning: passed over the night of {future}, dated after today (a run whose clock "
             "was ahead wrote it); it is kept as it is",
             err=True,
         )
     if r.excluded:
-        click.echo(f"{r.excluded} left out by exclude patterns (lock and temporary files, ...)")
+        say(f"{r.excluded} left out by exclude patterns (lock and temporary files, ...)")
     if r.manifest_key:
-        click.echo(f"manifest: {r.manifest_key}")
+        say(f"manifest: {r.manifest_key}")
     if r.error:
-        click.echo(f"stopped: {r.error}", err=True)
+        say(f"stopped: {r.error}", err=True)
     # Documents left unstored by the stop repeat its reason: one line for all of them.
     stopped = [f for f in r.failures if r.error and r.error in f.reason]
     _problems("not stored", [f for f in r.failures if not (r.error and r.error in f.reason)])
     if stopped:
-        click.echo(
+        say(
             f"not stored ({len(stopped)}): the run stopped before them (--json lists all)",
             err=True,
         )
@@ -135,28 +179,28 @@ def backup_text(r: BackupResult) -> None:
 
 def restore_text(r: RestoreResult, target: str) -> None:
     if r.manifest_archived:
-        click.echo(f"{r.date} {r.set}: nothing restored: {r.manifest_archived}")
+        say(f"{r.date} {r.set}: nothing restored: {r.manifest_archived}")
         return
-    click.echo(
+    say(
         f"{r.date} {r.set}: {r.status}: restored {r.restored} documents "
         f"({human_bytes(r.bytes)}) into {target}, SHA-256 verified; {r.failed} failed"
         + (f", {len(r.not_stored)} not in this night" if r.not_stored else "")
     )
     if r.latest_note:
-        click.echo(r.latest_note, err=True)
+        say(r.latest_note, err=True)
     if r.stale_removed:
-        click.echo(f"removed {r.stale_removed} temporary files an interrupted restore left")
+        say(f"removed {r.stale_removed} temporary files an interrupted restore left")
     _problems("not restored", r.failures)
     _problems("not in this night (its backup could not store them)", r.not_stored)
     if r.restores_requested:
-        click.echo(
+        say(
             f"asked S3 to restore {r.restores_requested} copies from the archive: once they "
             "are back, run the same restore again with --overwrite (what was restored now is "
             "written again, unchanged)",
             err=True,
         )
     elif r.archived:
-        click.echo(
+        say(
             f"{r.archived} not restored because Glacier or Deep Archive holds their copy "
             "(see each reason above)",
             err=True,
@@ -166,7 +210,7 @@ def restore_text(r: RestoreResult, target: str) -> None:
 def verify_text(r: VerifyResult) -> None:
     depth = "read back and re-hashed" if r.deep else "present with size and encryption"
     dates = ", ".join(d.isoformat() for d in r.dates)
-    click.echo(f"{r.status}: {r.checked} stored copies {depth} ({dates})")
+    say(f"{r.status}: {r.checked} stored copies {depth} ({dates})")
     _problems("mismatches", r.mismatches, limit=50)
 
 

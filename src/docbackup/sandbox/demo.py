@@ -102,6 +102,19 @@ def _emf(printed: str) -> dict[str, Any]:
     return {}
 
 
+def _metrics_line(metrics: dict[str, Any]) -> str:
+    """The function's metrics as a person reads them: whole counts, seconds to a tenth."""
+    shown = []
+    for name, value in metrics.items():
+        if name.endswith("Duration"):
+            shown.append(f"{name} {float(value):.1f} s")
+        elif name.startswith("Bytes"):
+            shown.append(f"{name} {int(value):,}")
+        else:
+            shown.append(f"{name} {int(value)}")
+    return ", ".join(shown) or "none"
+
+
 class _SourceBucket:
     """The office's documents in the source bucket, with a local mirror of what is there."""
 
@@ -277,8 +290,9 @@ def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str,
             tell(
                 f"night {number} ({date}): {summary['status']}, {summary['documents']} documents "
                 f"({summary['new']} new, {summary['changed']} changed, {summary['unchanged']} "
-                f"unchanged), handler {took:.1f} s; metrics {summary['metrics']}"
+                f"unchanged), handler {took:.1f} s"
             )
+            tell(f"  metrics: {_metrics_line(summary['metrics'])}")
             checks[f"night {number} complete"] = summary["status"] == "complete"
             nights.append(summary | {"handler_s": round(took, 2)})
 
