@@ -500,7 +500,7 @@ def test_a_clock_far_ahead_of_the_servers_is_refused_before_any_document(
     real = backup
     with monkeypatch.context() as m:
         ahead = functools.partial(real, clock=lambda: dt.datetime.now(dt.UTC) + AHEAD)
-        m.setattr(f"docbackup.cli.{'main' if command == 'backup' else 'agent'}.backup", ahead)
+        m.setattr(f"docbackup.cli.{'backing_up' if command == 'backup' else 'agent'}.backup", ahead)
         refused = run("--config", str(config), *args)
         # (and again: the lease the first attempt left under the future date changes nothing)
         again = run("--config", str(config), *args)
@@ -539,7 +539,7 @@ def test_a_clock_behind_never_writes_over_an_earlier_night(
     tree(src, "v3")
     behind = functools.partial(backup, clock=lambda: dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     with monkeypatch.context() as m:
-        m.setattr("docbackup.cli.main.backup", behind)
+        m.setattr("docbackup.cli.backing_up.backup", behind)
         done = run("backup", str(src), *common)
 
     # THEN it is refused, and last night is as it was: its manifest, and what it restores
@@ -567,7 +567,7 @@ def test_a_clock_ahead_night_after_night_is_refused_every_night(
             lambda d: dt.datetime.now(dt.UTC) + AHEAD + dt.timedelta(days=d), days
         )
         with monkeypatch.context() as m:
-            m.setattr("docbackup.cli.main.backup", functools.partial(backup, clock=clock))
+            m.setattr("docbackup.cli.backing_up.backup", functools.partial(backup, clock=clock))
             codes.append(run("backup", str(src), *common).exit_code)
     # THEN both nights are refused, and the set has only the night on the right clock
     assert codes == [2, 2]
@@ -580,7 +580,7 @@ def _on_clock(monkeypatch: pytest.MonkeyPatch, days: int) -> None:
     moved = functools.partial(
         backup, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
     )
-    monkeypatch.setattr("docbackup.cli.main.backup", moved)
+    monkeypatch.setattr("docbackup.cli.backing_up.backup", moved)
 
 
 @pytest.mark.parametrize("days", [-1, 1], ids=["a day behind", "a day ahead"])

@@ -85,7 +85,7 @@ def test_flag_beats_environment_beats_config(
         seen.append(bucket)
         raise ConfigError("the test stops here")
 
-    monkeypatch.setattr("docbackup.cli.main.open_store", open_store)
+    monkeypatch.setattr("docbackup.cli.snapshots.open_store", open_store)
     monkeypatch.delenv("DOCBACKUP_BUCKET", raising=False)
     runner = CliRunner()
     runner.invoke(cli, ["--config", str(path), "list"])
@@ -138,7 +138,7 @@ def test_the_configured_key_does_not_stand_in_the_way_of_another_encryption(
         asked.append(kw["encryption"])
         raise ConfigError("the test stops here")
 
-    monkeypatch.setattr("docbackup.cli.main.BackupOptions", options)
+    monkeypatch.setattr("docbackup.cli.backing_up.BackupOptions", options)
     monkeypatch.delenv("DOCBACKUP_KMS_KEY_ID", raising=False)
     runner = CliRunner()
     base = ["--config", str(path), "backup", str(tmp_path), "--sse"]
@@ -191,7 +191,7 @@ def test_init_will_not_quietly_drop_a_folder_set_that_clashes_with_the_function(
 def test_a_sets_own_folder_however_typed_keeps_its_excludes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from docbackup.cli.main import _same_set
+    from docbackup.cli.backing_up import _same_set
 
     real = tmp_path / "real" / "Office"
     real.mkdir(parents=True)

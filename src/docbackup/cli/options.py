@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import click
 
 from docbackup import compose, layout, tuning
+from docbackup.cli import config as cfg
 from docbackup.cli import exitcodes, interrupt, render
 from docbackup.engine.backup import MIN_RETENTION_DAYS
 from docbackup.engine.progress import Reporter
@@ -16,6 +18,14 @@ from docbackup.errors import ConfigError
 from docbackup.storage.s3 import S3Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What the group hands every command (`ctx.obj`): the config file, read once."""
+
+    config_path: str | None
+    config: cfg.Config | None
 
 
 def fail(exc: BaseException, as_json: bool = False, **extra: object) -> NoReturn:
