@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from docbackup import cost, nightly
 from docbackup.cost import STACK, Workload, estimate
 from docbackup.errors import ConfigError
+from tests.costaudit import emitted_metric_names, shape_from_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE: dict[str, Any] = json.loads((ROOT / "lib" / "TapStack.json").read_text())
@@ -30,9 +31,9 @@ def item(est: cost.Estimate, service: str, starts: str) -> cost.LineItem:
 
 
 def test_the_stack_shape_is_what_the_template_and_the_function_declare() -> None:
-    emitted = cost.emitted_metric_names(inspect.getsource(nightly))
+    emitted = emitted_metric_names(inspect.getsource(nightly))
 
-    assert cost.shape_from_template(TEMPLATE, emitted) == STACK, (
+    assert shape_from_template(TEMPLATE, emitted) == STACK, (
         "lib/TapStack.yml or nightly.py changed a billed item: update docbackup.cost.STACK"
     )
 
@@ -55,7 +56,7 @@ def test_the_shape_is_read_from_the_template_not_assumed() -> None:
     del template["Resources"]["BackupDashboard"]["Condition"]
     template["Resources"]["BackupKMSKey"]["Properties"]["RotationPeriodInDays"] = 365
 
-    shape = cost.shape_from_template(template, STACK.metric_names)
+    shape = shape_from_template(template, STACK.metric_names)
 
     assert (shape.dashboards, shape.kms_rotation_period_days) == (1, 365)
 
@@ -63,7 +64,7 @@ def test_the_shape_is_read_from_the_template_not_assumed() -> None:
 def test_metric_names_are_found_in_the_calls_that_emit_them() -> None:
     source = 'm.add_metric("A", "Count", 1)\nm.add_metric(name="B", unit="Count", value=1)\nf("C")'
 
-    assert cost.emitted_metric_names(source) == {"A", "B"}
+    assert emitted_metric_names(source) == {"A", "B"}
 
 
 # --- the reference workload ---------------------------------------------------------------------

@@ -62,7 +62,9 @@ class Catalog:
             ) from None
 
     def stream(self, date: dt.date) -> ManifestStream | None:
-        """Like `load`, but the body goes to a temporary file and is read a line at a time."""
+        """The manifest of `date`, None if that night has none; the body goes to a temporary file
+        and is read a line at a time. ManifestError if untrustworthy, ManifestArchived if an
+        archive class holds it."""
         spool = temporary_file()  # closed by the stream, or below
         try:
             try:
@@ -79,8 +81,8 @@ class Catalog:
     def streams(
         self, *, on_or_before: dt.date, archived: list[ManifestArchived] | None = None
     ) -> Iterator[ManifestStream]:
-        """`manifests`, streamed: newest first, unreadable ones skipped; those skipped because an
-        archive class holds them are added to `archived`."""
+        """The manifests up to `on_or_before`, streamed: newest first, unreadable ones skipped;
+        those skipped because an archive class holds them are added to `archived`."""
         for date in self.dates():
             if date > on_or_before:
                 continue
