@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from docbackup import tuning
-from docbackup.engine.backup import MULTIPART_THRESHOLD
+from docbackup.engine.options import MULTIPART_THRESHOLD
 from docbackup.errors import ConfigError
 from docbackup.sources.exclude import Excluder
 from docbackup.sources.local import LocalSource

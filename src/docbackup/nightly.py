@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from docbackup import compose, layout, tuning
 from docbackup.engine import BackupOptions, BackupResult, backup
-from docbackup.engine.backup import MIN_RETENTION_DAYS
+from docbackup.engine.options import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
 from docbackup.storage.base import Encryption
 

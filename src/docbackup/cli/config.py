@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from docbackup import layout
-from docbackup.engine.backup import MIN_RETENTION_DAYS
+from docbackup.engine.options import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
 
 ENV = "DOCBACKUP_CONFIG"

@@ -12,7 +12,7 @@ import click
 from docbackup import compose, layout, tuning
 from docbackup.cli import config as cfg
 from docbackup.cli import exitcodes, interrupt, render
-from docbackup.engine.backup import MIN_RETENTION_DAYS
+from docbackup.engine.options import MIN_RETENTION_DAYS
 from docbackup.engine.progress import Reporter
 from docbackup.errors import ConfigError
 from docbackup.storage.s3 import S3Store

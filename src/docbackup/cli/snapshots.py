@@ -17,7 +17,7 @@ from docbackup.cli.options import (
     workers_option,
 )
 from docbackup.engine import Catalog, restore, verify
-from docbackup.engine.backup import utc_now
+from docbackup.engine.options import utc_now
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import RestoreTier
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from docbackup.engine.backup import BackupOptions
+from docbackup.engine.options import BackupOptions
 from docbackup.errors import ConfigError
 
 REFERENCE_DOCUMENTS_PER_DAY = 500

@@ -1,7 +1,8 @@
 """The engine: backup, list, restore and verify, written against `Store` and sources only."""
 
-from docbackup.engine.backup import BackupOptions, backup
+from docbackup.engine.backup import backup
 from docbackup.engine.catalog import Catalog
+from docbackup.engine.options import BackupOptions
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.restore import restore
 from docbackup.engine.results import (
