@@ -36,8 +36,14 @@ from docbackup.storage import Encryption
 from tests.faultproxy import FaultProxy
 from tests.treebuilder import tree_hashes, write
 
-TODAY = dt.datetime.now(dt.UTC).date()
-YESTERDAY = (TODAY - dt.timedelta(days=1)).isoformat()
+
+def today() -> dt.date:
+    """Tonight by the UTC clock, read when a test runs (a suite may cross midnight)."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def yesterday() -> str:
+    return (today() - dt.timedelta(days=1)).isoformat()
 
 
 def run(*args: str) -> Result:
@@ -171,11 +177,11 @@ def test_an_interrupted_backup_says_so_in_json_and_the_night_runs_again(
     src = tmp_path / "office"
     tree(src)
     common = ["--bucket", bucket, "--kms-key-id", key, "--workers", "2"]
-    first = run("backup", str(src), *common, "--date", YESTERDAY, "--json")
+    first = run("backup", str(src), *common, "--date", yesterday(), "--json")
     assert first.exit_code == 0, first.output
     before = set(stored_keys(aws_env, bucket))
     tree(src, "v2")
-    proxy = gate(is_upload(TODAY.isoformat()))
+    proxy = gate(is_upload(today().isoformat()))
     done = stopped_by(proxy, signum, ["backup", str(src), *common, "--json"])
 
     # THEN it says it was interrupted, with the requests it made and how far it got
@@ -185,10 +191,10 @@ def test_an_interrupted_backup_says_so_in_json_and_the_night_runs_again(
     # AND nothing already stored is lost, and tonight has no manifest yet
     after = set(stored_keys(aws_env, bucket))
     assert before <= after
-    assert f"backups/{TODAY}/documents.manifest.json" not in after
+    assert f"backups/{today()}/documents.manifest.json" not in after
     # AND the night's lease was given up (not left to run out)
     lease = aws_env.client("s3").get_object(
-        Bucket=bucket, Key=f"backups/{TODAY}/documents.lease.json"
+        Bucket=bucket, Key=f"backups/{today()}/documents.lease.json"
     )
     assert json.loads(lease["Body"].read())["expires"] == 0
     # AND the lease was given up: the next run takes the night at once and completes it
@@ -208,7 +214,7 @@ def test_an_interrupted_backup_without_json_prints_one_line(
     bucket, _ = moto_bucket
     src = tmp_path / "office"
     tree(src)
-    proxy = gate(is_upload(TODAY.isoformat()))
+    proxy = gate(is_upload(today().isoformat()))
     done = stopped_by(proxy, signal.SIGINT, ["backup", str(src), "--bucket", bucket])
     assert done.returncode == 130, done.stderr
     assert "interrupted by SIGINT" in one_line(done.stderr)
@@ -225,8 +231,8 @@ READS: dict[str, Callable[[str, str], bool]] = {
 @pytest.mark.parametrize(
     ("command", "hold", "signum"),
     [
-        (["restore", YESTERDAY, "--to", "{target}", "--workers", "2"], "copy", signal.SIGTERM),
-        (["verify", YESTERDAY, "--deep", "--workers", "2"], "copy", signal.SIGINT),
+        (["restore", "{yesterday}", "--to", "{target}", "--workers", "2"], "copy", signal.SIGTERM),
+        (["verify", "{yesterday}", "--deep", "--workers", "2"], "copy", signal.SIGINT),
         (["list"], "manifest", signal.SIGINT),
     ],
     ids=["restore", "verify", "list"],
@@ -242,9 +248,12 @@ def test_every_reading_command_answers_a_signal_in_json(
     bucket, key = moto_bucket
     src = tmp_path / "office"
     tree(src)
-    first = run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--date", YESTERDAY)
+    first = run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--date", yesterday())
     assert first.exit_code == 0, first.output
-    args = [a.replace("{target}", str(tmp_path / "to")) for a in command]
+    args = [
+        a.replace("{target}", str(tmp_path / "to")).replace("{yesterday}", yesterday())
+        for a in command
+    ]
     done = stopped_by(gate(READS[hold]), signum, [*args, "--bucket", bucket, "--json"])
     interrupted(done, signum)
     # A restore stopped mid-download removes the temporary file it was writing.
@@ -261,7 +270,7 @@ def test_an_interrupted_office_run_answers_in_json(
     src = tmp_path / "office"
     tree(src)
     config = agent_config(tmp_path, bucket, key, src)
-    proxy = gate(lambda m, p: m == "PUT" and f"backups/{TODAY}/office/" in p)
+    proxy = gate(lambda m, p: m == "PUT" and f"backups/{today()}/office/" in p)
     done = stopped_by(proxy, signal.SIGTERM, ["--config", str(config), "run", "--json"])
     summary = interrupted(done, signal.SIGTERM)
     assert summary["sets"] == []
@@ -457,10 +466,10 @@ def test_a_night_dated_ahead_by_a_wrong_clock_does_not_block_the_next_ones(
     src = tmp_path / "office"
     tree(src, "v1")
     common = ["--bucket", bucket, "--kms-key-id", key]
-    assert run("backup", str(src), *common, "--date", YESTERDAY).exit_code == 0
+    assert run("backup", str(src), *common, "--date", yesterday()).exit_code == 0
     tree(src, "v2")
     ahead = engine_night(bucket, key, src, lambda: dt.datetime.now(dt.UTC) + AHEAD)
-    future = (TODAY + AHEAD).isoformat()
+    future = (today() + AHEAD).isoformat()
     assert ahead.status == "complete" and ahead.date.isoformat() == future
     v2 = tree_hashes(str(src))
     before = set(stored_keys(aws_env, bucket))
@@ -472,7 +481,7 @@ def test_a_night_dated_ahead_by_a_wrong_clock_does_not_block_the_next_ones(
     # THEN it completes and names the night it passed over
     assert done.exit_code == 0, done.output
     summary = json.loads(done.stdout)
-    assert summary["status"] == "complete" and summary["date"] == TODAY.isoformat()
+    assert summary["status"] == "complete" and summary["date"] == today().isoformat()
     assert summary["future_nights"] == [future]
     again = run("backup", str(src), *common)
     assert again.exit_code == 0 and f"passed over the night of {future}" in again.stderr
@@ -480,7 +489,7 @@ def test_a_night_dated_ahead_by_a_wrong_clock_does_not_block_the_next_ones(
     assert before <= set(stored_keys(aws_env, bucket))
     assert restored(future, bucket, tmp_path / "ahead") == v2
     # AND tonight restores as it is now
-    assert restored(TODAY.isoformat(), bucket, tmp_path / "now") == tree_hashes(str(src))
+    assert restored(today().isoformat(), bucket, tmp_path / "now") == tree_hashes(str(src))
 
 
 @pytest.mark.parametrize("command", ["backup", "run"])
@@ -507,13 +516,13 @@ def test_a_clock_far_ahead_of_the_servers_is_refused_before_any_document(
     # THEN the night is refused in one line, before anything of it was stored
     assert refused.exit_code == again.exit_code == 2, again.output
     line = one_line(refused.stderr)
-    assert "clock" in line and (TODAY + AHEAD).isoformat() in line
+    assert "clock" in line and (today() + AHEAD).isoformat() in line
     assert [k for k in stored_keys(aws_env, bucket) if not k.endswith(".lease.json")] == []
     # AND a night on the right clock works, and is the only one
     done = run("--config", str(config), *args)
     assert done.exit_code == 0, done.output
     listing = json.loads(run("--config", str(config), "list", "--json").stdout)
-    assert [s["date"] for s in listing["snapshots"]] == [TODAY.isoformat()]
+    assert [s["date"] for s in listing["snapshots"]] == [today().isoformat()]
 
 
 def test_a_clock_behind_never_writes_over_an_earlier_night(
@@ -527,12 +536,12 @@ def test_a_clock_behind_never_writes_over_an_earlier_night(
     src = tmp_path / "office"
     common = ["--bucket", bucket, "--kms-key-id", key]
     tree(src, "v1")
-    assert run("backup", str(src), *common, "--date", YESTERDAY).exit_code == 0
+    assert run("backup", str(src), *common, "--date", yesterday()).exit_code == 0
     v1 = tree_hashes(str(src))
     tree(src, "v2")
     assert run("backup", str(src), *common).exit_code == 0
     s3 = aws_env.client("s3")
-    last_night = layout.manifest_key(dt.date.fromisoformat(YESTERDAY), "documents")
+    last_night = layout.manifest_key(dt.date.fromisoformat(yesterday()), "documents")
     before = s3.get_object(Bucket=bucket, Key=last_night)["Body"].read()
 
     # WHEN a run whose clock is a day behind comes (a restored VM, a wrong time zone)
@@ -546,7 +555,7 @@ def test_a_clock_behind_never_writes_over_an_earlier_night(
     assert done.exit_code == 2, done.output
     assert "only the newest night" in one_line(done.stderr)
     assert s3.get_object(Bucket=bucket, Key=last_night)["Body"].read() == before
-    assert restored(YESTERDAY, bucket, tmp_path / "last") == v1
+    assert restored(yesterday(), bucket, tmp_path / "last") == v1
 
 
 def test_a_clock_ahead_night_after_night_is_refused_every_night(
@@ -560,7 +569,7 @@ def test_a_clock_ahead_night_after_night_is_refused_every_night(
     src = tmp_path / "office"
     common = ["--bucket", bucket, "--kms-key-id", key]
     tree(src)
-    assert run("backup", str(src), *common, "--date", YESTERDAY).exit_code == 0
+    assert run("backup", str(src), *common, "--date", yesterday()).exit_code == 0
     codes = []
     for days in (0, 1):  # its first night, and its next one (a lease is all the first left)
         clock = functools.partial(
@@ -572,7 +581,7 @@ def test_a_clock_ahead_night_after_night_is_refused_every_night(
     # THEN both nights are refused, and the set has only the night on the right clock
     assert codes == [2, 2]
     listing = json.loads(run("list", "--bucket", bucket, "--json").stdout)
-    assert [s["date"] for s in listing["snapshots"]] == [YESTERDAY]
+    assert [s["date"] for s in listing["snapshots"]] == [yesterday()]
 
 
 def _on_clock(monkeypatch: pytest.MonkeyPatch, days: int) -> None:
@@ -597,7 +606,7 @@ def test_a_clock_a_day_off_is_refused_even_without_a_gap(
     src = tmp_path / "office"
     common = ["--bucket", bucket, "--kms-key-id", key]
     tree(src, "v1")
-    stored = YESTERDAY if days < 0 else TODAY.isoformat()
+    stored = yesterday() if days < 0 else today().isoformat()
     assert run("backup", str(src), *common, "--date", stored).exit_code == 0
     v1 = tree_hashes(str(src))
     s3 = aws_env.client("s3")
@@ -642,7 +651,7 @@ def test_copies_dated_ahead_without_a_manifest_do_not_block_the_next_nights(
     src = tmp_path / "office"
     common = ["--bucket", bucket, "--kms-key-id", key]
     tree(src, "v1")
-    assert run("backup", str(src), *common, "--date", YESTERDAY).exit_code == 0
+    assert run("backup", str(src), *common, "--date", yesterday()).exit_code == 0
     tree(src, "v2")
     store = _NoManifest(compose.backup_store(bucket, workers=2))
     options = BackupOptions(encryption=Encryption("aws:kms", key), workers=2)
@@ -653,7 +662,7 @@ def test_copies_dated_ahead_without_a_manifest_do_not_block_the_next_nights(
             options,
             clock=lambda: dt.datetime.now(dt.UTC) + AHEAD,
         )
-    future = (TODAY + AHEAD).isoformat()
+    future = (today() + AHEAD).isoformat()
     assert any(f"backups/{future}/" in k for k in stored_keys(aws_env, bucket))
 
     # WHEN tonight runs on the right clock

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from docbackup.cli import schedule as schedule_module
-from docbackup.cli.schedule import MARKER, schedule
+from docbackup.cli.schedule import schedule
+from docbackup.schedule import base as schedule_module
+from docbackup.schedule.base import MARKER
 
 LOG_CALL = """
 import json, os, sys
