@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import click
-
-from docbackup import layout
+from docbackup import atomic, layout, places
 from docbackup.engine.options import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
 
@@ -23,9 +21,8 @@ ENV = "DOCBACKUP_CONFIG"
 
 
 def default_path() -> str:
-    """`config.toml` in the platform's config folder (~/.config/docbackup on Linux,
-    %APPDATA%\\docbackup on Windows, ~/Library/Application Support/docbackup on macOS)."""
-    return os.path.join(click.get_app_dir("docbackup"), "config.toml")
+    """`config.toml` in the platform's config folder (`places.config_file`)."""
+    return str(places.config_file())
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +244,7 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
 
 
 def save(config: Config, *, now: dt.datetime) -> None:
-    """Write atomically (a temp file renamed over the old one), readable by the user only:
+    """Write atomically (`atomic.write_text`), readable by the user only:
     the file names the bucket and key, not secrets, but it is nobody else's business."""
     import tomli_w
 
@@ -256,9 +253,4 @@ def save(config: Config, *, now: dt.datetime) -> None:
         f"# docbackup configuration, written by `docbackup init` on {now:%Y-%m-%d %H:%M %Z}.\n"
         "# Flags and DOCBACKUP_* environment variables override what is here.\n"
     )
-    tmp = f"{config.path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(header)
-        f.write(tomli_w.dumps(config.to_toml()))
-    os.replace(tmp, config.path)
+    atomic.write_text(config.path, header + tomli_w.dumps(config.to_toml()), mode=0o600)

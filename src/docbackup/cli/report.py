@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import click
 
-from docbackup import compose, layout
+from docbackup import atomic, compose, layout
 from docbackup.cli.options import bucket_option, fail, open_store, retention_option, set_option
 from docbackup.cli.report_html import CHART_DAYS, render
 from docbackup.engine import Catalog
@@ -47,10 +46,7 @@ def report_cmd(
             generated_at=now.astimezone(),
             alarms=alarms,
         )
-        tmp = f"{html_file}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.replace(tmp, html_file)
+        atomic.write_text(html_file, page)
     except OSError as exc:
         fail(ConfigError(f"cannot write {html_file}: {exc.strerror}"))
     except DocbackupError as exc:

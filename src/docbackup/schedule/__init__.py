@@ -18,6 +18,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 
+from docbackup import places
 from docbackup.errors import ConfigError
 from docbackup.schedule import base
 from docbackup.schedule.base import (
@@ -31,7 +32,6 @@ from docbackup.schedule.base import (
     Method,
     Scheduler,
     job_command,
-    log_path,
 )
 from docbackup.schedule.cron import Cron
 from docbackup.schedule.schtasks import TaskScheduler, windows_command
@@ -150,7 +150,7 @@ def notes_for(entry: Entry, random_delay_minutes: int) -> tuple[str, ...]:
         )
     if entry.method == "cron":
         notes = [
-            f"output goes to {log_path()}",
+            f"output goes to {places.schedule_log()}",
             "cron skips a night the machine is off; AWS credentials come from ~/.aws",
         ]
         if sys.platform == "darwin":

@@ -151,34 +151,11 @@ def job_command(config_path: str) -> tuple[str, ...]:
 # --- Where things live ------------------------------------------------------------------------
 
 
-def _xdg(variable: str, fallback: str) -> Path:
-    value = os.environ.get(variable, "")
-    # The XDG spec says a relative value is invalid and is to be ignored.
-    return Path(value) if os.path.isabs(value) else Path.home() / fallback
-
-
-def unit_dir() -> Path:
-    return _xdg("XDG_CONFIG_HOME", ".config") / "systemd" / "user"
-
-
-def log_path() -> Path:
-    """Where the cron job's output goes, so a failed night leaves a trace someone can read."""
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Logs" / "docbackup" / "schedule.log"
-    return _xdg("XDG_STATE_HOME", os.path.join(".local", "state")) / "docbackup" / "schedule.log"
-
-
 def read_if_there(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-
-
-def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # --- The schedulers ---------------------------------------------------------------------------

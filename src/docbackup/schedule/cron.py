@@ -7,6 +7,7 @@ import shlex
 import shutil
 from pathlib import Path
 
+from docbackup import places
 from docbackup.schedule.base import (
     MARKER,
     Action,
@@ -14,7 +15,6 @@ from docbackup.schedule.base import (
     Job,
     Method,
     failure,
-    log_path,
     run_external,
 )
 
@@ -71,7 +71,7 @@ class Cron:
         return _cron_entry(ours[0]) if ours else None
 
     def install(self, job: Job) -> Action:
-        log = log_path()
+        log = places.schedule_log()
         # Every night's `>>` needs the folder; someone may have cleaned it out since.
         log.parent.mkdir(parents=True, exist_ok=True)
         wanted = cron_line(job, log)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from docbackup.errors import DocbackupError
 from docbackup.schedule import base
 from docbackup.schedule.base import (
     TASK_NAME,
@@ -46,6 +47,19 @@ def windows_command(job: Job) -> str:
     return subprocess.list2cmdline(schtasks_create(job))
 
 
+def task_fields(document: str) -> dict[str, str]:
+    """The text of each element of a task's XML by its local name, the first of each name.
+    Windows writes the task namespace on every element; the names are what matters."""
+    fields: dict[str, str] = {}
+    try:
+        root = ET.fromstring(document.strip())  # noqa: S314 (schtasks' own output)
+    except ET.ParseError as exc:
+        raise DocbackupError(f"schtasks /Query /XML answered what is not XML: {exc}") from exc
+    for element in root.iter():
+        fields.setdefault(element.tag.rpartition("}")[2], (element.text or "").strip())
+    return fields
+
+
 class TaskScheduler:
     method: Method = "schtasks"
 
@@ -60,13 +74,9 @@ class TaskScheduler:
         done = run_external(["schtasks", "/Query", "/TN", TASK_NAME, "/XML"], check=False)
         if done.returncode != 0:
             return None
-
-        def element(name: str) -> str:
-            found = re.search(rf"<{name}>(.*?)</{name}>", done.stdout, re.S)
-            return html.unescape(found.group(1)).strip() if found else ""
-
-        start = re.search(r"T(\d\d:\d\d):\d\d", element("StartBoundary"))
-        command = f"{element('Command')} {element('Arguments')}".strip()
+        task = task_fields(done.stdout)
+        start = re.search(r"T(\d\d:\d\d):\d\d", task.get("StartBoundary", ""))
+        command = f"{task.get('Command', '')} {task.get('Arguments', '')}".strip()
         return Entry("schtasks", start.group(1) if start else None, 0, command, TASK_NAME)
 
     def install(self, job: Job) -> Action:

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+from docbackup import atomic, places
 from docbackup.schedule.base import (
     PROBE_TIMEOUT_S,
     UNIT,
@@ -17,8 +18,6 @@ from docbackup.schedule.base import (
     Method,
     read_if_there,
     run_external,
-    unit_dir,
-    write_atomically,
 )
 
 
@@ -35,8 +34,8 @@ class Systemd:
     method: Method = "systemd"
 
     def __init__(self) -> None:
-        self.service = unit_dir() / f"{UNIT}.service"
-        self.timer = unit_dir() / f"{UNIT}.timer"
+        self.service = places.systemd_user_units() / f"{UNIT}.service"
+        self.timer = places.systemd_user_units() / f"{UNIT}.timer"
 
     def unavailable(self) -> str | None:
         if shutil.which("systemctl") is None:
@@ -121,7 +120,7 @@ class Systemd:
             return "unchanged"
         self.timer.parent.mkdir(parents=True, exist_ok=True)
         for path, text in wanted.items():
-            write_atomically(path, text)
+            atomic.write_text(path, text)
         # daemon-reload re-reads OnCalendar= for a timer that is already running. A new time
         # between the last run and now makes systemd catch up at once (systemd issue 16732).
         run_external(["systemctl", "--user", "daemon-reload"])
