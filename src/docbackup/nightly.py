@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from docbackup import compose, layout, tuning
+from docbackup import compose, layout, notices, tuning
 from docbackup.engine import BackupOptions, BackupResult, backup
 from docbackup.engine.options import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
@@ -195,26 +195,8 @@ def run(
     metrics.add_metric("BackupDuration", "Seconds", result.duration_s)
     metrics.add_metric("BackupIncomplete", "Count", 1 if result.out_of_time else 0)
     if settings.notify_topic_arn and (settings.notify_on_success or not ok):
-        compose.publish(settings.notify_topic_arn, subject(result), message(result))
+        compose.publish(settings.notify_topic_arn, notices.subject(result), notices.message(result))
     return result
-
-
-def subject(r: BackupResult) -> str:
-    return f"docbackup {r.set} {r.date}: {r.status}"[:100]
-
-
-def message(r: BackupResult) -> str:
-    lines = [
-        f"{r.date} {r.set}: {r.status}",
-        f"{r.documents} documents: {r.new} new, {r.changed} changed, {r.unchanged} unchanged, "
-        f"{r.refreshed} refreshed, {r.failed} failed"
-        + (f", {r.resent} resent (archived copies)" if r.resent else ""),
-        f"{r.bytes_uploaded} bytes uploaded in {r.duration_s:.1f} s",
-    ]
-    lines += [f"not stored: {p.path}: {p.reason}" for p in r.failures[:20]]
-    if r.error:
-        lines.append(f"stopped: {r.error}")
-    return "\n".join(lines)
 
 
 def environment() -> str:

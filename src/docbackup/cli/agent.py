@@ -10,12 +10,11 @@ import sys
 import click
 
 from docbackup import compose, layout
+from docbackup.agent import Office, Outcome, SetBackedUp, SetFailed, run_sets
 from docbackup.cli import config as cfg
 from docbackup.cli import exitcodes, interrupt, render
 from docbackup.cli.options import json_option, reporter, workers_option
-from docbackup.engine import BackupOptions, BackupResult, backup
 from docbackup.errors import ConfigError, DocbackupError
-from docbackup.storage.base import Encryption
 
 
 def _parse_set(spec: str) -> tuple[str, str]:
@@ -139,26 +138,6 @@ def init_cmd(ctx: click.Context, stack_name: str, sets: tuple[str, ...]) -> None
         click.echo("no set for this machine yet: add one with --set NAME=FOLDER")
 
 
-def notify(config: cfg.Config, result: BackupResult) -> str | None:
-    """Publish a short summary to the stack's topic: always on failure, on success only when
-    the config asks. Returns why publishing failed; the run's own result still stands."""
-    from docbackup.nightly import message, subject
-
-    if result.status == "complete" and not config.notify_on_success:
-        return None
-    return _publish(config, subject(result), message(result))
-
-
-def _publish(config: cfg.Config, subject: str, text: str) -> str | None:
-    if not config.alarm_topic_arn:
-        return None
-    try:
-        compose.publish(config.alarm_topic_arn, subject, text)
-    except Exception as exc:  # the backup is over either way; say the notice did not go
-        return f"could not publish to {config.alarm_topic_arn}: {exc}"
-    return None
-
-
 @click.command("run")
 @workers_option
 @click.option(
@@ -192,7 +171,9 @@ def run_cmd(
         mine = [s for s in config.sets.values() if s.here]
         if not mine:
             raise ConfigError(f"{config.path} names no set for this machine; see `init --set`")
-        store = compose.backup_store(_need(config.bucket, "bucket"), workers=workers)
+        store = compose.backup_store(
+            _need(config.bucket, "bucket"), workers=workers, region=config.region
+        )
     except DocbackupError as exc:
         click.echo(f"docbackup: error: {exc}", err=True)
         if as_json:
@@ -200,55 +181,33 @@ def run_cmd(
         sys.exit(exitcodes.for_error(exc))
     results: list[dict[str, object]] = []
     interrupt.track("sets", lambda: results)  # the sets done before a signal stopped the run
-    worst = exitcodes.OK
-    # Exit 2 promises nothing was written: only when every set was refused as bad input.
-    unusable = True
-    for s in mine:
-        try:
-            result = backup(
-                store,
-                compose.source_for(
-                    s.source, store, exclude=s.exclude, default_excludes=s.default_excludes
-                ),
-                BackupOptions(
-                    set_name=s.name,
-                    timezone=config.timezone or "UTC",
-                    encryption=Encryption("aws:kms", config.kms_key_id),
-                    retention_days=config.retention_days or 30,
-                    workers=workers,
-                    allow_unversioned=allow_unversioned or config.allow_unversioned,
-                    allow_new_source=allow_new_source or s.allow_new_source,
-                    check_clock=True,
-                ),
-                reporter=reporter(as_json),
-            )
-        except DocbackupError as exc:
-            # One set's bad folder must not stop the others; it is reported and counted.
-            # An unmounted share is the usual cause: it must reach a person, not only a log.
-            click.echo(f"docbackup: set {s.name}: error: {exc}", err=True)
-            results.append({"set": s.name, "status": "failed", "error": str(exc)})
-            problem = _publish(config, f"docbackup {s.name}: failed", f"{s.name}: {exc}")
-            if problem:
-                click.echo(f"docbackup: set {s.name}: {problem}", err=True)
-            worst = max(worst, exitcodes.FAILED)
-            unusable = unusable and isinstance(exc, ConfigError)
-            continue
-        summary = result.summary()
-        problem = notify(config, result)
-        if problem:
-            click.echo(f"docbackup: set {s.name}: {problem}", err=True)
-            summary["notice"] = problem
-        results.append(summary)
-        unusable = False
-        worst = max(worst, exitcodes.for_status(result.status))
-        if not as_json:
-            render.backup_text(result)
-    if unusable:
-        worst = exitcodes.USAGE
+
+    def told(outcome: Outcome) -> None:
+        if isinstance(outcome, SetFailed):
+            click.echo(f"docbackup: set {outcome.name}: error: {outcome.error}", err=True)
+        if outcome.notice_problem:
+            click.echo(f"docbackup: set {outcome.name}: {outcome.notice_problem}", err=True)
+        results.append(outcome.summary())
+        if isinstance(outcome, SetBackedUp) and not as_json:
+            render.backup_text(outcome.result)
+
+    office = Office(
+        kms_key_id=config.kms_key_id,
+        timezone=config.timezone,
+        retention_days=config.retention_days,
+        workers=workers,
+        allow_unversioned=allow_unversioned or config.allow_unversioned,
+        allow_new_source=allow_new_source,
+        topic_arn=config.alarm_topic_arn,
+        notify_on_success=config.notify_on_success,
+        region=config.region,
+    )
+    run = run_sets(store, mine, office, reporter=lambda: reporter(as_json), on_outcome=told)
+    code = exitcodes.for_agent(run)
     if as_json:
-        status = "complete" if worst == exitcodes.OK else "failed"
+        status = "complete" if code == exitcodes.OK else "failed"
         render.emit_json({"status": status, "sets": results})
-    sys.exit(worst)
+    sys.exit(code)
 
 
 def _need(value: str | None, what: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from docbackup.agent import AgentRun
 from docbackup.errors import ConfigError
 
 OK = 0
@@ -23,3 +24,11 @@ def for_status(status: str) -> int:
 
 def for_error(exc: BaseException) -> int:
     return USAGE if isinstance(exc, ConfigError) else FAILED
+
+
+def for_agent(run: AgentRun) -> int:
+    """The office machine's night: 2 only when every set was refused as bad input (then
+    nothing was written), otherwise the worst of its sets."""
+    if run.every_set_refused:
+        return USAGE
+    return max((for_status(o.status) for o in run.outcomes), default=OK)

@@ -1,0 +1,163 @@
+"""The office machine's night: every set it backs up, one after another, each told to the
+stack's topic.
+
+The command line (`docbackup run`) reads the config file and renders what happens here; this
+module decides what a night of several sets is. One set's bad folder does not stop the others,
+and it is a notice, not only a log line: an unmounted share is the usual cause, and a person
+must hear of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from docbackup import compose, notices, tuning
+from docbackup.engine import BackupOptions, BackupResult, backup
+from docbackup.engine.progress import Reporter
+from docbackup.errors import ConfigError, DocbackupError
+from docbackup.storage.base import Encryption
+from docbackup.storage.s3 import S3Store
+
+# What the stack's lifecycle rule keeps when the config file does not say.
+DEFAULT_RETENTION_DAYS = 30
+
+
+class SetLike(Protocol):
+    """One set as the config file names it (the command line's SetConfig is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def exclude(self) -> tuple[str, ...]: ...
+    @property
+    def default_excludes(self) -> bool: ...
+    @property
+    def allow_new_source(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Office:
+    """What every set of the machine's night shares: the stack's key and rules, and the run's."""
+
+    kms_key_id: str | None  # None: the bucket's default key
+    timezone: str | None = None
+    retention_days: int | None = None
+    workers: int = tuning.WORKERS
+    allow_unversioned: bool = False
+    # Every set may back up a folder other than its last night's (the command's flag).
+    allow_new_source: bool = False
+    topic_arn: str | None = None
+    notify_on_success: bool = False
+    region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetBackedUp:
+    """The set's night ran: complete, partial or failed, as its result says."""
+
+    name: str
+    result: BackupResult
+    notice_problem: str | None = None
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    def summary(self) -> dict[str, object]:
+        body = self.result.summary()
+        if self.notice_problem:
+            body["notice"] = self.notice_problem
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class SetFailed:
+    """The set's night never ran: its folder, its settings or the bucket refused it."""
+
+    name: str
+    error: DocbackupError
+    notice_problem: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "failed"
+
+    def summary(self) -> dict[str, object]:
+        return {"set": self.name, "status": "failed", "error": str(self.error)}
+
+
+Outcome = SetBackedUp | SetFailed
+
+
+@dataclass(slots=True)
+class AgentRun:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def every_set_refused(self) -> bool:
+        """Every set was refused as bad input: then, and only then, nothing was written."""
+        return bool(self.outcomes) and all(
+            isinstance(o, SetFailed) and isinstance(o.error, ConfigError) for o in self.outcomes
+        )
+
+
+def run_sets(
+    store: S3Store,
+    sets: Iterable[SetLike],
+    office: Office,
+    *,
+    reporter: Callable[[], Reporter | None] = lambda: None,
+    on_outcome: Callable[[Outcome], object] = lambda _o: None,
+) -> AgentRun:
+    """Back up each set in turn; `on_outcome` hears of each as it ends."""
+    run = AgentRun()
+    for s in sets:
+        outcome = _one(store, s, office, reporter())
+        run.outcomes.append(outcome)
+        on_outcome(outcome)
+    return run
+
+
+def _one(store: S3Store, s: SetLike, office: Office, reporter: Reporter | None) -> Outcome:
+    try:
+        result = backup(
+            store,
+            compose.source_for(
+                s.source, store, exclude=s.exclude, default_excludes=s.default_excludes
+            ),
+            BackupOptions(
+                set_name=s.name,
+                timezone=office.timezone or "UTC",
+                encryption=Encryption("aws:kms", office.kms_key_id),
+                retention_days=office.retention_days or DEFAULT_RETENTION_DAYS,
+                workers=office.workers,
+                allow_unversioned=office.allow_unversioned,
+                allow_new_source=office.allow_new_source or s.allow_new_source,
+                check_clock=True,
+            ),
+            reporter=reporter,
+        )
+    except DocbackupError as exc:
+        problem = _publish(
+            office, notices.refused_subject(s.name), notices.refused_message(s.name, exc)
+        )
+        return SetFailed(s.name, exc, problem)
+    problem = None
+    if result.status != "complete" or office.notify_on_success:
+        problem = _publish(office, notices.subject(result), notices.message(result))
+    return SetBackedUp(s.name, result, problem)
+
+
+def _publish(office: Office, subject: str, text: str) -> str | None:
+    """Why the notice did not go, or None: the set's own outcome stands either way."""
+    if not office.topic_arn:
+        return None
+    try:
+        compose.publish(office.topic_arn, subject, text, region=office.region)
+    except Exception as exc:  # the backup is over either way; say the notice did not go
+        return f"could not publish to {office.topic_arn}: {exc}"
+    return None
