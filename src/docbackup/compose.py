@@ -13,8 +13,6 @@ import functools
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from docbackup import tuning
@@ -120,30 +118,14 @@ def session(region: str | None = None) -> Aws:
     return Aws(region)
 
 
-# The config file's region for the command being run, for the clients built without one.
-_command_region: str | None = None
-
-
-@contextmanager
-def command_region(region: str | None) -> Iterator[None]:
-    """Within the block, a client built with no `region` takes this one: how the command line
-    hands its config file's region to every client of a command without writing it into
-    os.environ, where it would outlive the command and reach every child process."""
-    global _command_region
-    saved, _command_region = _command_region, region
-    try:
-        yield
-    finally:
-        _command_region = saved
-
-
 def resolve_region(region: str | None) -> str | None:
     """The region to set on a session, or None to leave it to the chain: the environment's
-    (AWS_REGION, AWS_DEFAULT_REGION) wins, then `region` or the command's, then the profile's.
-    """
+    (AWS_REGION, AWS_DEFAULT_REGION) wins, then `region` (the config file's), then the
+    profile's. Passed, never written into os.environ, where it would outlive the command and
+    reach every child process."""
     if os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"):
         return None
-    return region or _command_region
+    return region
 
 
 def core_session(region: str | None = None) -> Any:

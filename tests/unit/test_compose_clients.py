@@ -103,11 +103,46 @@ def test_the_environments_region_wins_over_the_one_passed(
     assert compose.client("sts", region=REGION).meta.region_name == "ca-central-1"
 
 
-def test_a_commands_region_reaches_clients_built_without_one_until_it_ends() -> None:
+class _Stop(Exception):
+    """Raised where a command would first reach AWS: how far the test lets it go."""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--bucket", "b"],
+        ["status", "--stack-name", "s"],
+        ["deploy", "--stack-name", "s"],
+        ["report", "--bucket", "b", "--html", "report.html"],
+        ["run"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_the_config_files_region_reaches_a_commands_clients_as_an_argument(
+    args: list[str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from click.testing import CliRunner
+
+    from docbackup.cli import config as cfg
+    from docbackup.cli.main import cli
+
+    path = tmp_path / "config.toml"
+    office = cfg.SetConfig("office", str(tmp_path))
+    config = cfg.Config(path=str(path), region=REGION, bucket="b", sets={"office": office})
+    cfg.save(config, now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    seen: list[str | None] = []
+    real = compose.core_session
+
+    def first_session(region: str | None = None) -> Any:
+        seen.append(real(region).get_config_variable("region"))
+        raise _Stop
+
+    monkeypatch.setattr(compose, "core_session", first_session)
+    monkeypatch.chdir(tmp_path)
     before = dict(os.environ)
-    with compose.command_region(REGION):
-        assert_docbackup_client(compose.client("cloudwatch"))
-        assert compose.session().region_name == REGION
-        assert compose.client("sts", region="us-west-2").meta.region_name == "us-west-2"
-        assert dict(os.environ) == before
-    assert compose.session().region_name is None
+    with pytest.raises(_Stop):
+        CliRunner().invoke(cli, ["--config", str(path), *args], catch_exceptions=False)
+    assert seen == [REGION]
+    assert dict(os.environ) == before

@@ -119,7 +119,7 @@ def init_cmd(ctx: click.Context, stack_name: str, sets: tuple[str, ...]) -> None
     try:
         new_sets = [_parse_set(s) for s in sets]
         old = cfg.load(path) if os.path.exists(path) else None
-        session = compose.session()
+        session = compose.session(old.region if old else None)
         outputs, parameters = describe_stack(session, stack_name)
         config = build_config(
             path, stack_name, outputs, parameters, session.region_name, old, new_sets

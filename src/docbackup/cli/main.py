@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from docbackup import __version__, compose
+from docbackup import __version__
 from docbackup.cli import config as cfg
 from docbackup.cli import interrupt
 from docbackup.cli.options import State, fail
@@ -68,8 +68,6 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = State(config_path, config)
     if config is not None:
         ctx.default_map = config.default_map()
-        # The file's region for every client the command builds, until the command ends.
-        ctx.with_resource(compose.command_region(config.region))
 
 
 def _attach() -> None:

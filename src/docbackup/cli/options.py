@@ -28,6 +28,14 @@ class State:
     config: cfg.Config | None
 
 
+def config_region() -> str | None:
+    """The config file's region, which every command passes to the clients it builds (the
+    environment's AWS_REGION still wins, see compose.resolve_region)."""
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(State) if ctx else None
+    return state.config.region if state and state.config else None
+
+
 def fail(exc: BaseException, as_json: bool = False, **extra: object) -> NoReturn:
     """One line on stderr; with --json also the one JSON object, saying the run failed."""
     click.echo(f"docbackup: error: {exc}", err=True)
@@ -119,7 +127,9 @@ def need_bucket(bucket: str | None) -> str:
 def open_store(
     bucket: str | None, workers: int, counter: compose.RequestCounter | None = None
 ) -> S3Store:
-    return compose.backup_store(need_bucket(bucket), workers=workers, counter=counter)
+    return compose.backup_store(
+        need_bucket(bucket), workers=workers, counter=counter, region=config_region()
+    )
 
 
 def finish(

@@ -7,7 +7,14 @@ import datetime as dt
 import click
 
 from docbackup import atomic, compose, layout
-from docbackup.cli.options import bucket_option, fail, open_store, retention_option, set_option
+from docbackup.cli.options import (
+    bucket_option,
+    config_region,
+    fail,
+    open_store,
+    retention_option,
+    set_option,
+)
 from docbackup.cli.report_html import CHART_DAYS, render
 from docbackup.engine import Catalog
 from docbackup.errors import ConfigError, DocbackupError
@@ -60,7 +67,7 @@ def _alarms(stack_name: str) -> dict[str, str] | None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return stack_alarms(compose.session(), stack_name)
+        return stack_alarms(compose.session(config_region()), stack_name)
     except (BotoCoreError, ClientError) as exc:
         click.echo(f"docbackup: warning: alarm states not shown: {exc}", err=True)
         return None

@@ -8,7 +8,7 @@ import click
 
 from docbackup import layout
 from docbackup.cli import exitcodes, render
-from docbackup.cli.options import fail, finish, json_option
+from docbackup.cli.options import config_region, fail, finish, json_option
 from docbackup.errors import ConfigError, DocbackupError
 
 
@@ -67,7 +67,7 @@ def deploy_cmd(
         extra_parameters=extra,
     )
     try:
-        result = deploy(request, say=lambda m: click.echo(m, err=True))
+        result = deploy(request, say=lambda m: click.echo(m, err=True), region=config_region())
     except DocbackupError as exc:
         fail(exc)
     click.echo(f"stack {result.stack_name}: {result.action}")
@@ -101,6 +101,7 @@ def status_cmd(stack_name: str, nights: int, set_name: str | None, as_json: bool
             stack_name,
             nights=nights,
             set_name=layout.check_set_name(set_name) if set_name else None,
+            region=config_region(),
         )
     except DocbackupError as exc:
         fail(exc, as_json)
