@@ -24,9 +24,9 @@ from docbackup.sandbox import archive_aging, demo
 from docbackup.sandbox.rules import actors
 from docbackup.sandbox.rules.actors import Actor, StackActors
 from docbackup.sandbox.server import LocalAWS, acting_as
+from tests.days import today, tonight
 
 MiB = 1024 * 1024
-TODAY = dt.date.today()
 
 
 def cli_as(actor: Actor, *args: str) -> Result:
@@ -54,7 +54,7 @@ def test_the_office_machine_backs_up_large_documents_with_and_without_a_key(
 ) -> None:
     out, aws = stack["outputs"], stack["aws"]
     config = tmp_path / "config.toml"
-    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    yesterday = (today() - dt.timedelta(days=1)).isoformat()
 
     # WHEN the office machine sets itself up from the stack (the config names the stack key)
     made = cli_as(
@@ -157,7 +157,7 @@ def test_the_readers_paths_under_the_read_only_policies(
 ) -> None:
     out, aws = stack["outputs"], stack["aws"]
     bucket = out["BackupBucketName"]
-    demo._invoke(aws, out["BackupLambdaArn"], {"date": TODAY.isoformat()}, crew.function)
+    demo._invoke(aws, out["BackupLambdaArn"], {"date": tonight()}, crew.function)
     some = "03.pdf"
 
     as_restorer = [
@@ -207,7 +207,7 @@ def test_a_restorer_without_get_object_version_is_refused_as_aws_refuses(
     stack: dict[str, Any], crew: StackActors, tmp_path: Path
 ) -> None:
     out, aws = stack["outputs"], stack["aws"]
-    demo._invoke(aws, out["BackupLambdaArn"], {"date": TODAY.isoformat()}, crew.function)
+    demo._invoke(aws, out["BackupLambdaArn"], {"date": tonight()}, crew.function)
     iam = aws.client("iam")
     granted = iam.get_policy_version(
         PolicyArn=out["RestorePolicyArn"],
@@ -278,7 +278,7 @@ def test_the_functions_nights_first_unchanged_and_refresh(
             nights.append(demo._invoke(aws, out["BackupLambdaArn"], event, crew.function))
     first, again = nights
     # Six days on, retention 7 (dev): every untouched copy is refreshed by a server-side copy.
-    refresh = demo._invoke(aws, out["BackupLambdaArn"], {"date": TODAY.isoformat()}, crew.function)
+    refresh = demo._invoke(aws, out["BackupLambdaArn"], {"date": tonight()}, crew.function)
 
     assert (first["status"], first["new"]) == ("complete", 25)
     assert (again["status"], again["unchanged"]) == ("complete", 25)
@@ -320,8 +320,8 @@ def test_archived_copies_are_sent_again_and_restored_within_the_policies(
     assert {m.key.rsplit("/", 1)[-1] for m in moved} == {"scan-0.pdf", "scan-1.pdf"}
 
     # WHEN tonight's refresh meets them, the function sends them again from the source
-    tonight = demo._invoke(aws, out["BackupLambdaArn"], {"date": TODAY.isoformat()}, crew.function)
-    assert (tonight["status"], tonight["resent"]) == ("complete", 2)
+    resent = demo._invoke(aws, out["BackupLambdaArn"], {"date": tonight()}, crew.function)
+    assert (resent["status"], resent["resent"]) == ("complete", 2)
 
     # AND a restorer asks S3 for the archived night back, then restores it
     common = (

@@ -4,7 +4,6 @@ then looking into the nights with ls, find, diff and cat, and `status` without f
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import os
@@ -18,9 +17,7 @@ from click.testing import CliRunner, Result
 from docbackup.cli.main import cli
 from docbackup.sandbox.rules.actors import Actor, StackActors
 from docbackup.sandbox.server import acting_as
-
-TODAY = dt.date.today()
-YESTERDAY = (TODAY - dt.timedelta(days=1)).isoformat()
+from tests.days import tonight, yesterday
 
 
 def run(config: Path, *args: str, actor: Actor | None = None) -> Result:
@@ -96,7 +93,7 @@ def test_init_then_run_then_find_things(
     assert tomllib.loads(config.read_text())["sets"]["documents"]["here"] is False
 
     # WHEN last night's backup of the configured set ran, its folder given as well
-    first = run(config, "backup", str(office), "--set", "office", "--date", YESTERDAY, "--json")
+    first = run(config, "backup", str(office), "--set", "office", "--date", yesterday(), "--json")
 
     # THEN the office set is stored, without the lock files or the set's excluded note
     assert first.exit_code == 0, first.output
@@ -130,8 +127,8 @@ def test_init_then_run_then_find_things(
     assert doc["status"] == "complete"
     assert [(s["set"], s["new"], s["changed"]) for s in doc["sets"]] == [("office", 1, 1)]
 
-    today = TODAY.isoformat()
-    changes = json.loads(run(config, "diff", YESTERDAY, today, "--json").stdout)
+    this_night = tonight()
+    changes = json.loads(run(config, "diff", yesterday(), this_night, "--json").stdout)
     assert (changes["added"], changes["changed"], changes["removed"]) == (1, 1, 1)
     assert {(c["path"], c["kind"]) for c in changes["changes"]} == {
         ("invoices/INV-0002.pdf", "added"),
@@ -142,18 +139,18 @@ def test_init_then_run_then_find_things(
     found = json.loads(run(config, "find", "lease*", "--json").stdout)
     (hit,) = found["documents"]
     assert hit["path"] == "contracts/Lease 2025.pdf"
-    assert [v["nights"] for v in hit["versions"]] == [[YESTERDAY], [today]]
+    assert [v["nights"] for v in hit["versions"]] == [[yesterday()], [this_night]]
     # a path typed as from the top of the folder finds the same document
     anchored = json.loads(run(config, "find", "/contracts/lease*", "--json").stdout)
     assert [d["path"] for d in anchored["documents"]] == ["contracts/Lease 2025.pdf"]
-    old = run(config, "cat", YESTERDAY, "contracts/Lease 2025.pdf")
+    old = run(config, "cat", yesterday(), "contracts/Lease 2025.pdf")
     assert old.stdout_bytes == lease
 
     # status finds the stack in the config: the chart has every day, the empty ones said
     # (status and report read the stack's settings and alarms: the operator's policy)
     shown = run(config, "status", "--set", "office", "--nights", "5", actor=crew.operator)
     assert shown.exit_code == 0, shown.output
-    assert today in shown.stdout and YESTERDAY in shown.stdout and "no run" in shown.stdout
+    assert this_night in shown.stdout and yesterday() in shown.stdout and "no run" in shown.stdout
     assert "the last 5 nights" in shown.stdout
     days = [line.split()[0] for line in shown.stdout.splitlines() if line[:4].isdigit()]
     assert len(days) == 5
@@ -170,7 +167,7 @@ def test_init_then_run_then_find_things(
         '<script type="application/json" id="nights">'
     )
     embedded = json.loads(html[start : html.index("</script>", start)].replace("<\\/", "</"))
-    assert sorted(n["date"] for n in embedded["nights"]) == [YESTERDAY, today]
+    assert sorted(n["date"] for n in embedded["nights"]) == [yesterday(), this_night]
     assert f"{stack['name']}-BackupFailureAlarm" in html
     # and every request of the office machine and the operator was within their policies
     assert stack["aws"].requests.denied == []

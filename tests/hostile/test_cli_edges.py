@@ -33,17 +33,9 @@ from docbackup.engine import BackupOptions, backup
 from docbackup.errors import ConfigError, DocbackupError, StoreError
 from docbackup.sandbox.server import LocalAWS
 from docbackup.storage import Encryption
+from tests.days import today, yesterday
 from tests.faultproxy import FaultProxy
 from tests.treebuilder import tree_hashes, write
-
-
-def today() -> dt.date:
-    """Tonight by the UTC clock, read when a test runs (a suite may cross midnight)."""
-    return dt.datetime.now(dt.UTC).date()
-
-
-def yesterday() -> str:
-    return (today() - dt.timedelta(days=1)).isoformat()
 
 
 def run(*args: str) -> Result:

@@ -36,6 +36,7 @@ from docbackup.sources import IGNORE_FILE, LocalSource, ObjectSource, ScanResult
 from docbackup.sources import upload as transfer
 from docbackup.sources.base import Outcome
 from docbackup.storage import Encryption, MemoryBackend, MemoryStore, Store
+from tests.days import tonight
 from tests.treebuilder import tree_hashes, write
 
 DATE = dt.date(2025, 10, 15)
@@ -44,7 +45,6 @@ BEFORE = DATE - dt.timedelta(days=1)
 ENC = Encryption("aws:kms")
 NONE = Encryption("none")
 MIB = 1024 * 1024
-TODAY = dt.date.today().isoformat()
 
 
 def opts(date: dt.date = DATE, **kw: Any) -> BackupOptions:
@@ -235,7 +235,7 @@ def test_on_moto_the_cli_names_the_file_that_is_also_a_folder_and_exits_1(
     assert [f["path"] for f in summary["failures"]] == ["Report"]
     assert "Traceback" not in night.stderr
     target = tmp_path / "r"
-    again = run_cli("restore", TODAY, "--to", str(target), "--bucket", bucket, "--json")
+    again = run_cli("restore", tonight(), "--to", str(target), "--bucket", bucket, "--json")
     # Every document the partial night lists comes back (the night itself stays partial).
     assert (json.loads(again.stdout)["restored"], json.loads(again.stdout)["failed"]) == (1, 0)
     assert (target / "Report" / "2026.pdf").read_bytes() == b"the 2026 report"
@@ -605,7 +605,7 @@ def test_a_tree_1500_levels_deep_backs_up_complete_and_restores(
     assert (summary["status"], summary["documents"]) == ("complete", len(FILE_DEPTHS) + 1)
     assert summary["excluded"] == 2
     target = tmp_path / "r"
-    done = run_cli("restore", TODAY, "--to", str(target), "--bucket", bucket, "--json")
+    done = run_cli("restore", tonight(), "--to", str(target), "--bucket", bucket, "--json")
     assert done.exit_code == 0, done.output
     for depth in FILE_DEPTHS:
         assert (target / deep_path(depth, "f")).read_bytes() == f"at depth {depth}".encode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -12,11 +11,10 @@ from click.testing import CliRunner, Result
 
 from docbackup.cli.main import cli
 from docbackup.sandbox.server import LocalAWS
+from tests.days import tonight, yesterday
 from tests.treebuilder import awkward_tree, sly_edit, tree_hashes, write
 
 BIG = 9 * 1024 * 1024  # over boto3's 8 MiB multipart threshold
-YESTERDAY = (dt.date.today() - dt.timedelta(days=1)).isoformat()
-TODAY = dt.date.today().isoformat()
 
 
 def run(*args: str) -> Result:
@@ -35,7 +33,7 @@ def test_backup_list_restore_verify(tmp_path: Path, moto_bucket: tuple[str, str]
     night1 = awkward_tree(str(src), big_size=BIG)
     common = ("--bucket", bucket)
 
-    first = run("backup", str(src), *common, "--kms-key-id", key, "--date", YESTERDAY, "--json")
+    first = run("backup", str(src), *common, "--kms-key-id", key, "--date", yesterday(), "--json")
     assert first.exit_code == 0, first.output
     summary = as_json(first)
     for field in (
@@ -55,14 +53,14 @@ def test_backup_list_restore_verify(tmp_path: Path, moto_bucket: tuple[str, str]
         assert field in summary
     assert summary["status"] == "complete"
     assert summary["documents"] == summary["new"] == len(night1)
-    assert summary["manifest_key"] == f"backups/{YESTERDAY}/documents.manifest.json"
+    assert summary["manifest_key"] == f"backups/{yesterday()}/documents.manifest.json"
 
     sly_edit(str(src / "invoices/2025/INV-0002.pdf"))
     write(str(src), "new.txt", b"new")
     night2 = tree_hashes(str(src))
     second = as_json(run("backup", str(src), *common, "--kms-key-id", key, "--json"))
     assert (second["status"], second["new"], second["changed"]) == ("complete", 1, 1)
-    assert second["date"] == TODAY
+    assert second["date"] == tonight()
     # Running the same night again costs a handful of requests, not one per document: the
     # bucket check and its versioning, dates, a look at tonight's manifest and its read,
     # tonight's listing, the lease (a refused create, a look at it, the take-over, the renewal
@@ -75,11 +73,11 @@ def test_backup_list_restore_verify(tmp_path: Path, moto_bucket: tuple[str, str]
     snapshots = listing["snapshots"]
     assert isinstance(snapshots, list)
     assert [(s["date"], s["status"], s["restorable"]) for s in snapshots] == [
-        (TODAY, "complete", True),
-        (YESTERDAY, "complete", True),
+        (tonight(), "complete", True),
+        (yesterday(), "complete", True),
     ]
 
-    for date, expected in ((YESTERDAY, night1), ("latest", night2)):
+    for date, expected in ((yesterday(), night1), ("latest", night2)):
         target = tmp_path / f"restore-{date}"
         restored = run("restore", date, "--to", str(target), *common, "--json")
         assert restored.exit_code == 0, restored.output
@@ -157,7 +155,7 @@ def test_verify_reports_a_tampered_copy(
     assert run("backup", str(src), "--bucket", bucket).exit_code == 0
     # Rewrite the manifest so it promises bytes the bucket does not hold.
     s3 = aws_env.client("s3")
-    mkey = f"backups/{TODAY}/documents.manifest.json"
+    mkey = f"backups/{tonight()}/documents.manifest.json"
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=mkey)["Body"].read())
     manifest["entries"][0]["sha256"] = "0" * 64
     s3.put_object(Bucket=bucket, Key=mkey, Body=json.dumps(manifest).encode())

@@ -19,9 +19,9 @@ from click.testing import CliRunner, Result
 
 from docbackup.cli.main import cli
 from docbackup.sandbox.server import LocalAWS
+from tests.days import today
 from tests.treebuilder import write
 
-TODAY = dt.datetime.now(dt.UTC).date()
 BIG = 9 * 1024 * 1024  # over the 8 MiB multipart threshold
 
 
@@ -29,8 +29,8 @@ def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
-def lease_key(date: dt.date = TODAY) -> str:
-    return f"backups/{date}/documents.lease.json"
+def lease_key(date: dt.date | None = None) -> str:
+    return f"backups/{date or today()}/documents.lease.json"
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_a_night_with_no_changes_costs_seven_requests_and_writes_nothing_unconfi
     bucket, _ = moto_bucket
     write(str(tmp_path / "office"), "a.txt", b"a")
     common = (str(tmp_path / "office"), "--bucket", bucket, "--json")
-    two_days_ago, yesterday = TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1)
+    two_days_ago, yesterday = today() - dt.timedelta(days=2), today() - dt.timedelta(days=1)
     assert run("backup", *common, "--date", str(two_days_ago)).exit_code == 0
 
     # A night with no changes: the lease confirms the encryption at no extra cost. (HeadBucket,
@@ -151,5 +151,5 @@ def test_a_night_with_no_changes_costs_seven_requests_and_writes_nothing_unconfi
     refused = run("backup", *common)
     assert refused.exit_code == 2, refused.output
     assert "did not confirm aws:kms:bucket-default" in refused.stderr
-    tonight = {v["key"] for v in versions(aws_env, bucket) if str(TODAY) in v["key"]}
+    tonight = {v["key"] for v in versions(aws_env, bucket) if str(today()) in v["key"]}
     assert tonight == {lease_key()}
