@@ -16,11 +16,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 
+import jinja2
 import pytest
 
-from docbackup.cli.report_html import CSP, render
+from docbackup.cli.report_html import CSP, render, templates
 from docbackup.engine.results import SnapshotInfo
 
 TODAY = dt.date(2026, 11, 21)
@@ -293,6 +295,72 @@ def test_no_nights_yet() -> None:
     assert summary == "0 of the last 30 dates restore fully; oldest restorable: none"
     rows = root.find(id="nights-table")[0].find(tag="tr")
     assert len(rows) == 31 and all("no run" in r.all_text() for r in rows[1:])
+
+
+INJECTED = "<script>alert(1)</script>"
+
+
+def test_names_documents_and_error_text_are_shown_as_text() -> None:
+    # GIVEN a bucket, a set, an unreadable document's error and an alarm, each with markup,
+    # a quote and an ampersand (the alarm's state tries to leave its class attribute)
+    bucket = f'office"&{INJECTED}'
+    set_name = f'set"&{INJECTED}'
+    note = f'docs/{INJECTED}".pdf: cannot read & skipped <img src=x onerror="alert(2)">'
+    bad = dataclasses.replace(night(TODAY), set=set_name, status="invalid", note=note)
+    alarm, state = f"Night{INJECTED}", '" onmouseover="alert(3)'
+
+    # WHEN the page is drawn
+    html = page([bad], bucket=bucket, set_name=set_name, alarms={alarm: state})
+
+    # THEN each shows escaped (the JSON, inert script data, is the next test's), and no
+    # element or attribute of theirs exists
+    embedded = r'<script type="application/json" id="nights">.*?</script>'
+    markup = re.sub(embedded, "", html, count=1, flags=re.S)
+    assert INJECTED not in markup and "<img" not in markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup
+    assert "office&#34;&amp;&lt;script&gt;" in markup and "docs/&lt;script&gt;" in markup
+    root = parse(html)
+    assert [s.attrs.get("type") for s in root.find(tag="script")] == ["application/json", None]
+    assert root.find(tag="img") == []
+    assert not any(k.startswith("on") for n in root.iter() for k in n.attrs)
+    assert root.find(tag="title")[0].text == f"Backup report: {bucket}, set {set_name}"
+    assert [s.text for s in root.find(tag="strong")] == [bucket, set_name]
+    assert root.find(id="verdict")[0].text == f"Last night (2026-11-21) invalid: {note}"
+    assert note in root.find(id="nights-table")[0].all_text()
+    [cell] = [n for n in root.find(id="alarms")[0].iter() if n.tag == "td" and n.text == state]
+    assert cell.attrs == {"class": f"alarm-{state}"}
+
+
+def test_a_name_cannot_close_the_embedded_json() -> None:
+    # GIVEN a set name and a note that try to end the JSON's script element, in either case,
+    # and to hide the real end behind a comment
+    set_name = f"a</script>{INJECTED}</SCRIPT >"
+    note = f"b<!--<script>{INJECTED}"
+    html = page([dataclasses.replace(night(TODAY), set=set_name, note=note)], set_name=set_name)
+    # THEN the element holds all of the JSON, which gives both back exactly
+    json_part = re.search(r'<script type="application/json" id="nights">(.*?)</script>', html, re.S)
+    assert json_part is not None
+    assert re.search(r"</script|<!--", json_part.group(1), re.I) is None
+    data = json.loads(json_part.group(1))
+    assert data["set"] == set_name and data["nights"][0]["note"] == note
+    scripts = parse(html).find(tag="script")
+    assert [s.attrs.get("type") for s in scripts] == ["application/json", None]
+    assert json.loads(scripts[0].text) == data
+
+
+def test_the_page_is_drawn_from_the_packages_templates() -> None:
+    # The style and the script are the package's files, inlined verbatim: the page loads nothing.
+    files = resources.files("docbackup.cli") / "templates"
+    html = page()
+    for name, element in (("report.css", "style"), ("report.js", "script")):
+        text = (files / name).read_text(encoding="utf-8")
+        assert f"<{element}>\n{text}</{element}>" in html
+    # A value the page names and the code does not give fails the render instead of leaving
+    # a blank: the page itself, drawn with one of its values missing.
+    with pytest.raises(jinja2.UndefinedError, match="'verdict' is undefined"):
+        templates().get_template("report.html.j2").render(
+            csp=CSP, bucket="b", set_name="s", generated="now", verdict_ok=True
+        )
 
 
 def test_the_charts_draw_in_headless_chromium(tmp_path: Path) -> None:
