@@ -50,7 +50,17 @@ def write_night(
         )
     status: Status = "partial" if failures else "complete"
     manifest = Manifest(
-        "documents", date, status, at, at, "src", 30, encryption.describe(), "0", entries, failures
+        "documents",
+        date,
+        status,
+        at,
+        at,
+        "src",
+        30,
+        encryption.describe(),
+        "0",
+        failures,
+        entries=entries,
     ).to_json()
     store.put(
         layout.manifest_key(date, "documents"),

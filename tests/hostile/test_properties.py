@@ -243,7 +243,7 @@ def test_valid_manifests_round_trip(entries: list[Entry]) -> None:
     assert Manifest.from_json(data, expect_set=SET, expect_date=DATE) == manifest
     with ManifestStream(io.BytesIO(data), expect_set=SET, expect_date=DATE) as stream:
         assert list(stream.entries()) == sorted(entries, key=lambda e: e.path)
-        assert stream.manifest.unreadable == () and stream.documents == len(entries)
+        assert stream.manifest.unreadable == () and stream.manifest.documents == len(entries)
 
 
 # -- paths ---------------------------------------------------------------------------------

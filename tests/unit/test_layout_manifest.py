@@ -124,6 +124,23 @@ def test_an_untrustworthy_entry_is_reported_by_name(mutate: object, message: str
         assert message in header.unreadable[0].reason
 
 
+def test_a_header_counts_only_the_entries_that_can_be_trusted() -> None:
+    # GIVEN a manifest of three documents, one of whose entries cannot be trusted
+    m = manifest(entry("a.txt", size=5), entry("b.txt", sha256="xyz"), entry("c.txt", size=7))
+    assert (m.documents, m.total_bytes) == (3, 15)
+    data = m.to_json()
+    assert b'"documents":3,"bytes":15,' in data  # as written
+    # WHEN it is read back whole and streamed
+    whole = Manifest.from_json(data, expect_set="documents", expect_date=DATE)
+    with _stream(data) as stream:
+        assert stream._whole is None  # the line reader, not the fallback
+        # THEN both headers hold the totals of what they will follow, and name the rest
+        for header in (whole, stream.manifest):
+            assert (header.documents, header.total_bytes) == (2, 12)
+            assert [p.path for p in header.unreadable] == ["b.txt"]
+        assert len(list(stream.entries())) == stream.manifest.documents
+
+
 def _stream(data: bytes) -> ManifestStream:
     return ManifestStream(io.BytesIO(data), expect_set="documents", expect_date=DATE)
 
@@ -138,7 +155,7 @@ def test_manifest_stream_reads_entries_in_path_order() -> None:
     stream = _stream(data)
     assert [e.path for e in stream.entries()] == sorted(names)
     assert list(stream.entries()) == [m.entries[n] for n in sorted(names)]  # read again
-    assert stream.documents == len(names)
+    assert stream.manifest.documents == len(names)
     assert stream.manifest.failures == (Problem("z", "gone"),)
     assert stream.manifest.status == "complete"
 
@@ -151,14 +168,14 @@ def test_manifest_stream_reads_any_json_layout() -> None:
     ):
         stream = _stream(data)
         assert [e.path for e in stream.entries()] == ["a.txt", "b.txt"]
-        assert stream.documents == 2
+        assert stream.manifest.documents == 2
 
 
 def test_manifest_stream_reads_an_empty_night_line_by_line() -> None:
     stream = _stream(manifest().to_json())
     assert stream._whole is None  # the line reader, not the fallback
     assert list(stream.entries()) == []
-    assert stream.documents == 0
+    assert stream.manifest.documents == 0
 
 
 def _lines() -> list[bytes]:

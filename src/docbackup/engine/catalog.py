@@ -199,11 +199,8 @@ def describe(stream: ManifestStream, *, now: dt.datetime) -> SnapshotInfo:
     """Is every copy this night lists still within retention? (G3: which dates restore fully)."""
     header = stream.manifest
     retention_days = header.retention_days
-    documents = total = 0
     oldest: dt.datetime | None = None
     for e in stream.entries():
-        documents += 1
-        total += e.size
         stored = e.stored_datetime()
         oldest = stored if oldest is None or stored < oldest else oldest
     until = None
@@ -224,8 +221,8 @@ def describe(stream: ManifestStream, *, now: dt.datetime) -> SnapshotInfo:
         date=header.date,
         set=header.set,
         status=header.status,
-        documents=documents,
-        bytes=total,
+        documents=header.documents,
+        bytes=header.total_bytes,
         failed=len(header.failures),
         restorable=note is None,
         note=note,

@@ -35,7 +35,7 @@ from docbackup.errors import (
 )
 from docbackup.manifest import (
     Entry,
-    Manifest,
+    ManifestHeader,
     ManifestStream,
     Problem,
     Status,
@@ -310,7 +310,7 @@ class Night:
         self, summary: Summary, source: str, finished: dt.datetime
     ) -> Iterator[tuple[BinaryIO, str]]:
         """The manifest written out to a temporary file, and its SHA-256 (base64)."""
-        head = Manifest(
+        header = ManifestHeader(
             set=self.options.set_name,
             date=self.date,
             status=self.status(),
@@ -320,13 +320,16 @@ class Night:
             retention_days=self.options.retention_days,
             encryption=self.options.encryption.describe(),
             tool_version=__version__,
-            entries={},
+            # The summary counted the entries `_entry_lines` writes: carried and stored alike.
+            documents=summary.documents,
+            total_bytes=summary.total_bytes,
+            failures=self.sorted_failures(),
             bytes_uploaded=self.bytes_sent,
             counts=summary.counts,
-        ).head() | {"documents": summary.documents, "bytes": summary.total_bytes}
+        )
         with temporary_file() as body:
             out = _HashingWriter(body)
-            write_json(out, head, self._entry_lines(), self.sorted_failures())
+            write_json(out, header, self._entry_lines())
             body.seek(0)
             yield body, base64.b64encode(out.sha.digest()).decode()
 

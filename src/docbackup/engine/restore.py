@@ -71,8 +71,8 @@ def restore(
             return _manifest_unavailable(exc, catalog.set, unavailable)
         night = catalog.resolve(when)  # it came back between the read and the request
     note = _latest_note(night.manifest.date, catalog.passed_over) if when == "latest" else None
-    with night as manifest:
-        job = _Restore(store, manifest, root, selection, overwrite, reporter, tier)
+    with night:
+        job = _Restore(store, night, root, selection, overwrite, reporter, tier)
         return replace(job.run(workers), latest_note=note)
 
 
@@ -116,14 +116,14 @@ class _Restore:
     def __init__(
         self,
         store: Store,
-        manifest: ManifestStream,
+        night: ManifestStream,
         root: str,
         selection: Selection,
         overwrite: bool,
         reporter: Reporter,
         tier: RestoreTier | None,
     ) -> None:
-        self.store, self.manifest, self.root = store, manifest, root
+        self.store, self.night, self.root = store, night, root
         self.selection, self.overwrite = selection, overwrite
         self.reporter, self.tier = reporter, tier
         self.folders: set[str] = set()  # every folder the chosen documents need, relative
@@ -138,7 +138,7 @@ class _Restore:
         self.restored = self.nbytes = self.archived = self.requested = 0
 
     def chosen(self) -> Iterator[Chosen]:
-        for entry in self.manifest.entries():
+        for entry in self.night.entries():
             if not self.selection.matches(entry.path):
                 continue
             try:
@@ -208,7 +208,7 @@ class _Restore:
 
     def run(self, workers: int) -> RestoreResult:
         count, total = self.plan()
-        header = self.manifest.manifest
+        header = self.night.manifest
         not_stored = tuple(
             Problem(f.path, f.reason) for f in header.failures if self.selection.matches(f.path)
         )

@@ -21,14 +21,14 @@ from docbackup.errors import (
     ManifestArchived,
     ManifestError,
 )
-from docbackup.manifest import Entry, Manifest, ManifestStream, entry_from_doc, entry_line
+from docbackup.manifest import Entry, ManifestHeader, ManifestStream, entry_from_doc, entry_line
 from docbackup.sources.base import META_SHA256
 from docbackup.storage.base import Store
 
 _CHUNK = 1 << 20
 
 
-def _check(catalog: Catalog, manifest: Manifest, entry: Entry, deep: bool) -> str | None:
+def _check(catalog: Catalog, manifest: ManifestHeader, entry: Entry, deep: bool) -> str | None:
     info = catalog.store.head(entry.key, entry.version_id)
     if info is None:
         return "stored copy is missing"
@@ -88,7 +88,7 @@ def verify(
 # nights, one open spool each would run out of file handles. Only `seen` stays in memory.
 
 
-def _gather(stream: ManifestStream, work: BinaryIO) -> tuple[list[Manifest], int, int]:
+def _gather(stream: ManifestStream, work: BinaryIO) -> tuple[list[ManifestHeader], int, int]:
     # One night's entries are distinct copies: no set of the ones seen is needed.
     count, total = _spool(work, 0, stream.entries(), None)
     return [stream.manifest], count, total
@@ -96,10 +96,10 @@ def _gather(stream: ManifestStream, work: BinaryIO) -> tuple[list[Manifest], int
 
 def _gather_all(
     catalog: Catalog, work: BinaryIO, problems: list[Problem]
-) -> tuple[list[Manifest], int, int]:
+) -> tuple[list[ManifestHeader], int, int]:
     # A copy listed by several nights is checked once, under the newest night that lists it.
     seen: set[tuple[str, str | None]] = set()
-    nights: list[Manifest] = []
+    nights: list[ManifestHeader] = []
     count = total = 0
     for date in catalog.dates():
         try:
@@ -122,7 +122,7 @@ def _gather_all(
     return nights, count, total
 
 
-def _unreadable(manifest: Manifest) -> list[Problem]:
+def _unreadable(manifest: ManifestHeader) -> list[Problem]:
     """Entries that cannot be trusted: nothing of theirs can be checked, and they would not
     restore."""
     return [
@@ -154,7 +154,7 @@ def _spool(
 
 def _run(
     catalog: Catalog,
-    nights: list[Manifest],
+    nights: list[ManifestHeader],
     work: BinaryIO,
     count: int,
     total: int,
@@ -163,7 +163,7 @@ def _run(
     reporter: Reporter,
     problems: list[Problem],
 ) -> int:
-    def items() -> Iterator[tuple[Manifest, Entry]]:
+    def items() -> Iterator[tuple[ManifestHeader, Entry]]:
         for line in work:
             tag, _, doc = line.rstrip(b"\n").partition(b"\t")
             yield nights[int(tag)], entry_from_doc(json.loads(doc))
@@ -175,7 +175,7 @@ def _run(
     gone: list[EndpointUnreachable] = []
     checked = 0
 
-    def one(item: tuple[Manifest, Entry]) -> None:
+    def one(item: tuple[ManifestHeader, Entry]) -> None:
         nonlocal checked
         if stop.is_set():
             return
