@@ -140,7 +140,7 @@ def _principal_match(statement: dict[str, Any], who: Principal) -> str | None:
         return "direct"
     if isinstance(given, str):
         # AWS accepts only "*" as a bare string; the sandbox stores the bucket policy's Deny
-        # statements with the account's ARN so (see moto_gaps._bucket_policy): read it as such.
+        # statements with the account's ARN so (see moto_gaps.buckets): read it as such.
         given = {"AWS": given}
     for service in _listed(given.get("Service")):
         if who.service and service == who.service:
