@@ -59,7 +59,7 @@ def write_night(
         30,
         encryption.describe(),
         "0",
-        failures,
+        failures=failures,
         entries=entries,
     ).to_json()
     store.put(

@@ -10,18 +10,16 @@ must hear of it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from docbackup import compose, notices, tuning
 from docbackup.engine import BackupOptions, BackupResult, backup
+from docbackup.engine.options import DEFAULT_RETENTION_DAYS
 from docbackup.engine.progress import Reporter
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import Encryption
 from docbackup.storage.s3 import S3Store
-
-# What the stack's lifecycle rule keeps when the config file does not say.
-DEFAULT_RETENTION_DAYS = 30
 
 
 class SetLike(Protocol):
@@ -76,7 +74,8 @@ class SetBackedUp:
 
 @dataclass(frozen=True, slots=True)
 class SetFailed:
-    """The set's night never ran: its folder, its settings or the bucket refused it."""
+    """The set's night ended in an error before it had a result: its folder, its settings or
+    the bucket refused it, or the store failed it part-way."""
 
     name: str
     error: DocbackupError
@@ -99,7 +98,8 @@ class AgentRun:
 
     @property
     def every_set_refused(self) -> bool:
-        """Every set was refused as bad input: then, and only then, nothing was written."""
+        """Every set was refused as bad input: then no document was stored (a night refused
+        for its clock may have left its lease)."""
         return bool(self.outcomes) and all(
             isinstance(o, SetFailed) and isinstance(o.error, ConfigError) for o in self.outcomes
         )
@@ -112,17 +112,36 @@ def run_sets(
     *,
     reporter: Callable[[], Reporter | None] = lambda: None,
     on_outcome: Callable[[Outcome], object] = lambda _o: None,
+    on_notice_problem: Callable[[str, str], object] = lambda _name, _problem: None,
 ) -> AgentRun:
-    """Back up each set in turn; `on_outcome` hears of each as it ends."""
+    """Back up each set in turn. `on_outcome` hears of each as it ends, `on_notice_problem`
+    of a notice that could not go (set name, why)."""
     run = AgentRun()
     for s in sets:
         outcome = _one(store, s, office, reporter())
+        if isinstance(outcome, SetFailed):
+            # Told before the notice goes: a signal while SNS is slow to answer must not lose
+            # the set's error from what the interrupted run reports.
+            on_outcome(outcome)
+            problem = _publish(
+                office,
+                notices.failed_subject(s.name),
+                notices.failed_message(s.name, outcome.error),
+            )
+            if problem:
+                outcome = replace(outcome, notice_problem=problem)
+                on_notice_problem(s.name, problem)
+        else:
+            if outcome.notice_problem:
+                on_notice_problem(s.name, outcome.notice_problem)
+            on_outcome(outcome)
         run.outcomes.append(outcome)
-        on_outcome(outcome)
     return run
 
 
 def _one(store: S3Store, s: SetLike, office: Office, reporter: Reporter | None) -> Outcome:
+    """The set's night, and for a night that ran, its notice (the summary names a notice
+    that could not go)."""
     try:
         result = backup(
             store,
@@ -142,12 +161,9 @@ def _one(store: S3Store, s: SetLike, office: Office, reporter: Reporter | None) 
             reporter=reporter,
         )
     except DocbackupError as exc:
-        problem = _publish(
-            office, notices.refused_subject(s.name), notices.refused_message(s.name, exc)
-        )
-        return SetFailed(s.name, exc, problem)
+        return SetFailed(s.name, exc)
     problem = None
-    if result.status != "complete" or office.notify_on_success:
+    if notices.due(result, on_success=office.notify_on_success):
         problem = _publish(office, notices.subject(result), notices.message(result))
     return SetBackedUp(s.name, result, problem)
 

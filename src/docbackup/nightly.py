@@ -194,7 +194,7 @@ def run(
     metrics.add_metric("BytesStored", "Bytes", result.bytes_stored)
     metrics.add_metric("BackupDuration", "Seconds", result.duration_s)
     metrics.add_metric("BackupIncomplete", "Count", 1 if result.out_of_time else 0)
-    if settings.notify_topic_arn and (settings.notify_on_success or not ok):
+    if settings.notify_topic_arn and notices.due(result, on_success=settings.notify_on_success):
         compose.publish(settings.notify_topic_arn, notices.subject(result), notices.message(result))
     return result
 

@@ -29,10 +29,16 @@ def message(r: BackupResult) -> str:
     return "\n".join(lines)
 
 
-def refused_subject(set_name: str) -> str:
-    """A set whose night never started (its folder unmounted, say): no result to describe."""
+def due(r: BackupResult, *, on_success: bool) -> bool:
+    """A notice goes for every night but a complete one, and for that one too when asked."""
+    return r.status != "complete" or on_success
+
+
+def failed_subject(set_name: str) -> str:
+    """A set whose night ended in an error before it had a result (its folder unmounted, say):
+    no result to describe."""
     return f"docbackup {set_name}: failed"[:SUBJECT_LIMIT]
 
 
-def refused_message(set_name: str, error: BaseException) -> str:
+def failed_message(set_name: str, error: BaseException) -> str:
     return f"{set_name}: {error}"

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from docbackup.cli.main import cli
 from docbackup.sandbox.rules.actors import Actor, StackActors
 from docbackup.sandbox.server import acting_as
-from tests.days import tonight, yesterday
+from tests.days import yesterday
 
 
 def run(config: Path, *args: str, actor: Actor | None = None) -> Result:
@@ -93,7 +93,8 @@ def test_init_then_run_then_find_things(
     assert tomllib.loads(config.read_text())["sets"]["documents"]["here"] is False
 
     # WHEN last night's backup of the configured set ran, its folder given as well
-    first = run(config, "backup", str(office), "--set", "office", "--date", yesterday(), "--json")
+    last_night = yesterday()
+    first = run(config, "backup", str(office), "--set", "office", "--date", last_night, "--json")
 
     # THEN the office set is stored, without the lock files or the set's excluded note
     assert first.exit_code == 0, first.output
@@ -127,8 +128,8 @@ def test_init_then_run_then_find_things(
     assert doc["status"] == "complete"
     assert [(s["set"], s["new"], s["changed"]) for s in doc["sets"]] == [("office", 1, 1)]
 
-    this_night = tonight()
-    changes = json.loads(run(config, "diff", yesterday(), this_night, "--json").stdout)
+    this_night = doc["sets"][0]["date"]  # the run's own night, whenever the clock turned
+    changes = json.loads(run(config, "diff", last_night, this_night, "--json").stdout)
     assert (changes["added"], changes["changed"], changes["removed"]) == (1, 1, 1)
     assert {(c["path"], c["kind"]) for c in changes["changes"]} == {
         ("invoices/INV-0002.pdf", "added"),
@@ -139,18 +140,18 @@ def test_init_then_run_then_find_things(
     found = json.loads(run(config, "find", "lease*", "--json").stdout)
     (hit,) = found["documents"]
     assert hit["path"] == "contracts/Lease 2025.pdf"
-    assert [v["nights"] for v in hit["versions"]] == [[yesterday()], [this_night]]
+    assert [v["nights"] for v in hit["versions"]] == [[last_night], [this_night]]
     # a path typed as from the top of the folder finds the same document
     anchored = json.loads(run(config, "find", "/contracts/lease*", "--json").stdout)
     assert [d["path"] for d in anchored["documents"]] == ["contracts/Lease 2025.pdf"]
-    old = run(config, "cat", yesterday(), "contracts/Lease 2025.pdf")
+    old = run(config, "cat", last_night, "contracts/Lease 2025.pdf")
     assert old.stdout_bytes == lease
 
     # status finds the stack in the config: the chart has every day, the empty ones said
     # (status and report read the stack's settings and alarms: the operator's policy)
     shown = run(config, "status", "--set", "office", "--nights", "5", actor=crew.operator)
     assert shown.exit_code == 0, shown.output
-    assert this_night in shown.stdout and yesterday() in shown.stdout and "no run" in shown.stdout
+    assert this_night in shown.stdout and last_night in shown.stdout and "no run" in shown.stdout
     assert "the last 5 nights" in shown.stdout
     days = [line.split()[0] for line in shown.stdout.splitlines() if line[:4].isdigit()]
     assert len(days) == 5
@@ -167,7 +168,7 @@ def test_init_then_run_then_find_things(
         '<script type="application/json" id="nights">'
     )
     embedded = json.loads(html[start : html.index("</script>", start)].replace("<\\/", "</"))
-    assert sorted(n["date"] for n in embedded["nights"]) == [yesterday(), this_night]
+    assert sorted(n["date"] for n in embedded["nights"]) == [last_night, this_night]
     assert f"{stack['name']}-BackupFailureAlarm" in html
     # and every request of the office machine and the operator was within their policies
     assert stack["aws"].requests.denied == []

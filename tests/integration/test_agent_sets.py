@@ -98,3 +98,27 @@ def test_a_notice_that_cannot_go_is_said_and_the_night_still_stands(
     assert done.notice_problem and done.notice_problem.startswith(f"could not publish to {nowhere}")
     assert done.summary()["notice"] == done.notice_problem
     assert exitcodes.for_agent(run) == exitcodes.OK
+
+
+def test_a_failed_set_is_told_before_its_notice_is_tried(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    # A signal while the topic is slow to answer must not lose the set's error: the command
+    # line has recorded it before the notice goes.
+    bucket, key = moto_bucket
+    nowhere = "arn:aws:sns:us-east-1:123456789012:no-such-topic"
+    events: list[str] = []
+    run = run_sets(
+        compose.backup_store(bucket, workers=4),
+        [SetConfig("share", str(tmp_path / "not-mounted"))],
+        Office(key, topic_arn=nowhere),
+        on_outcome=lambda o: events.append(f"outcome {o.name}"),
+        on_notice_problem=lambda name, problem: events.append(f"notice {name}: {problem}"),
+    )
+    assert events[0] == "outcome share"
+    assert events[1].startswith(f"notice share: could not publish to {nowhere}")
+    (failed,) = run.outcomes
+    assert (
+        isinstance(failed, SetFailed)
+        and failed.notice_problem == events[1][len("notice share: ") :]
+    )

@@ -13,7 +13,7 @@ from docbackup import compose, layout
 from docbackup.agent import Office, Outcome, SetBackedUp, SetFailed, run_sets
 from docbackup.cli import config as cfg
 from docbackup.cli import exitcodes, interrupt, render
-from docbackup.cli.options import json_option, reporter, workers_option
+from docbackup.cli.options import config_region, json_option, reporter, workers_option
 from docbackup.errors import ConfigError, DocbackupError
 
 
@@ -119,7 +119,7 @@ def init_cmd(ctx: click.Context, stack_name: str, sets: tuple[str, ...]) -> None
     try:
         new_sets = [_parse_set(s) for s in sets]
         old = cfg.load(path) if os.path.exists(path) else None
-        session = compose.session(old.region if old else None)
+        session = compose.session(config_region())
         outputs, parameters = describe_stack(session, stack_name)
         config = build_config(
             path, stack_name, outputs, parameters, session.region_name, old, new_sets
@@ -185,8 +185,6 @@ def run_cmd(
     def told(outcome: Outcome) -> None:
         if isinstance(outcome, SetFailed):
             click.echo(f"docbackup: set {outcome.name}: error: {outcome.error}", err=True)
-        if outcome.notice_problem:
-            click.echo(f"docbackup: set {outcome.name}: {outcome.notice_problem}", err=True)
         results.append(outcome.summary())
         if isinstance(outcome, SetBackedUp) and not as_json:
             render.backup_text(outcome.result)
@@ -202,7 +200,16 @@ def run_cmd(
         notify_on_success=config.notify_on_success,
         region=config.region,
     )
-    run = run_sets(store, mine, office, reporter=lambda: reporter(as_json), on_outcome=told)
+    run = run_sets(
+        store,
+        mine,
+        office,
+        reporter=lambda: reporter(as_json),
+        on_outcome=told,
+        on_notice_problem=lambda name, problem: click.echo(
+            f"docbackup: set {name}: {problem}", err=True
+        ),
+    )
     code = exitcodes.for_agent(run)
     if as_json:
         status = "complete" if code == exitcodes.OK else "failed"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from docbackup.agent import AgentRun
+from typing import TYPE_CHECKING
+
 from docbackup.errors import ConfigError
+
+if TYPE_CHECKING:
+    from docbackup.agent import AgentRun
 
 OK = 0
 FAILED = 1

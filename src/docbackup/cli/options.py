@@ -12,7 +12,7 @@ import click
 from docbackup import compose, layout, tuning
 from docbackup.cli import config as cfg
 from docbackup.cli import exitcodes, interrupt, render
-from docbackup.engine.options import MIN_RETENTION_DAYS
+from docbackup.engine.options import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 from docbackup.engine.progress import Reporter
 from docbackup.errors import ConfigError
 from docbackup.storage.s3 import S3Store
@@ -111,7 +111,7 @@ def retention_option(f: F) -> F:
         type=int,
         callback=_check_retention,
         envvar="DOCBACKUP_RETENTION_DAYS",
-        default=30,
+        default=DEFAULT_RETENTION_DAYS,
         show_default=True,
         help=f"How long the bucket keeps each stored copy (its lifecycle rule); "
         f"{MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}.",

@@ -16,6 +16,8 @@ MULTIPART_THRESHOLD = tuning.MULTIPART_THRESHOLD
 # A copy is refreshed at least one day before it expires (BackupOptions.margin) and not before
 # it is stored: one day of retention leaves no day for that, so two is the least that works.
 MIN_RETENTION_DAYS = 2
+# The product's 30 days (G5), where neither the caller nor the stack says otherwise.
+DEFAULT_RETENTION_DAYS = 30
 
 
 def utc_now() -> dt.datetime:
@@ -28,7 +30,7 @@ class BackupOptions:
     date: dt.date | None = None  # None: today in `timezone`
     timezone: str = "UTC"
     encryption: Encryption = field(default_factory=Encryption)
-    retention_days: int = 30
+    retention_days: int = DEFAULT_RETENTION_DAYS
     # Refresh a copy this many days before it would expire; None: a quarter of retention.
     refresh_margin_days: int | None = None
     # 8, 16 and 32 took the same time on 500 documents against moto on 2 cores (bench/); 16

@@ -7,6 +7,7 @@ The bytes written are a contract: checks outside the project read them (see the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -123,6 +124,12 @@ class Manifest(ManifestHeader):
     def __post_init__(self) -> None:
         object.__setattr__(self, "documents", len(self.entries))
         object.__setattr__(self, "total_bytes", sum(e.size for e in self.entries.values()))
+
+    def header(self) -> ManifestHeader:
+        """The header alone, for a holder that must not keep every entry alive."""
+        return ManifestHeader(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(ManifestHeader)}
+        )
 
     def to_json(self) -> bytes:
         out = io.BytesIO()

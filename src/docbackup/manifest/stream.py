@@ -51,7 +51,8 @@ class ManifestStream:
             self._bad.clear()
             spool.seek(0)
             whole = Manifest.from_json(spool.read(), expect_set=expect_set, expect_date=expect_date)
-            self._whole = self.manifest = whole
+            # Only entries() holds the entries: a run over many nights keeps just headers.
+            self._whole, self.manifest = whole, whole.header()
 
     def _check_lines(self) -> ManifestHeader:
         self._spool.seek(0)
