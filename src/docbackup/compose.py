@@ -163,12 +163,14 @@ def retry_settings() -> dict[str, Any]:
     botocore retries throttling (503 SlowDown), 5xx, connection resets and read timeouts with
     jittered exponential backoff (at most 20 s a wait); "standard" also stops retrying once its
     token bucket is spent, so a server that fails every request fails a run fast. One call
-    therefore takes at most max_attempts x (connect timeout + its attempt's deadline, see
+    therefore takes at most AWS_MAX_ATTEMPTS x (connect timeout + its attempt's deadline, see
     `request_deadline`) plus the backoff waits.
     """
     return {
         "mode": os.environ.get("AWS_RETRY_MODE", "standard"),
-        "max_attempts": int(_number("AWS_MAX_ATTEMPTS", 6)),
+        # AWS_MAX_ATTEMPTS counts the first try, as in every AWS SDK; botocore's own
+        # "max_attempts" key would count retries only, one more try than the README's bound.
+        "total_max_attempts": int(_number("AWS_MAX_ATTEMPTS", 6)),
     }
 
 

@@ -29,7 +29,8 @@ def no_region_around(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 def assert_docbackup_client(client: Any, region: str | None = REGION) -> None:
     config = client.meta.config
     assert config.retries["mode"] == "standard"
-    assert config.retries["total_max_attempts"] == 7  # AWS_MAX_ATTEMPTS=6 retries, + the first
+    # AWS_MAX_ATTEMPTS (default 6) counts every try, the first included: the README's bound.
+    assert config.retries["total_max_attempts"] == 6
     assert (config.connect_timeout, config.read_timeout) == (compose.CONNECT_TIMEOUT, 60.0)
     assert config.tcp_keepalive
     pools = client._endpoint.http_session._pool_classes_by_scheme
