@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from docbackup import layout
 from docbackup.engine import BackupOptions, BackupResult, Catalog, backup, browse, restore, verify
 from docbackup.errors import ManifestArchived
 from docbackup.sources import LocalSource
@@ -140,7 +141,9 @@ def test_verify_all_reports_the_archived_manifest_and_checks_the_rest(
     assert result.dates == (second.date,)
     assert result.checked == 400
     (problem,) = result.mismatches
-    assert problem.path == f"{NIGHT_1} manifest" and "GLACIER" in problem.reason
+    assert problem.date is not None and problem.date.isoformat() == NIGHT_1
+    assert problem.path == layout.manifest_key(problem.date, "documents")
+    assert "GLACIER" in problem.reason
 
 
 def test_find_names_the_archived_night_as_unreadable(

@@ -282,7 +282,10 @@ def test_a_night_whose_manifest_lifecycle_archived_through_the_cli(
     assert checked.exit_code == 1, checked.output
     report = json.loads(checked.stdout)
     assert report["checked"] == 400
-    assert [p["path"] for p in report["problems"]] == [f"{date} manifest"]
+    # (the night and its manifest's key, as separate fields)
+    assert [(p["date"], p["path"]) for p in report["problems"]] == [
+        (date, f"backups/{date}/documents.manifest.json")
+    ]
 
     # ... restore without a tier exits 1, naming the class and --tier
     target = str(tmp_path / "back")

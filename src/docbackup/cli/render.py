@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from docbackup.cli.timeleft import TimeLeft
-from docbackup.engine.results import BackupResult, RestoreResult, SnapshotInfo, VerifyResult
+from docbackup.engine.results import (
+    BackupResult,
+    Problem,
+    RestoreResult,
+    SnapshotInfo,
+    VerifyResult,
+)
 
 # rich is imported where it draws: a --json or unattended run never pays for loading it.
 if TYPE_CHECKING:
@@ -208,10 +214,19 @@ def restore_text(r: RestoreResult, target: str) -> None:
 
 
 def verify_text(r: VerifyResult) -> None:
+    """The headline counts what was found: copies that are as their manifest says, and the
+    ones that are not, never only how many were looked at."""
     depth = "read back and re-hashed" if r.deep else "present with size and encryption"
     dates = ", ".join(d.isoformat() for d in r.dates)
-    say(f"{r.status}: {r.checked} stored copies {depth} ({dates})")
-    _problems("mismatches", r.mismatches, limit=50)
+    found = f"{r.checked} stored copies {depth}"
+    if r.bad_copies:
+        found = (
+            f"{r.checked - r.bad_copies} of {r.checked} stored copies {depth}, "
+            f"{r.bad_copies} missing or not as the manifest says"
+        )
+    say(f"{r.status}: {found} ({dates})")
+    shown = [Problem(m.shown(), m.reason) for m in r.mismatches]
+    _problems("mismatches", shown, limit=50)
 
 
 def snapshots_table(infos: Sequence[SnapshotInfo], bucket: str, set_name: str) -> None:

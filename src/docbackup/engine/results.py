@@ -9,7 +9,15 @@ from typing import Literal
 # One class for a path and why, whether a manifest records it or a result reports it.
 from docbackup.manifest import Problem
 
-__all__ = ["BackupResult", "Problem", "RestoreResult", "RunStatus", "SnapshotInfo", "VerifyResult"]
+__all__ = [
+    "BackupResult",
+    "Mismatch",
+    "Problem",
+    "RestoreResult",
+    "RunStatus",
+    "SnapshotInfo",
+    "VerifyResult",
+]
 
 RunStatus = Literal["complete", "partial", "failed"]
 
@@ -121,21 +129,45 @@ class RestoreResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Mismatch:
+    """What verify found wrong in one night: a document's copy (`path`), or the night's
+    manifest itself (`path` is its key). `date` is None only for a run that stopped."""
+
+    date: dt.date | None
+    path: str
+    reason: str
+
+    def shown(self) -> str:
+        return self.path if self.date is None else f"{self.date} {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
 class VerifyResult:
     status: Literal["ok", "mismatch"]
     dates: tuple[dt.date, ...]
     checked: int
     deep: bool
-    mismatches: tuple[Problem, ...]
+    mismatches: tuple[Mismatch, ...]
+    # Of the copies checked, how many were missing or not as their manifest says (a copy that
+    # several nights list is one copy here, and a mismatch of each of those nights).
+    bad_copies: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
             "status": self.status,
             "dates": [d.isoformat() for d in self.dates],
             "checked": self.checked,
+            "bad_copies": self.bad_copies,
             "deep": self.deep,
             "mismatches": len(self.mismatches),
-            "problems": [{"path": p.path, "reason": p.reason} for p in self.mismatches],
+            "problems": [
+                {
+                    "date": None if p.date is None else p.date.isoformat(),
+                    "path": p.path,
+                    "reason": p.reason,
+                }
+                for p in self.mismatches
+            ],
         }
 
 

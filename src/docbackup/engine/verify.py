@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from docbackup import tuning
+from docbackup import layout, tuning
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.integrity import CopyMismatch, fetch_verified
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.progress import NullReporter, Reporter
-from docbackup.engine.results import Problem, VerifyResult
+from docbackup.engine.results import Mismatch, VerifyResult
 from docbackup.engine.spool import temporary_file
 from docbackup.errors import (
     ConfigError,
@@ -64,7 +65,8 @@ def verify(
     reporter = reporter or NullReporter()
     store.check_access()
     catalog = Catalog(store, set_name)
-    problems: list[Problem] = []
+    problems: list[Mismatch] = []
+    bad: dict[Copy, tuple[dt.date, str]] = {}
     with temporary_file() as work:
         if all_dates:
             nights, count, total = _gather_all(catalog, work, problems)
@@ -73,14 +75,44 @@ def verify(
                 nights, count, total = _gather(stream, work)
                 problems.extend(_unreadable(stream.manifest))
         work.seek(0)
-        checked = _run(catalog, nights, work, count, total, deep, workers, reporter, problems)
+        checked = _run(catalog, nights, work, count, total, deep, workers, reporter, problems, bad)
+    if all_dates and bad:
+        problems.extend(_sharers(catalog, nights, bad))
     return VerifyResult(
         status="mismatch" if problems else "ok",
         dates=tuple(m.date for m in nights),
         checked=checked,
         deep=deep,
-        mismatches=tuple(sorted(problems, key=lambda p: p.path)),
+        mismatches=tuple(sorted(problems, key=_order)),
+        bad_copies=len(bad),
     )
+
+
+# A stored copy: its key and version. Nights that did not change a document list the same one.
+Copy = tuple[str, str | None]
+
+
+def _order(p: Mismatch) -> tuple[str, str]:
+    return ("" if p.date is None else p.date.isoformat(), p.path)
+
+
+def _sharers(
+    catalog: Catalog, nights: list[ManifestHeader], bad: dict[Copy, tuple[dt.date, str]]
+) -> Iterator[Mismatch]:
+    """The other nights that list a bad copy: each of them restores it wrong, so each is told.
+
+    Each copy was checked once, under the newest night that lists it; only when some copy is
+    bad are the nights' manifests read again, so a verify that finds nothing costs no more.
+    """
+    for night in nights:
+        found = catalog.stream(night.date)
+        if found is None:
+            continue
+        with found:
+            for entry in found.entries():
+                hit = bad.get((entry.key, entry.version_id))
+                if hit is not None and hit[0] != night.date:
+                    yield Mismatch(night.date, entry.path, hit[1])
 
 
 # The copies to check go to one work file, a line each ("night index TAB entry JSON"), so that
@@ -95,7 +127,7 @@ def _gather(stream: ManifestStream, work: BinaryIO) -> tuple[list[ManifestHeader
 
 
 def _gather_all(
-    catalog: Catalog, work: BinaryIO, problems: list[Problem]
+    catalog: Catalog, work: BinaryIO, problems: list[Mismatch]
 ) -> tuple[list[ManifestHeader], int, int]:
     # A copy listed by several nights is checked once, under the newest night that lists it.
     seen: set[tuple[str, str | None]] = set()
@@ -107,7 +139,7 @@ def _gather_all(
         except (ManifestError, ManifestArchived) as exc:
             # That night's copies cannot be listed, let alone checked: a problem of that night,
             # and the other nights are still verified.
-            problems.append(Problem(f"{date} manifest", str(exc)))
+            problems.append(Mismatch(date, layout.manifest_key(date, catalog.set), str(exc)))
             continue
         if found is None:
             continue
@@ -122,11 +154,11 @@ def _gather_all(
     return nights, count, total
 
 
-def _unreadable(manifest: ManifestHeader) -> list[Problem]:
+def _unreadable(manifest: ManifestHeader) -> list[Mismatch]:
     """Entries that cannot be trusted: nothing of theirs can be checked, and they would not
     restore."""
     return [
-        Problem(f"{manifest.date} {bad.path}", f"entry cannot be trusted: {bad.reason}")
+        Mismatch(manifest.date, bad.path, f"entry cannot be trusted: {bad.reason}")
         for bad in manifest.unreadable
     ]
 
@@ -161,7 +193,8 @@ def _run(
     deep: bool,
     workers: int,
     reporter: Reporter,
-    problems: list[Problem],
+    problems: list[Mismatch],
+    bad: dict[Copy, tuple[dt.date, str]],
 ) -> int:
     def items() -> Iterator[tuple[ManifestHeader, Entry]]:
         for line in work:
@@ -192,7 +225,8 @@ def _run(
         with lock:
             checked += 1
             if reason:
-                problems.append(Problem(f"{manifest.date} {entry.path}", reason))
+                problems.append(Mismatch(manifest.date, entry.path, reason))
+                bad[(entry.key, entry.version_id)] = (manifest.date, reason)
         reporter.advance(entry.path, entry.size if deep else 0)
 
     reporter.start("verify", count, total if deep else 0)
@@ -202,6 +236,6 @@ def _run(
         reporter.finish()
     if gone:
         problems.append(
-            Problem("(stopped)", f"{gone[0]}; {count - checked} stored copies not checked")
+            Mismatch(None, "(stopped)", f"{gone[0]}; {count - checked} stored copies not checked")
         )
     return checked
