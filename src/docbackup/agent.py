@@ -123,25 +123,17 @@ def run_sets(
             # Told before the notice goes: a signal while SNS is slow to answer must not lose
             # the set's error from what the interrupted run reports.
             on_outcome(outcome)
-            problem = _publish(
-                office,
-                notices.failed_subject(s.name),
-                notices.failed_message(s.name, outcome.error),
-            )
-            if problem:
-                outcome = replace(outcome, notice_problem=problem)
-                on_notice_problem(s.name, problem)
-        else:
-            if outcome.notice_problem:
-                on_notice_problem(s.name, outcome.notice_problem)
-            on_outcome(outcome)
+        problem = _notify(office, outcome)
+        if problem:
+            outcome = replace(outcome, notice_problem=problem)
+            on_notice_problem(s.name, problem)
+        if isinstance(outcome, SetBackedUp):
+            on_outcome(outcome)  # after its notice: the summary names one that could not go
         run.outcomes.append(outcome)
     return run
 
 
 def _one(store: S3Store, s: SetLike, office: Office, reporter: Reporter | None) -> Outcome:
-    """The set's night, and for a night that ran, its notice (the summary names a notice
-    that could not go)."""
     try:
         result = backup(
             store,
@@ -162,10 +154,20 @@ def _one(store: S3Store, s: SetLike, office: Office, reporter: Reporter | None) 
         )
     except DocbackupError as exc:
         return SetFailed(s.name, exc)
-    problem = None
-    if notices.due(result, on_success=office.notify_on_success):
-        problem = _publish(office, notices.subject(result), notices.message(result))
-    return SetBackedUp(s.name, result, problem)
+    return SetBackedUp(s.name, result)
+
+
+def _notify(office: Office, outcome: Outcome) -> str | None:
+    """The outcome's notice, if one is due; why it did not go, or None."""
+    if isinstance(outcome, SetFailed):
+        return _publish(
+            office,
+            notices.failed_subject(outcome.name),
+            notices.failed_message(outcome.name, outcome.error),
+        )
+    if notices.due(outcome.result, on_success=office.notify_on_success):
+        return _publish(office, notices.subject(outcome.result), notices.message(outcome.result))
+    return None
 
 
 def _publish(office: Office, subject: str, text: str) -> str | None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from docbackup import compose, layout, notices, tuning
 from docbackup.engine import BackupOptions, BackupResult, backup
-from docbackup.engine.options import MIN_RETENTION_DAYS
+from docbackup.engine.options import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
 from docbackup.storage.base import Encryption
 
@@ -88,7 +88,7 @@ class Settings:
                 kms_key_arn=need(KMS_KEY_ARN),
                 source=f"s3://{need(SOURCE_BUCKET)}/{prefix}",
                 set_name=layout.check_set_name(env.get(BACKUP_SET, layout.DEFAULT_SET)),
-                retention_days=int(env.get(RETENTION_DAYS, "30")),
+                retention_days=int(env.get(RETENTION_DAYS, str(DEFAULT_RETENTION_DAYS))),
                 timezone=env.get(TIMEZONE, "UTC"),
                 environment=env.get(ENVIRONMENT, "dev"),
                 workers=int(env.get(WORKERS, str(tuning.WORKERS))),

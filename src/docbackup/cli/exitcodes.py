@@ -31,8 +31,8 @@ def for_error(exc: BaseException) -> int:
 
 
 def for_agent(run: AgentRun) -> int:
-    """The office machine's night: 2 only when every set was refused as bad input (then
-    nothing was written), otherwise the worst of its sets."""
+    """The office machine's night: 2 only when every set was refused as bad input (see
+    AgentRun.every_set_refused), otherwise the worst of its sets."""
     if run.every_set_refused:
         return USAGE
     return max((for_status(o.status) for o in run.outcomes), default=OK)

@@ -26,7 +26,8 @@ from docbackup.manifest import Entry, ManifestHeader, ManifestStream, entry_from
 from docbackup.sources.base import META_SHA256
 from docbackup.storage.base import Store
 
-_CHUNK = 1 << 20
+# A stored copy: its key and version. Nights that did not change a document list the same one.
+Copy = tuple[str, str | None]
 
 
 def _check(catalog: Catalog, manifest: ManifestHeader, entry: Entry, deep: bool) -> str | None:
@@ -88,10 +89,6 @@ def verify(
     )
 
 
-# A stored copy: its key and version. Nights that did not change a document list the same one.
-Copy = tuple[str, str | None]
-
-
 def _order(p: Mismatch) -> tuple[str, str]:
     return ("" if p.date is None else p.date.isoformat(), p.path)
 
@@ -130,7 +127,7 @@ def _gather_all(
     catalog: Catalog, work: BinaryIO, problems: list[Mismatch]
 ) -> tuple[list[ManifestHeader], int, int]:
     # A copy listed by several nights is checked once, under the newest night that lists it.
-    seen: set[tuple[str, str | None]] = set()
+    seen: set[Copy] = set()
     nights: list[ManifestHeader] = []
     count = total = 0
     for date in catalog.dates():
@@ -167,7 +164,7 @@ def _spool(
     work: BinaryIO,
     night: int,
     entries: Iterator[Entry],
-    seen: set[tuple[str, str | None]] | None,
+    seen: set[Copy] | None,
 ) -> tuple[int, int]:
     """Write one night's copies not already in `seen` to the work file; their count and bytes."""
     tag = str(night).encode() + b"\t"
