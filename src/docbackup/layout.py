@@ -87,6 +87,12 @@ def is_copy_of_set(key: str, date: dt.date, set_name: str) -> bool:
     return key.startswith(head) and _GENERATION_RE.match(key[len(head) :]) is not None
 
 
+def date_of_key(key: str) -> dt.date | None:
+    """The night a key lies under (`backups/<date>/...`), or None for any other key."""
+    end = len(ROOT) + 10
+    return date_from_prefix(key[: end + 1]) if key[end : end + 1] == "/" else None
+
+
 def copies_prefix(date: dt.date, set_name: str) -> str:
     """A prefix under which every copy of this set and night lies (with other sets' keys whose
     name starts the same: filter with is_copy_of_set)."""

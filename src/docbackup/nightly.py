@@ -189,7 +189,10 @@ def run(
     metrics.add_metric("BackupSuccess", "Count", 1 if ok else 0)
     metrics.add_metric("BackupFailure", "Count", 0 if ok else 1)
     metrics.add_metric("DocumentsBackedUp", "Count", result.documents)
-    metrics.add_metric("DocumentsUploaded", "Count", result.new + result.changed + result.resent)
+    metrics.add_metric(
+        "DocumentsUploaded", "Count", result.new + result.changed + result.resent + result.healed
+    )
+    metrics.add_metric("DocumentsHealed", "Count", result.healed)
     metrics.add_metric("DocumentsFailed", "Count", result.failed)
     metrics.add_metric("BytesStored", "Bytes", result.bytes_stored)
     metrics.add_metric("BackupDuration", "Seconds", result.duration_s)

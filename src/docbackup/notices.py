@@ -20,18 +20,23 @@ def message(r: BackupResult) -> str:
         f"{r.date} {r.set}: {r.status}",
         f"{r.documents} documents: {r.new} new, {r.changed} changed, {r.unchanged} unchanged, "
         f"{r.refreshed} refreshed, {r.failed} failed"
-        + (f", {r.resent} resent (archived copies)" if r.resent else ""),
+        + (f", {r.resent} resent (archived copies)" if r.resent else "")
+        + (f", {r.healed} healed (copies gone from the bucket)" if r.healed else ""),
         f"{r.bytes_uploaded} bytes uploaded in {r.duration_s:.1f} s",
     ]
     lines += [f"not stored: {p.path}: {p.reason}" for p in r.failures[:FAILURES_SHOWN]]
+    # A copy gone from the bucket means someone or something deletes there: a person must know
+    # even when the night healed it.
+    lines += [f"copy lost, sent again: {p.path}: {p.reason}" for p in r.lost[:FAILURES_SHOWN]]
     if r.error:
         lines.append(f"stopped: {r.error}")
     return "\n".join(lines)
 
 
 def due(r: BackupResult, *, on_success: bool) -> bool:
-    """A notice goes for every night but a complete one, and for that one too when asked."""
-    return r.status != "complete" or on_success
+    """A notice goes for every night but a complete one, and for that one too when asked or
+    when it found copies gone from the bucket."""
+    return r.status != "complete" or on_success or bool(r.lost)
 
 
 def failed_subject(set_name: str) -> str:

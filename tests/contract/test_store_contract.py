@@ -215,6 +215,27 @@ def test_listing_pages_and_folders(pair: tuple[Store, Encryption, Store]) -> Non
     )
 
 
+def test_versions_listing(pair: tuple[Store, Encryption, Store]) -> None:
+    # GIVEN two copies, one written twice, and a key outside the prefix
+    store, enc, _ = pair
+
+    def put(key: str, data: bytes) -> str | None:
+        return store.put(key, data, sha256_b64=sha(data), metadata={}, encryption=enc).version_id
+
+    first, second = put("backups/d/set/a", b"1"), put("backups/d/set/a", b"22")
+    other = put("backups/d/set/b", b"333")
+    put("backups/d/sets", b"x")
+
+    listed = list(store.versions("backups/d/set/"))
+
+    # THEN key order, newest first within a key, with sizes and which one is current
+    assert [(v.key, v.version_id, v.size, v.latest) for v in listed] == [
+        ("backups/d/set/a", second, 2, True),
+        ("backups/d/set/a", first, 1, False),
+        ("backups/d/set/b", other, 3, True),
+    ]
+
+
 def test_conditional_create(pair: tuple[Store, Encryption, Store]) -> None:
     store, enc, _ = pair
     store.put("once", b"1", sha256_b64=sha(b"1"), metadata={}, encryption=enc, if_none_match=True)

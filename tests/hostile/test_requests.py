@@ -181,10 +181,11 @@ def test_a_trickled_download_is_cut_off_and_restore_ends_within_the_bound(
 @pytest.mark.parametrize(
     ("command", "trickled"),
     [
-        ("backup", lambda m, p: m == "HEAD"),  # the bucket check, the run's first request
+        # The versioning check, the run's first request (it also shows the bucket is there).
+        ("backup", lambda m, p: m == "GET" and p.endswith("?versioning")),
         ("list", lambda m, p: m == "GET" and "list-type=2" in p),
     ],
-    ids=["head", "listing"],
+    ids=["versioning", "listing"],
 )
 def test_a_trickled_check_or_listing_ends_the_command_with_one_line(
     tmp_path: Path, proxied: dict[str, Any], command: str, trickled: Callable[[str, str], bool]

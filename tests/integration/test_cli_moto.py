@@ -244,6 +244,8 @@ def test_awkward_names_survive_the_round_trip_through_real_http(
 
     assert (first["status"], first["new"]) == ("complete", len(AWKWARD_NAMES))
     assert again["unchanged"] == len(AWKWARD_NAMES)  # the listing decoded every key back
+    # and each copy is under its own key: the versions listing found every one of them
+    assert (again["healed"], again["lost"]) == (0, [])
     assert restored.exit_code == 0, restored.output
     assert tree_hashes(str(tmp_path / "r")) == tree_hashes(str(src))
 

@@ -43,8 +43,8 @@ def test_the_shape_pins_the_billed_fixed_items() -> None:
     assert (STACK.alarms, STACK.alarm_metrics) == (4, 5)
     # The dashboard is opt-in; the key rotates at the longest period KMS allows.
     assert (STACK.dashboards, STACK.kms_keys, STACK.kms_rotation_period_days) == (0, 1, 2560)
-    # Eight metric names, all under the one Environment dimension.
-    assert STACK.custom_metrics == 8
+    # Nine metric names, all under the one Environment dimension.
+    assert STACK.custom_metrics == 9
     assert STACK.log_retention_days == 365
     # Expired copies stay 7 days as noncurrent versions; access logs 90 days plus 1.
     assert (STACK.noncurrent_grace_days, STACK.access_log_days) == (7, 91)
@@ -78,15 +78,15 @@ def test_the_reference_workload_month() -> None:
     # 15,000 live documents; the 3,500 not uploaded in the last 23 nights refresh every 23.
     assert est.night.refreshed == pytest.approx(3500 / 23)
     assert item(est, "S3", "backup copies").monthly_usd == pytest.approx(0.1034, abs=1e-4)
-    assert item(est, "S3", "COPY").monthly_usd == pytest.approx(0.1019, abs=1e-4)
+    assert item(est, "S3", "COPY").monthly_usd == pytest.approx(0.1089, abs=1e-4)
     assert item(est, "KMS", "customer managed keys").monthly_usd == 1.00
     assert item(est, "KMS", "billed key rotations").monthly_usd == 0.00
     assert item(est, "CloudWatch", "dashboards").monthly_usd == 0.00
     assert item(est, "CloudWatch", "alarms").monthly_usd == pytest.approx(0.50)
-    assert item(est, "CloudWatch", "custom metrics").monthly_usd == pytest.approx(0.10, abs=1e-3)
+    assert item(est, "CloudWatch", "custom metrics").monthly_usd == pytest.approx(0.1125, abs=1e-3)
     # The product's promise: the reference workload costs less than $2 a month.
-    assert est.total == pytest.approx(1.822, abs=0.001) and est.total < 2.00
-    assert est.fixed_total == pytest.approx(1.60)
+    assert est.total == pytest.approx(1.842, abs=0.001) and est.total < 2.00
+    assert est.fixed_total == pytest.approx(1.6125)
     assert [i.item for i in est.largest(2)] == [
         "customer managed keys",
         "alarms (4, billed per metric they read)",
@@ -112,7 +112,7 @@ def test_free_tiers_are_shown_beside_the_total_not_taken_off_it() -> None:
     est = estimate()
 
     # Alarms and custom metrics fall within an unused account's free tier.
-    assert est.total - est.total_in_free_tier == pytest.approx(0.60, abs=0.01)
+    assert est.total - est.total_in_free_tier == pytest.approx(0.616, abs=0.01)
     assert any("Free tiers are not subtracted" in note for note in est.notes)
 
 

@@ -84,6 +84,8 @@ def test_the_function_role_has_exactly_what_the_code_uses() -> None:
         "s3:ListBucket",
         # Asked before the first write: a bucket without versions is refused.
         "s3:GetBucketVersioning",
+        # Before the manifest: the copies it points at are listed, not each asked for.
+        "s3:ListBucketVersions",
         "s3:PutObject",
         "s3:GetObject",
         "s3:GetObjectVersion",

@@ -146,13 +146,22 @@ def backup_text(r: BackupResult) -> None:
     verb = "would upload" if r.dry_run else "uploaded"
     say(
         f"{r.date} {r.set}: {r.status}: {r.documents} documents ({r.new} new, {r.changed} changed, "
-        f"{r.unchanged} unchanged, {r.refreshed} refreshed, {r.failed} failed), "
+        f"{r.unchanged} unchanged, {r.refreshed} refreshed, "
+        + (f"{r.healed} healed, " if r.healed else "")
+        + f"{r.failed} failed), "
         f"{human_bytes(r.bytes_uploaded)} {verb} in {r.duration_s:.1f} s"
     )
     if r.resent:
         say(
             f"{r.resent} due for a refresh sent again from the source: their copies are in "
             "Glacier or Deep Archive, which S3 does not copy"
+        )
+    if r.lost:
+        again = "to be sent again" if r.dry_run else "sent again"
+        _problems(
+            f"copies gone from the bucket or not as their manifests say, their documents "
+            f"{again} from the source ({r.healed} healed)",
+            r.lost,
         )
     for night in r.manifests_archived:
         say(

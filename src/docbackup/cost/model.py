@@ -269,7 +269,13 @@ def _night(w: Workload, stack: StackShape) -> Night:
         refreshed=refreshed,
         unchanged=unchanged,
         put_class_requests=(
-            stored * COPIES_PER_STORED_DOCUMENT + refreshed + FIXED_PUT_CLASS_REQUESTS
+            stored * COPIES_PER_STORED_DOCUMENT
+            + refreshed
+            + FIXED_PUT_CLASS_REQUESTS
+            # The copies the manifest points at, confirmed by listing their versions: a page
+            # of 1,000 a request under each night that stored some (at most one per day kept).
+            + math.ceil(w.live / KEYS_PER_LIST_PAGE)
+            + w.retention_days
         ),
         get_class_requests=stored * GETS_PER_STORED_DOCUMENT + FIXED_GET_CLASS_REQUESTS,
         source_list_requests=math.ceil(w.live / KEYS_PER_LIST_PAGE),

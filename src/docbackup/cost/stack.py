@@ -46,6 +46,7 @@ STACK = StackShape(
         "BytesStored",
         "DocumentsBackedUp",
         "DocumentsFailed",
+        "DocumentsHealed",
         "DocumentsUploaded",
     ),
     metric_dimension_sets=1,

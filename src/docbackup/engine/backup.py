@@ -31,6 +31,7 @@ from docbackup.engine.lease import NightBusy
 from docbackup.engine.night import Night, Summary, store_manifest
 from docbackup.engine.options import MIN_RETENTION_DAYS, BackupOptions, Clock, run_date, utc_now
 from docbackup.engine.plan import interrupted_copies, known_copies
+from docbackup.engine.presence import Presence
 from docbackup.engine.progress import NullReporter, Reporter
 from docbackup.engine.results import BackupResult
 from docbackup.errors import ConfigError, DocbackupError, EncryptionNotConfirmed
@@ -60,9 +61,10 @@ def backup(
         raise ConfigError("--workers must be at least 1")
     date = run_date(options, started)
     catalog = Catalog(store, options.set_name)
-    store.check_access()
-    if not options.allow_unversioned:
-        refuse_unversioned(store)
+    if options.allow_unversioned:
+        store.check_access()
+    else:
+        refuse_unversioned(store)  # which also checks access
     future_nights = refuse_rewriting_history(catalog, date, ZoneInfo(options.timezone))
     scan = source.scan()
     first = next(scan.documents, None)
@@ -119,6 +121,8 @@ def backup(
         unchanged=counts["unchanged"],
         refreshed=counts["refreshed"],
         resent=counts["resent"],
+        healed=counts["healed"],
+        lost=tuple(sorted(run.plan.lost, key=lambda p: p.path)),
         failed=len(run.failures),
         bytes_uploaded=run.plan.planned_bytes if options.dry_run else run.bytes_sent,
         total_bytes=summary.total_bytes,
@@ -158,6 +162,8 @@ def _plan_and_run(
             known,
             interrupted=interrupted_copies(catalog, date, tonight),
             tonight=tonight is not None,
+            # Versions are listed where the run saw versioning on; otherwise the current objects.
+            presence=Presence(run.store, options.set_name, versioned=not options.allow_unversioned),
         )
         for skipped in scan.skipped:
             if skipped.failure:

@@ -20,6 +20,7 @@ from docbackup.engine.lease import Lease, NightBusy
 from docbackup.engine.options import BackupOptions, Clock
 from docbackup.engine.plan import Plan, Task
 from docbackup.engine.pool import run_bounded
+from docbackup.engine.presence import Presence
 from docbackup.engine.progress import Reporter
 from docbackup.engine.spool import temporary_file
 from docbackup.errors import (
@@ -42,7 +43,7 @@ from docbackup.manifest import (
     entry_line,
     write_json,
 )
-from docbackup.sources.base import META_FINGERPRINT, META_SHA256, Document, Source
+from docbackup.sources.base import META_FINGERPRINT, META_SHA256, Document, Source, shown
 from docbackup.storage.base import ARCHIVE_CLASSES, ObjectInfo, Store
 
 # Errors after which no further request can succeed: the run stops instead of failing every
@@ -101,8 +102,9 @@ class Night:
         interrupted: set[str],
         *,
         tonight: bool = False,
+        presence: Presence | None = None,
     ) -> None:
-        self.plan.walk(documents, known, interrupted, tonight=tonight)
+        self.plan.walk(documents, known, interrupted, tonight=tonight, presence=presence)
         self.results = [None] * len(self.plan.tasks)
 
     # -- execution --------------------------------------------------------------------------
@@ -218,6 +220,9 @@ class Night:
         with self._lock:
             self.bytes_sent += outcome.bytes_sent
             self.stored_any = True
+        action = task.action
+        if action == "healed" and task.previous and outcome.sha256 != task.previous.sha256:
+            action = "changed"  # the copy was gone, and the document is not what it held
         return Entry(
             path=doc.path,
             size=outcome.size,
@@ -225,7 +230,7 @@ class Night:
             sha256=outcome.sha256,
             key=task.key,
             version_id=outcome.stored.version_id,
-            action=task.action,
+            action=action,
             stored_at=self.clock().isoformat(),
             fingerprint=outcome.fingerprint,
         )
@@ -235,8 +240,15 @@ class Night:
         try:
             stored = transfer.refresh(self.store, task.key, previous, self.options.encryption)
         except ObjectNotFound:
-            # The old copy is already gone (nights were missed): send the document again.
-            return self._send(replace(task, kind="upload", action="changed"))
+            # The old copy is gone (nights were missed, or it went behind our back after the
+            # listing): send the document again.
+            with self._lock:
+                self.plan.lost.append(
+                    Problem(
+                        shown(task.doc.path), f"its copy is gone from the bucket ({previous.key})"
+                    )
+                )
+            return self._send(replace(task, kind="upload", action="healed"))
         except ObjectArchived:
             # Lifecycle moved the copy to GLACIER or DEEP_ARCHIVE, which S3 does not copy
             # server-side: send the document again from the source, before the copy expires.
@@ -295,7 +307,7 @@ class Night:
                 counts[entry.action] += 1
                 documents += 1
                 total += entry.size
-                if entry.action in ("new", "changed", "resent"):
+                if entry.action in ("new", "changed", "resent", "healed"):
                     stored += entry.size
         return Summary(counts, documents, total, stored)
 

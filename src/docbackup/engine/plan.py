@@ -14,6 +14,7 @@ from docbackup import layout
 from docbackup.engine.catalog import Catalog
 from docbackup.engine.options import BackupOptions
 from docbackup.engine.paths import UnsafePath, safe_parts
+from docbackup.engine.presence import Presence
 from docbackup.engine.spool import temporary_file
 from docbackup.errors import DocbackupError, ManifestArchived
 from docbackup.manifest import ACTIONS, Action, Entry, ManifestStream, Problem, entry_line
@@ -176,8 +177,12 @@ class Plan:
         # What the walk found wrong; the night adds what went wrong while sending.
         self.failures: list[Problem] = []
         self.tasks: list[Task] = []
+        # Copies the earlier manifests point at that the bucket no longer holds as they say:
+        # each document is sent again tonight (`healed`).
+        self.lost: list[Problem] = []
         self.planned_bytes = 0
         self._refresh_age = dt.timedelta(days=options.retention_days - options.margin())
+        self._presence: Presence | None = None
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -188,11 +193,14 @@ class Plan:
         interrupted: set[str],
         *,
         tonight: bool = False,
+        presence: Presence | None = None,
     ) -> None:
         """Walk the source and the known manifests side by side, all in path order.
 
         `tonight`: known[0] is this night's own manifest (a rerun). A copy it lists is never
-        written over: without versioning that would destroy it (see layout)."""
+        written over: without versioning that would destroy it (see layout).
+        `presence`: where each copy tonight would point at again is confirmed first."""
+        self._presence = presence
         cursors = [Cursor(m.entries()) for m in known]
         last = None
         for doc in one_tree(documents, self.failures, self._storable):
@@ -222,16 +230,30 @@ class Plan:
                 continue
             match = next((e for e in found if e and e.fingerprint == doc.fingerprint), None)
             if match is not None:
-                self._plan_same(doc, key, match)
+                if self._lost(doc, match):
+                    self._add_task("upload", doc, key, "healed", match)
+                else:
+                    self._plan_same(doc, key, match)
                 continue
             previous = found[-1] if found else None
             action: Action = "new" if previous is None else "changed"
             if key in interrupted:
                 self._add_task("adopt", doc, key, action, previous)
             elif previous is not None and doc.origin.match(previous.fingerprint) == "maybe":
-                self._add_task("recheck", doc, key, action, previous)
+                # A re-hash that finds the same bytes keeps the earlier copy: only if it is
+                # there. If not, the document goes up (healed, or changed if the bytes differ).
+                if self._lost(doc, previous):
+                    self._add_task("upload", doc, key, "healed", previous)
+                else:
+                    self._add_task("recheck", doc, key, action, previous)
             else:
                 self._add_task("upload", doc, key, action, previous)
+
+    def _lost(self, doc: Document, entry: Entry) -> bool:
+        problem = self._presence.problem(entry) if self._presence is not None else None
+        if problem is not None:
+            self.lost.append(Problem(shown(doc.path), f"{problem} ({entry.key})"))
+        return problem is not None
 
     def _storable(self, path: str) -> bool:
         """Will the plan store this path (before a rerun's generation lengthens its key)?"""

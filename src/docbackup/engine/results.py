@@ -50,6 +50,10 @@ class BackupResult:
     excluded: int = 0
     # Due for a refresh, but sent again from the source: an archive class held the old copy.
     resent: int = 0
+    # Unchanged, but their copies were gone from the bucket (or not as the manifest said):
+    # sent again from the source. `lost` names each copy found so and why.
+    healed: int = 0
+    lost: tuple[Problem, ...] = ()
     # Earlier nights whose manifest an archive class holds: not compared with, so what only
     # they listed was sent again.
     manifests_archived: tuple[Problem, ...] = ()
@@ -68,6 +72,7 @@ class BackupResult:
             "unchanged": self.unchanged,
             "refreshed": self.refreshed,
             "resent": self.resent,
+            "healed": self.healed,
             "failed": self.failed,
             "bytes_uploaded": self.bytes_uploaded,
             "bytes_stored": self.bytes_stored,
@@ -77,6 +82,7 @@ class BackupResult:
             "dry_run": self.dry_run,
             "failures": [{"path": p.path, "reason": p.reason} for p in self.failures],
             "skipped": [{"path": p.path, "reason": p.reason} for p in self.skipped],
+            "lost": [{"path": p.path, "reason": p.reason} for p in self.lost],
             "error": self.error,
             "out_of_time": self.out_of_time,
             "excluded": self.excluded,

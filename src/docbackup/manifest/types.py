@@ -12,9 +12,11 @@ from typing import Literal
 
 # resent: unchanged, and due for a refresh, but its copy could not be copied server-side (an
 # archive class holds it), so the document was sent again from the source.
-Action = Literal["new", "changed", "unchanged", "refreshed", "resent"]
+# healed: unchanged, but the copy an earlier night stored was gone from the bucket (or not as
+# its manifest said), so the document was sent again from the source.
+Action = Literal["new", "changed", "unchanged", "refreshed", "resent", "healed"]
 Status = Literal["complete", "partial"]
-ACTIONS: tuple[Action, ...] = ("new", "changed", "unchanged", "refreshed", "resent")
+ACTIONS: tuple[Action, ...] = ("new", "changed", "unchanged", "refreshed", "resent", "healed")
 
 
 @dataclass(frozen=True, slots=True)

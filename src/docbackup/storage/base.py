@@ -108,6 +108,20 @@ class ObjectInfo:
     storage_class: str = "STANDARD"
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectVersion:
+    """One stored version of an object, as a listing of versions names it."""
+
+    key: str
+    # S3's "null" for a version written while the bucket kept no versions.
+    version_id: str | None
+    size: int
+    # False once a delete marker or a later write hides it: lifecycle's noncurrent-version
+    # rule then removes it.
+    latest: bool
+    storage_class: str = "STANDARD"
+
+
 class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
@@ -180,6 +194,11 @@ class Store(Protocol):
 
     def objects(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under `prefix`, in key order (paginated underneath)."""
+
+    def versions(self, prefix: str) -> Iterator[ObjectVersion]:
+        """Every version of every object under `prefix`, in key order and newest first within
+        a key, delete markers left out (ListObjectVersions, paginated underneath: 1,000
+        versions a request)."""
 
     def folders(self, prefix: str) -> list[str]:
         """The "folders" directly under `prefix` (delimiter '/')."""

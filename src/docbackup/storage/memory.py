@@ -31,6 +31,7 @@ from docbackup.storage.base import (
     ARCHIVE_CLASSES,
     Encryption,
     ObjectInfo,
+    ObjectVersion,
     Readable,
     RestoreState,
     RestoreTier,
@@ -177,6 +178,25 @@ class MemoryBackend:
                         v.restored_at = v.restored_until = None
                         moved += 1
         return moved
+
+    def delete_version(self, bucket: str, key: str, version_id: str | None) -> None:
+        """What someone with s3:DeleteObjectVersion can do behind the backup's back."""
+        with self._lock:
+            versions = self._buckets[bucket].versions
+            kept = [v for v in versions.get(key, []) if v.version_id != version_id]
+            if kept:
+                versions[key] = kept
+            else:
+                versions.pop(key, None)
+
+    def damage(self, bucket: str, key: str, version_id: str | None, data: bytes) -> None:
+        """A stored version's bytes changed in place: what S3 never does, but a disk under an
+        S3-compatible server, or an object overwritten in a bucket without versions, can."""
+        with self._lock:
+            version = self._find(self._buckets[bucket], key, version_id)
+            if version is None:
+                raise KeyError(key)
+            version.data = data
 
     def version_count(self, bucket: str, key: str) -> int:
         with self._lock:
@@ -345,6 +365,24 @@ class MemoryStore:
             self._backend.requests["ListObjectsV2"] += max(0, (len(found) - 1) // 1000)
         for key, version in found:
             yield _info(key, version)
+
+    def versions(self, prefix: str) -> Iterator[ObjectVersion]:
+        with self._backend._lock:
+            bucket = self._backend._bucket(self._name, "ListObjectVersions")
+            found = [
+                ObjectVersion(
+                    key=k,
+                    version_id=v.version_id or "null",
+                    size=len(v.data),
+                    latest=i == len(vs) - 1,
+                    storage_class=v.storage_class,
+                )
+                for k, vs in sorted(bucket.versions.items())
+                if k.startswith(prefix)
+                for i, v in reversed(list(enumerate(vs)))
+            ]
+            self._backend.requests["ListObjectVersions"] += max(0, (len(found) - 1) // 1000)
+        yield from found
 
     def folders(self, prefix: str) -> list[str]:
         with self._backend._lock:

@@ -129,6 +129,11 @@ class Gateway:
                 f'on resource: "{refused.ask.resource}" {refused.reason}'
             )
             return _deny(environ, start_response, request, message)
+        # moto reads a key from RAW_URI, which werkzeug's server sets and cheroot does not:
+        # from the decoded PATH_INFO, a key holding "%3F" ends at its "?" ("a?b.pdf" is stored
+        # as "a"), and every request on that key agrees, so only a listing shows it.
+        if "RAW_URI" not in environ and "REQUEST_URI" in environ:
+            environ["RAW_URI"] = environ["REQUEST_URI"]
         return self.app(environ, start_response)
 
     def _caller(

@@ -7,6 +7,7 @@ large objects go through `transfer`; the CRT fast path for small puts is `storag
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -19,6 +20,7 @@ from docbackup.storage.base import (
     ARCHIVE_CLASSES,
     Encryption,
     ObjectInfo,
+    ObjectVersion,
     Readable,
     RestoreState,
     RestoreTier,
@@ -46,8 +48,9 @@ class S3Store:
         self._kms_factory = kms_client
         self._bucket = bucket
         self._transfer = transfer or TransferSettings()
-        # The CRT fast path (storage/crt.py) is built at the first upload, from the HeadBucket
-        # request `check_access` sent: `fast` makes it from that request's URL and signature.
+        # The CRT fast path (storage/crt.py) is built at the first upload, from the bucket-level
+        # request `check_access` or `versioning` sent: `fast` makes it from that request's URL
+        # and signature.
         self._fast_factory = fast
         self._fast: CrtUploader | None = None
         self._seen: tuple[str, str] | None = None
@@ -72,17 +75,22 @@ class S3Store:
         return translated(what, bucket=self._bucket, client=self._client)
 
     def check_access(self) -> None:
-        events = self._client.meta.events
+        with self._seeing("HeadBucket"), self._errors("bucket"):
+            self._client.head_bucket(Bucket=self._bucket)
+
+    @contextlib.contextmanager
+    def _seeing(self, operation: str) -> Iterator[None]:
+        """Keep the URL and signature of this bucket-level request for the CRT fast path."""
+        events, event = self._client.meta.events, f"before-send.s3.{operation}"
 
         def seen(request: Any, **_: Any) -> None:
             self._seen = (request.url, str(request.headers.get("Authorization", "")))
 
-        events.register("before-send.s3.HeadBucket", seen, unique_id="docbackup-seen")
+        events.register(event, seen, unique_id="docbackup-seen")
         try:
-            with self._errors("bucket"):
-                self._client.head_bucket(Bucket=self._bucket)
+            yield
         finally:
-            events.unregister("before-send.s3.HeadBucket", unique_id="docbackup-seen")
+            events.unregister(event, unique_id="docbackup-seen")
 
     def _fast_path(self) -> CrtUploader | None:
         if self._fast_factory is None or self._seen is None:
@@ -115,7 +123,8 @@ class S3Store:
             raise KeyUnusable(f"KMS key {key!r} is not an encryption key")
 
     def versioning(self) -> Versioning:
-        with self._errors("bucket"):
+        # A backup's first request when it checks versioning (it then sends no HeadBucket).
+        with self._seeing("GetBucketVersioning"), self._errors("bucket"):
             status = self._client.get_bucket_versioning(Bucket=self._bucket).get("Status")
         return "Enabled" if status == "Enabled" else "Suspended" if status == "Suspended" else "Off"
 
@@ -286,6 +295,22 @@ class S3Store:
                         etag=obj["ETag"],
                         last_modified=obj["LastModified"],
                         storage_class=obj.get("StorageClass") or "STANDARD",
+                    )
+
+    def versions(self, prefix: str) -> Iterator[ObjectVersion]:
+        pages = self._client.get_paginator("list_object_versions").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        )
+        with self._errors("bucket"):
+            for page in pages:
+                # A page lists its versions and its delete markers apart, each in key order.
+                for v in page.get("Versions", ()):
+                    yield ObjectVersion(
+                        key=v["Key"],
+                        version_id=v.get("VersionId") or "null",
+                        size=int(v["Size"]),
+                        latest=bool(v.get("IsLatest")),
+                        storage_class=v.get("StorageClass") or "STANDARD",
                     )
 
     def folders(self, prefix: str) -> list[str]:
