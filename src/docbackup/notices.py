@@ -27,7 +27,7 @@ def message(r: BackupResult) -> str:
     lines += [f"not stored: {p.path}: {p.reason}" for p in r.failures[:FAILURES_SHOWN]]
     # A copy gone from the bucket means someone or something deletes there: a person must know
     # even when the night healed it.
-    lines += [f"copy lost, sent again: {p.path}: {p.reason}" for p in r.lost[:FAILURES_SHOWN]]
+    lines += [f"copy gone from the bucket: {p.path}: {p.reason}" for p in r.lost[:FAILURES_SHOWN]]
     if r.error:
         lines.append(f"stopped: {r.error}")
     return "\n".join(lines)

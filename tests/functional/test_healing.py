@@ -172,3 +172,26 @@ def test_a_no_change_night_confirms_its_copies_within_the_request_budget(
     os.chmod(src / "f05" / "0555.txt", 0o644)
     healed = night(store, src, 4)
     assert (healed.healed, [p.path for p in healed.lost]) == (1, ["f05/0555.txt"])
+
+
+def test_a_refused_listing_stores_the_night_and_says_it_could_not_confirm(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend
+) -> None:
+    # GIVEN credentials without s3:ListBucketVersions (an office machine whose stack is older)
+    src = office(tmp_path)
+    assert night(store, src, 0).status == "complete"
+    write(str(src), "new.txt", b"new tonight")
+    backend.denied_operations.add("ListObjectVersions")
+
+    second = night(store, src, 1)
+
+    # THEN the night is stored, but partial, naming the permission: not complete, not lost
+    assert (second.status, second.new, second.unchanged, second.healed) == ("partial", 1, 2, 0)
+    (failure,) = second.failures
+    assert failure.path == f"backups/{FIRST}/documents/"
+    assert "could not confirm" in failure.reason and "s3:ListBucketVersions" in failure.reason
+    back = tmp_path / "back"
+    tonight = (FIRST + dt.timedelta(days=1)).isoformat()
+    # (a restore of a partial night says so, and still brings back every document it lists)
+    assert restore(store, "documents", tonight, str(back)).restored == 3
+    assert tree_hashes(str(back)) == tree_hashes(str(src))

@@ -156,15 +156,21 @@ def _plan_and_run(
     (None when none was written) and what the night holds."""
     options, date = run.options, run.date
     manifest_key = None
+    # Versions are listed where the run saw versioning on; otherwise the current objects.
+    presence = Presence(run.store, options.set_name, versioned=not options.allow_unversioned)
     try:
         run.make_plan(
             documents,
             known,
             interrupted=interrupted_copies(catalog, date, tonight),
             tonight=tonight is not None,
-            # Versions are listed where the run saw versioning on; otherwise the current objects.
-            presence=Presence(run.store, options.set_name, versioned=not options.allow_unversioned),
+            presence=presence,
         )
+        for where, reason in presence.unconfirmed.items():
+            # Carried as before, but a night that could not look is not called complete.
+            run.failures.append(
+                Problem(where, f"could not confirm that these copies are still stored: {reason}")
+            )
         for skipped in scan.skipped:
             if skipped.failure:
                 run.failures.append(Problem(skipped.path, skipped.reason))

@@ -13,6 +13,10 @@ the source (`healed`), so that what tonight's manifest points at is there when i
 
 In a bucket that keeps no versions (`--allow-unversioned`) there is only the current object to
 list: ListObjectsV2, and the size alone to compare.
+
+A listing that fails (refused, say, where s3:ListBucketVersions is not granted) does not stop
+the night: its copies are carried unconfirmed, as before this check existed, and `unconfirmed`
+says which nights' copies and why, which the run reports as a failure (a partial night).
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ import datetime as dt
 from collections.abc import Iterator
 
 from docbackup import layout
+from docbackup.errors import AccessDenied, StoreError
 from docbackup.manifest import Entry
 from docbackup.storage.base import ObjectVersion, Store
+
+# What a listing or a HEAD can raise that leaves a copy unconfirmed rather than the night failed.
+_UNANSWERED = (StoreError, AccessDenied)
 
 
 class Presence:
@@ -35,11 +43,29 @@ class Presence:
         self.versioned = versioned
         self._first: dict[dt.date, _Walk] = {}  # the nights' first copies, `<set>/...`
         self._later: dict[dt.date, dict[str, list[ObjectVersion]]] = {}  # `<set>.<n>/...`
+        # Listings that failed: their prefix, and what the bucket said.
+        self.unconfirmed: dict[str, str] = {}
 
     def problem(self, entry: Entry) -> str | None:
-        return judge(entry, self._versions_of(entry.key), versioned=self.versioned)
+        try:
+            versions = self._versions_of(entry.key)
+        except _UNANSWERED as exc:
+            self._could_not(entry.key, exc)
+            return None
+        if versions is None:
+            return None  # its night's listing failed earlier: unconfirmed, said once
+        return judge(entry, versions, versioned=self.versioned)
 
-    def _versions_of(self, key: str) -> list[ObjectVersion]:
+    def _could_not(self, key: str, exc: StoreError | AccessDenied) -> None:
+        date = layout.date_of_key(key)
+        where = layout.snapshot_prefix(date, self.set) if date else key
+        reason = str(exc)
+        if isinstance(exc, AccessDenied):
+            need = "s3:ListBucketVersions" if self.versioned else "s3:ListBucket"
+            reason = f"{reason}; these credentials may lack {need}"
+        self.unconfirmed.setdefault(where, reason)
+
+    def _versions_of(self, key: str) -> list[ObjectVersion] | None:
         date = layout.date_of_key(key)
         if date is None or not layout.is_copy_of_set(key, date, self.set):
             return self._asked(key)  # not where this set keeps copies: asked on its own
@@ -54,7 +80,13 @@ class Presence:
         walk = self._first.get(date)
         if walk is None:
             walk = self._first[date] = _Walk(self._listing(prefix))
-        found_here = walk.take(key)
+        if walk.failed:
+            return None
+        try:
+            found_here = walk.take(key)
+        except _UNANSWERED:
+            walk.failed = True  # a generator that raised is finished: nothing more from it
+            raise
         return self._asked(key) if found_here is None else found_here
 
     def _listing(self, prefix: str) -> Iterator[ObjectVersion]:
@@ -96,8 +128,10 @@ class _Walk:
 
     def __init__(self, listing: Iterator[ObjectVersion]) -> None:
         self._listing = listing
-        self._head = next(listing, None)
+        self._head: ObjectVersion | None = None
+        self._started = False
         self._last: str | None = None
+        self.failed = False
 
     def take(self, key: str) -> list[ObjectVersion] | None:
         """The key's versions ([] if it has none); None for a key at or before the last one
@@ -105,6 +139,9 @@ class _Walk:
         if self._last is not None and key <= self._last:
             return None
         self._last = key
+        if not self._started:  # the first request goes when the first key is asked
+            self._started = True
+            self._head = next(self._listing, None)
         while self._head is not None and self._head.key < key:
             self._head = next(self._listing, None)
         found = []

@@ -9,7 +9,8 @@ turns whatever went wrong into docbackup's errors. So every failure is still bot
 report, and only a clean first attempt is the CRT's.
 
 The endpoint, addressing style (path or virtual host) and signing region are those of the
-HeadBucket request botocore really sent at the start of the run (after any region redirect),
+bucket-level request (HeadBucket or GetBucketVersioning) botocore really sent at the start of
+the run (after any region redirect),
 so AWS_ENDPOINT_URL, regions, FIPS and custom endpoints behave as for every other request.
 Without awscrt installed (the Lambda package ships without it), nothing changes.
 """

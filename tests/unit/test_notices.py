@@ -1,0 +1,45 @@
+"""A night that found copies gone from the bucket tells a person, even when it is complete."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from docbackup import notices
+from docbackup.engine.results import BackupResult, Problem
+
+
+def result(**extra: object) -> BackupResult:
+    base: dict[str, object] = {
+        "status": "complete",
+        "date": dt.date(2026, 12, 2),
+        "set": "documents",
+        "documents": 2,
+        "new": 0,
+        "changed": 0,
+        "unchanged": 1,
+        "refreshed": 0,
+        "failed": 0,
+        "bytes_uploaded": 0,
+        "total_bytes": 10,
+        "duration_s": 1.0,
+        "manifest_key": "backups/2026-12-02/documents.manifest.json",
+        "dry_run": False,
+        "failures": (),
+        "skipped": (),
+    }
+    return BackupResult(**{**base, **extra})  # type: ignore[arg-type]
+
+
+def test_a_complete_night_that_healed_a_lost_copy_sends_a_notice_naming_it() -> None:
+    lost = Problem("contracts/lease.pdf", "its copy is gone from the bucket (backups/...)")
+    healed = result(healed=1, lost=(lost,))
+
+    assert notices.due(healed, on_success=False)
+    text = notices.message(healed)
+    assert "1 healed" in text
+    assert "copy gone from the bucket: contracts/lease.pdf: its copy is gone" in text
+
+
+def test_a_quiet_complete_night_sends_none_unless_asked() -> None:
+    assert not notices.due(result(), on_success=False)
+    assert notices.due(result(), on_success=True)
