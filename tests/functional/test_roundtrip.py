@@ -92,9 +92,11 @@ def test_rerun_uploads_nothing_and_costs_few_requests(
     assert again.status == "complete"
     assert again.bytes_uploaded == 0
     assert again.unchanged == again.documents
-    # The bucket check, its versioning, one listing of dates, one manifest read, the night's
-    # lease and its renewal just before the one manifest write.
+    # The versioning check (which also shows the bucket is there), one listing of dates, one
+    # manifest read, one listing of the versions it points at, the night's lease and its
+    # renewal just before the one manifest write.
     assert sum(backend.requests.values()) <= 7, backend.requests
+    assert backend.requests["ListObjectVersions"] == 1 and "HeadBucket" not in backend.requests
     assert backend.requests["PutObject"] == 3
 
 

@@ -62,9 +62,10 @@ def test_backup_list_restore_verify(tmp_path: Path, moto_bucket: tuple[str, str]
     assert (second["status"], second["new"], second["changed"]) == ("complete", 1, 1)
     assert second["date"] == tonight()
     # Running the same night again costs a handful of requests, not one per document: the
-    # bucket check and its versioning, dates, a look at tonight's manifest and its read,
-    # tonight's listing, the lease (a refused create, a look at it, the take-over, the renewal
-    # just before the manifest) and the manifest. A new night with no change costs 7.
+    # versioning check, dates, a look at tonight's manifest and its read, tonight's listing,
+    # the listings of the versions it points at (tonight's and yesterday's), the lease (a
+    # refused create, a look at it, the take-over, the renewal just before the manifest) and
+    # the manifest. A new night with no change costs 7.
     third = as_json(run("backup", str(src), *common, "--kms-key-id", key, "--json"))
     assert third["unchanged"] == len(night2) and third["bytes_uploaded"] == 0
     assert isinstance(third["requests"], int) and third["requests"] <= 13
