@@ -48,7 +48,7 @@ class Presence:
 
     def problem(self, entry: Entry) -> str | None:
         try:
-            versions = self._versions_of(entry.key)
+            versions = self._versions_of(entry.key, entry.version_id)
         except _UNANSWERED as exc:
             self._could_not(entry.key, exc)
             return None
@@ -65,10 +65,10 @@ class Presence:
             reason = f"{reason}; these credentials may lack {need}"
         self.unconfirmed.setdefault(where, reason)
 
-    def _versions_of(self, key: str) -> list[ObjectVersion] | None:
+    def _versions_of(self, key: str, version_id: str | None) -> list[ObjectVersion] | None:
         date = layout.date_of_key(key)
         if date is None or not layout.is_copy_of_set(key, date, self.set):
-            return self._asked(key)  # not where this set keeps copies: asked on its own
+            return self._asked(key, version_id)  # not where this set keeps copies: asked alone
         prefix = layout.snapshot_prefix(date, self.set)
         if not key.startswith(prefix):
             if date not in self._later:  # copies of a rerun of that night: few, held at once
@@ -87,19 +87,20 @@ class Presence:
         except _UNANSWERED:
             walk.failed = True  # a generator that raised is finished: nothing more from it
             raise
-        return self._asked(key) if found_here is None else found_here
+        return self._asked(key, version_id) if found_here is None else found_here
 
     def _listing(self, prefix: str) -> Iterator[ObjectVersion]:
         if self.versioned:
             return self.store.versions(prefix)
         return (ObjectVersion(o.key, "null", o.size, True) for o in self.store.objects(prefix))
 
-    def _asked(self, key: str) -> list[ObjectVersion]:
-        """One key the walks cannot answer (out of order, or outside the set): one request."""
-        info = self.store.head(key)
+    def _asked(self, key: str, version_id: str | None) -> list[ObjectVersion]:
+        """One copy the walks cannot answer (out of order, or outside the set): one HEAD of
+        the version the manifest names (a HEAD cannot tell whether it is still the latest)."""
+        info = self.store.head(key, version_id if self.versioned else None)
         if info is None:
             return []
-        return [ObjectVersion(key, info.version_id or "null", info.size, True)]
+        return [ObjectVersion(key, info.version_id or version_id or "null", info.size, True)]
 
 
 def judge(entry: Entry, versions: list[ObjectVersion], *, versioned: bool) -> str | None:
