@@ -44,6 +44,17 @@ def office(tmp_path: Path) -> Path:
     return src
 
 
+def lose_the_lease_after_one_night(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend
+) -> Path:
+    """The first night, then the lease's stored version deleted behind its back."""
+    src = office(tmp_path)
+    assert night(store, src, 0).status == "complete"
+    lease = entry_of(store, 0, LEASE)
+    backend.delete_version(store.bucket, lease.key, lease.version_id)
+    return src
+
+
 def test_a_deleted_copy_two_nights_share_is_sent_again_and_the_night_restores(
     tmp_path: Path, store: MemoryStore, backend: MemoryBackend
 ) -> None:
@@ -115,10 +126,7 @@ def test_a_lost_copy_whose_document_changed_is_a_change_not_a_heal(
     tmp_path: Path, store: MemoryStore, backend: MemoryBackend
 ) -> None:
     # GIVEN the lease's copy deleted, and the lease edited at the source meanwhile
-    src = office(tmp_path)
-    assert night(store, src, 0).status == "complete"
-    lease = entry_of(store, 0, LEASE)
-    backend.delete_version(store.bucket, lease.key, lease.version_id)
+    src = lose_the_lease_after_one_night(tmp_path, store, backend)
     write(str(src), LEASE, b"%PDF the lease, signed again")
 
     second = night(store, src, 1)
@@ -130,10 +138,7 @@ def test_a_lost_copy_whose_document_changed_is_a_change_not_a_heal(
 def test_a_dry_run_says_what_it_would_heal_and_stores_nothing(
     tmp_path: Path, store: MemoryStore, backend: MemoryBackend
 ) -> None:
-    src = office(tmp_path)
-    assert night(store, src, 0).status == "complete"
-    lease = entry_of(store, 0, LEASE)
-    backend.delete_version(store.bucket, lease.key, lease.version_id)
+    src = lose_the_lease_after_one_night(tmp_path, store, backend)
     before = {k: list(v) for k, v in backend._bucket(store.bucket, None).versions.items()}
 
     planned = night(store, src, 1, dry_run=True)
