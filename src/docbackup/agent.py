@@ -51,6 +51,8 @@ class Office:
     topic_arn: str | None = None
     notify_on_success: bool = False
     region: str | None = None
+    # Bytes of stored copies each set reads back a night (config stack.read_back); 0: none.
+    read_back_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,7 @@ def _one(store: S3Store, s: SetLike, office: Office, reporter: Reporter | None) 
                 allow_unversioned=office.allow_unversioned,
                 allow_new_source=office.allow_new_source or s.allow_new_source,
                 check_clock=True,
+                read_back_bytes=office.read_back_bytes,
             ),
             reporter=reporter,
         )

@@ -32,6 +32,20 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     result = nightly.run(event, lambda: context.get_remaining_time_in_millis() / 1000, metrics)
     summary = result.summary()
     logger.info("backup finished", extra={"summary": summary})
+    if result.watched is not None and result.watched.stale:
+        at = result.watched.checked_at
+        logger.warning(
+            "sets without a complete night in 26 hours",
+            extra={
+                "stale_sets": [s.name for s in result.watched.stale],
+                "detail": [s.said(at) for s in result.watched.stale],
+            },
+        )
+    if result.damaged:
+        logger.error(
+            "stored copies damaged, no good copy left",
+            extra={"damaged": [{"path": p.path, "reason": p.reason} for p in result.damaged]},
+        )
     if result.status != "complete":
         raise NightIncomplete(f"{result.status}: {result.failed} not stored; {result.error or ''}")
     return summary

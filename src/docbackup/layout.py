@@ -3,6 +3,7 @@
     backups/<YYYY-MM-DD>/<set>/<relative path>     a stored copy of one document
     backups/<YYYY-MM-DD>/<set>.<n>/<relative path> a later copy, stored by a rerun of the night
     backups/<YYYY-MM-DD>/<set>.manifest.json       that night's manifest for the set
+    backups/<YYYY-MM-DD>/<set>.retired.json        the set was retired that day (not watched)
 
 A set name may not contain a dot or a slash, so `<set>.manifest.json` can never be the first
 component of a document key in any set: manifests and documents cannot collide.
@@ -105,7 +106,34 @@ def manifest_key(date: dt.date, set_name: str) -> str:
 
 def lease_key(date: dt.date, set_name: str) -> str:
     """Who is backing up this set and night right now (see docbackup.engine.lease)."""
-    return f"{date_prefix(date)}{set_name}.lease.json"
+    return f"{date_prefix(date)}{set_name}{LEASE_SUFFIX}"
+
+
+RETIRED_SUFFIX = ".retired.json"
+LEASE_SUFFIX = ".lease.json"
+
+
+def retired_key(date: dt.date, set_name: str) -> str:
+    """`docbackup set retire`: from this day the set is meant to stop (see engine.watch)."""
+    return f"{date_prefix(date)}{set_name}{RETIRED_SUFFIX}"
+
+
+def set_of(name: str) -> str | None:
+    """The set a name directly under `backups/<date>/` belongs to: a folder `<set>/` or
+    `<set>.<n>/`, or an object `<set>.manifest.json`, `<set>.lease.json` or
+    `<set>.retired.json`; None for anything else."""
+    if name.endswith("/"):
+        base, _, generation = name[:-1].partition(".")
+        if generation and _GENERATION_RE.match(f".{generation}/") is None:
+            return None
+    else:
+        for suffix in (MANIFEST_SUFFIX, LEASE_SUFFIX, RETIRED_SUFFIX):
+            if name.endswith(suffix):
+                base = name[: -len(suffix)]
+                break
+        else:
+            return None
+    return base if _SET_RE.match(base) else None
 
 
 def date_from_prefix(prefix: str) -> dt.date | None:

@@ -9,15 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from docbackup import compose, layout, notices, tuning
 from docbackup.engine import BackupOptions, BackupResult, backup
 from docbackup.engine.options import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
-from docbackup.errors import ConfigError
-from docbackup.storage.base import Encryption
+from docbackup.engine.watch import watch
+from docbackup.errors import ConfigError, DocbackupError
+from docbackup.storage.base import Encryption, Store
 
 # Environment variables set by lib/TapStack.yml.
 BACKUP_BUCKET = "BACKUP_BUCKET"
@@ -36,6 +37,9 @@ TIME_RESERVE_SECONDS = "TIME_RESERVE_SECONDS"
 # "true" to back up into a bucket without versioning; the stack's bucket has it, so the
 # template never sets this (a test's S3-compatible server may lack it).
 ALLOW_UNVERSIONED = "ALLOW_UNVERSIONED"
+# Megabytes (10^6 bytes) of stored copies read back and re-hashed each night (the stack's
+# ReadBackMBPerNight; a template cannot multiply, so the unit is the parameter's).
+READ_BACK_MB = "READ_BACK_MB"
 # What the template sets (WORKERS is an optional tuning knob with a measured default).
 STACK_SETTINGS = (
     BACKUP_BUCKET,
@@ -49,6 +53,7 @@ STACK_SETTINGS = (
     NOTIFY_TOPIC_ARN,
     NOTIFY_ON_SUCCESS,
     TIME_RESERVE_SECONDS,
+    READ_BACK_MB,
 )
 
 _MANUAL_KEYS = {"date", "dry_run"}
@@ -72,6 +77,7 @@ class Settings:
     notify_topic_arn: str | None
     notify_on_success: bool
     allow_unversioned: bool = False
+    read_back_bytes: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -96,9 +102,12 @@ class Settings:
                 notify_topic_arn=env.get(NOTIFY_TOPIC_ARN) or None,
                 notify_on_success=env.get(NOTIFY_ON_SUCCESS, "false").lower() == "true",
                 allow_unversioned=env.get(ALLOW_UNVERSIONED, "false").lower() == "true",
+                read_back_bytes=int(env.get(READ_BACK_MB, "0")) * 1_000_000,
             )
         except ValueError as exc:
             raise ConfigError(f"bad setting in the environment: {exc}") from None
+        if settings.read_back_bytes < 0:
+            raise ConfigError(f"environment variable {READ_BACK_MB} must not be negative")
         if settings.retention_days < MIN_RETENTION_DAYS:
             # Checked with the other settings, not left for the backup to refuse every night.
             raise ConfigError(
@@ -172,6 +181,7 @@ def run(
             reserve_s=settings.reserve_s,
             allow_unversioned=settings.allow_unversioned,
             check_clock=True,
+            read_back_bytes=0 if request.dry_run else settings.read_back_bytes,
         )
         # Everything under the source prefix, as before exclude patterns existed: the office
         # suites' lock files are a desktop's, and the function has no one to tell what it left.
@@ -185,6 +195,7 @@ def run(
         raise
     if result.dry_run:
         return result  # nothing was stored: neither a good night nor a bad one
+    result = _watch_every_set(store, settings, result, metrics)
     ok = result.status == "complete"
     metrics.add_metric("BackupSuccess", "Count", 1 if ok else 0)
     metrics.add_metric("BackupFailure", "Count", 0 if ok else 1)
@@ -193,6 +204,8 @@ def run(
         "DocumentsUploaded", "Count", result.new + result.changed + result.resent + result.healed
     )
     metrics.add_metric("DocumentsHealed", "Count", result.healed)
+    # Copies read back and found damaged with no good copy left: VerifyMismatchAlarm.
+    metrics.add_metric("VerifyMismatch", "Count", len(result.damaged))
     metrics.add_metric("DocumentsFailed", "Count", result.failed)
     metrics.add_metric("BytesStored", "Bytes", result.bytes_stored)
     metrics.add_metric("BackupDuration", "Seconds", result.duration_s)
@@ -200,6 +213,20 @@ def run(
     if settings.notify_topic_arn and notices.due(result, on_success=settings.notify_on_success):
         compose.publish(settings.notify_topic_arn, notices.subject(result), notices.message(result))
     return result
+
+
+def _watch_every_set(
+    store: Store, settings: Settings, result: BackupResult, metrics: MetricsSink
+) -> BackupResult:
+    """Every set with a night within retention, this one and the office machines': StaleSets
+    counts those without a complete night in 26 hours (StaleSetsAlarm). A look that fails
+    emits nothing (the alarm keeps its state) and the notice says why."""
+    try:
+        watched = watch(store, now=dt.datetime.now(dt.UTC), retention_days=settings.retention_days)
+    except DocbackupError as exc:
+        return replace(result, watch_error=f"could not look at the bucket's other sets: {exc}")
+    metrics.add_metric("StaleSets", "Count", len(watched.stale))
+    return replace(result, watched=watched)
 
 
 def environment() -> str:

@@ -12,7 +12,12 @@ FAILURES_SHOWN = 20
 
 
 def subject(r: BackupResult) -> str:
-    return f"docbackup {r.set} {r.date}: {r.status}"[:SUBJECT_LIMIT]
+    text = f"docbackup {r.set} {r.date}: {r.status}"
+    if r.damaged:
+        text += f"; {len(r.damaged)} copies damaged"
+    if r.watched is not None and r.watched.stale:
+        text += f"; stale: {', '.join(s.name for s in r.watched.stale)}"
+    return text[:SUBJECT_LIMIT]
 
 
 def message(r: BackupResult) -> str:
@@ -28,15 +33,41 @@ def message(r: BackupResult) -> str:
     # A copy gone from the bucket means someone or something deletes there: a person must know
     # even when the night healed it.
     lines += [f"copy gone from the bucket: {p.path}: {p.reason}" for p in r.lost[:FAILURES_SHOWN]]
+    # The worst a read-back can find: the stored bytes are wrong and the source has changed.
+    lines += [f"DAMAGED, no good copy: {p.path}: {p.reason}" for p in r.damaged[:FAILURES_SHOWN]]
+    if r.read_back:
+        lines.append(_read_back_line(r.read_back))
+    if r.watched is not None:
+        # Another machine's set, most often: the only place anyone hears it stopped.
+        lines += [f"STALE {s.said(r.watched.checked_at)}" for s in r.watched.stale]
+    if r.watch_error:
+        lines.append(r.watch_error)
     if r.error:
         lines.append(f"stopped: {r.error}")
     return "\n".join(lines)
 
 
+def _read_back_line(rb: dict[str, object]) -> str:
+    line = f"read back {rb['read']} stored copies ({rb['bytes_read']} bytes) of {rb['due']} due"
+    if rb.get("left"):
+        line += f"; {rb['left']} left for want of budget or time"
+    if rb.get("unread"):
+        line += f"; {len(rb['unread'])} could not be read"  # type: ignore[arg-type]
+    return line
+
+
 def due(r: BackupResult, *, on_success: bool) -> bool:
     """A notice goes for every night but a complete one, and for that one too when asked or
-    when it found copies gone from the bucket."""
-    return r.status != "complete" or on_success or bool(r.lost)
+    when it found copies gone from the bucket or damaged, or a set that stopped."""
+    stale = r.watched is not None and bool(r.watched.stale)
+    return (
+        r.status != "complete"
+        or on_success
+        or bool(r.lost)
+        or bool(r.damaged)
+        or stale
+        or r.watch_error is not None
+    )
 
 
 def failed_subject(set_name: str) -> str:

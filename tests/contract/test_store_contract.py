@@ -236,6 +236,26 @@ def test_versions_listing(pair: tuple[Store, Encryption, Store]) -> None:
     ]
 
 
+def test_one_level_of_a_listing(pair: tuple[Store, Encryption, Store]) -> None:
+    # GIVEN objects beside folders, deeper keys, and a key outside the prefix
+    store, enc, _ = pair
+    for key in (
+        "backups/d/a.json",
+        "backups/d/set/x",
+        "backups/d/set/y/z",
+        "backups/d/t.2/x",
+        "backups/e/a.json",
+    ):
+        store.put(key, b"1", sha256_b64=sha(b"1"), metadata={}, encryption=enc)
+
+    here = store.level("backups/d/")
+
+    # THEN the folders once each and the objects directly under the prefix, in key order
+    assert here.folders == ("backups/d/set/", "backups/d/t.2/")
+    assert [(o.key, o.size) for o in here.objects] == [("backups/d/a.json", 1)]
+    assert here.objects[0].last_modified.tzinfo is not None
+
+
 def test_conditional_create(pair: tuple[Store, Encryption, Store]) -> None:
     store, enc, _ = pair
     store.put("once", b"1", sha256_b64=sha(b"1"), metadata={}, encryption=enc, if_none_match=True)

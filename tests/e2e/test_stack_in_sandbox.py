@@ -58,7 +58,7 @@ def test_status_reads_the_configuration_back(stack: dict[str, Any]) -> None:
     assert all(c["ok"] for c in report["checks"]), report["checks"]
     assert len(report["checks"]) == 9
     assert [n["date"] for n in report["nights"]] == ["2025-10-15"]
-    assert len(report["alarms"]) == 4
+    assert len(report["alarms"]) == 6
 
 
 def test_a_hand_changed_setting_fails_its_check(stack: dict[str, Any]) -> None:

@@ -200,3 +200,52 @@ def test_a_refused_listing_stores_the_night_and_says_it_could_not_confirm(
     # (a restore of a partial night says so, and still brings back every document it lists)
     assert restore(store, "documents", tonight, str(back)).restored == 3
     assert tree_hashes(str(back)) == tree_hashes(str(src))
+
+
+def test_the_views_say_which_nights_lost_a_copy_and_never_call_them_restorable(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend
+) -> None:
+    from docbackup.cli import report_html
+    from docbackup.engine import browse
+    from docbackup.engine.watch import watch
+
+    # GIVEN two nights sharing the lease's copy, that copy deleted, and a night that healed it
+    src = office(tmp_path)
+    assert night(store, src, 0).status == "complete"
+    assert night(store, src, 1).status == "complete"
+    lost = entry_of(store, 1, LEASE)
+    backend.delete_version(store.bucket, lost.key, lost.version_id)
+    assert night(store, src, 2).healed == 1
+    now = dt.datetime.now(dt.UTC)
+
+    # WHEN the nights are listed
+    nights = {n.date: n for n in Catalog(store, "documents").snapshots(now=now)}
+
+    # THEN the healing night restores and was checked; the two before it lack the lease
+    third, second, first = (nights[FIRST + dt.timedelta(days=n)] for n in (2, 1, 0))
+    assert (third.restorable, third.missing, third.healed) == (True, 0, 1)
+    assert third.checked_at is not None
+    for older in (second, first):
+        assert (older.restorable, older.missing) == (False, 1)
+        assert older.note is not None and LEASE in older.note
+        assert f"found missing by the night of {FIRST + dt.timedelta(days=2)}" in older.note
+        assert older.summary()["missing"] == 1
+    # AND `ls` of an older night marks the document, not the others
+    _, rows, _ = browse.ls(store, "documents", str(FIRST), "contracts")
+    assert [(r.name, r.missing) for r in rows] == [("lease.pdf", 1)]
+    _, top, _ = browse.ls(store, "documents", str(FIRST))
+    assert {r.name: r.missing for r in top} == {"contracts": 1, "daily": 0}
+    # AND the report says when the copies were last checked, what was healed, and every set
+    page = report_html.render(
+        list(nights.values()),
+        bucket=store.bucket,
+        set_name="documents",
+        retention_days=30,
+        today=FIRST + dt.timedelta(days=2),
+        generated_at=now,
+        watched=watch(store, now=now, retention_days=30),
+    )
+    assert "Last check of every copy a night points at" in page
+    assert "1 document(s) stored again because their copy was gone or damaged" in page
+    assert "2 copies that older nights point at are known missing" in page
+    assert 'id="sets"' in page and "<td>documents</td>" in page

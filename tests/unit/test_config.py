@@ -57,6 +57,8 @@ def test_a_saved_config_reads_back_the_same(tmp_path: Path) -> None:
         ),
         ("[stack]\nbuckett = 'b'\n", r"\['buckett'\] in \[stack\]"),
         ("[notify]\non_failure = true\n", r"in \[notify\]"),
+        ("[stack]\nread_back = 'lots'\n", r"stack.read_back: unreadable size 'lots'"),
+        ("[stack]\nread_back = 500\n", "stack.read_back must be a str"),
     ],
 )
 def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path, text: str, message: str) -> None:
@@ -211,3 +213,24 @@ def test_a_sets_own_folder_however_typed_keeps_its_excludes(
     assert _same_set(config, "office", str(tmp_path)) is None
     assert _same_set(config, "photos", str(real)) is None
     assert _same_set(config, "scans", "s3://scans/other") is None
+
+
+def test_the_read_back_is_off_on_the_office_machine_unless_configured(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[stack]\nbucket = 'b'\n")
+    assert cfg.load(str(path)).default_map()["run"].get("read_back") is None  # type: ignore[union-attr]
+    path.write_text("[stack]\nbucket = 'b'\nread_back = '500MB'\n")
+    loaded = cfg.load(str(path))
+    assert loaded is not None and loaded.read_back == "500MB"
+    assert loaded.default_map()["backup"]["read_back"] == "500MB"
+    assert cfg.read_back_bytes("500MB") == 500_000_000
+    assert cfg.read_back_bytes("off") == cfg.read_back_bytes("0") == 0
+
+
+def test_a_bad_read_back_size_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    result = CliRunner().invoke(
+        cli, ["backup", str(tmp_path / "docs"), "--bucket", "b", "--read-back", "a lot"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "unreadable size 'a lot'" in result.stderr

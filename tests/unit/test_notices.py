@@ -43,3 +43,31 @@ def test_a_complete_night_that_healed_a_lost_copy_sends_a_notice_naming_it() -> 
 def test_a_quiet_complete_night_sends_none_unless_asked() -> None:
     assert not notices.due(result(), on_success=False)
     assert notices.due(result(), on_success=True)
+
+
+def test_a_damaged_copy_and_a_stale_set_each_send_a_notice_naming_them() -> None:
+    from docbackup.engine.results import SetState, WatchResult
+
+    at = dt.datetime(2026, 12, 2, 2, 5, tzinfo=dt.UTC)
+    office = SetState(
+        "office",
+        dt.date(2026, 11, 30),
+        at - dt.timedelta(hours=49),
+        dt.date(2026, 11, 30),
+        retired=False,
+        stale=True,
+    )
+    night = result(
+        damaged=(Problem("a.pdf", "its stored copy is damaged: ...; no good copy is left (k)"),),
+        watched=WatchResult(at, (office,)),
+    )
+
+    assert notices.due(night, on_success=False)
+    assert notices.subject(night) == (
+        "docbackup documents 2026-12-02: complete; 1 copies damaged; stale: office"
+    )
+    text = notices.message(night)
+    assert "DAMAGED, no good copy: a.pdf" in text
+    assert "STALE set office: no complete night for 49 hours (last complete 2026-11-30" in text
+    assert not notices.due(result(watched=WatchResult(at, ())), on_success=False)
+    assert notices.due(result(watch_error="could not look: refused"), on_success=False)

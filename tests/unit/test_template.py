@@ -217,6 +217,8 @@ def test_every_alarm_reaches_the_topic() -> None:
         "NoSuccessfulBackupAlarm",
         "NearTimeoutAlarm",
         "DeadLetterQueueAlarm",
+        "VerifyMismatchAlarm",
+        "StaleSetsAlarm",
     }
     for name, alarm in alarms.items():
         props = alarm["Properties"]
@@ -225,6 +227,13 @@ def test_every_alarm_reaches_the_topic() -> None:
     missed = alarms["NoSuccessfulBackupAlarm"]["Properties"]
     assert missed["Period"] * missed["EvaluationPeriods"] == 26 * 3600
     assert missed["TreatMissingData"] == "breaching"
+    # One StaleSets value a night: the last one stands until the next (no flapping to OK)
+    stale = alarms["StaleSetsAlarm"]["Properties"]
+    assert (stale["MetricName"], stale["TreatMissingData"]) == ("StaleSets", "ignore")
+    damaged = alarms["VerifyMismatchAlarm"]["Properties"]
+    assert (damaged["MetricName"], damaged["Threshold"]) == ("VerifyMismatch", 1)
+    read_back = RES["BackupLambdaFunction"]["Properties"]["Environment"]["Variables"]
+    assert read_back["READ_BACK_MB"] == {"Ref": "ReadBackMBPerNight"}
 
 
 def test_function_runtime_schedule_and_settings() -> None:

@@ -98,6 +98,7 @@ def build_config(
         sets=sets,
         # The user's own choice, not the stack's: kept as the file had it.
         allow_unversioned=old.allow_unversioned if old else False,
+        read_back=old.read_back if old else None,
     )
 
 
@@ -199,6 +200,7 @@ def run_cmd(
         topic_arn=config.alarm_topic_arn,
         notify_on_success=config.notify_on_success,
         region=config.region,
+        read_back_bytes=cfg.read_back_bytes(config.read_back) if config.read_back else 0,
     )
     run = run_sets(
         store,

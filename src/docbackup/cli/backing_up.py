@@ -77,6 +77,15 @@ from docbackup.storage.base import Encryption
     is_flag=True,
     help="Also back up office lock and temporary files (~$*, .~lock.*#, *.tmp).",
 )
+@click.option(
+    "--read-back",
+    "read_back",
+    default="0",
+    envvar="DOCBACKUP_READ_BACK",
+    metavar="SIZE",
+    help="Read back and re-hash up to SIZE (500MB, 2GiB) of stored copies tonight, each copy "
+    "once per retention period; a damaged one is sent again [default: 0, none].",
+)
 @json_option
 @click.pass_context
 def backup_cmd(
@@ -96,6 +105,7 @@ def backup_cmd(
     allow_new_source: bool,
     exclude: tuple[str, ...],
     no_default_excludes: bool,
+    read_back: str,
     as_json: bool,
 ) -> None:
     """Back up SOURCE (a folder or s3://bucket/prefix) as tonight's snapshot.
@@ -134,6 +144,7 @@ def backup_cmd(
             allow_unversioned=allow_unversioned,
             allow_new_source=allow_new_source,
             check_clock=True,
+            read_back_bytes=cfg.read_back_bytes(read_back),
         )
         store = open_store(bucket, workers, counter)
         result = backup(

@@ -33,6 +33,13 @@ def ls_cmd(when: str, path: str, bucket: str | None, set_name: str, as_json: boo
         fail(exc, as_json)
     for problem in unreadable:
         click.echo(f"docbackup: warning: {problem}", err=True)
+    missing = sum(r.missing for r in rows)
+    if missing:
+        click.echo(
+            f"docbackup: warning: {missing} document(s) listed here have a copy a later night "
+            f"found gone or damaged: the {date} night does not restore them",
+            err=True,
+        )
     if as_json:
         render.emit_json(
             {
@@ -47,6 +54,7 @@ def ls_cmd(when: str, path: str, bucket: str | None, set_name: str, as_json: boo
                         "size": r.size,
                         "mtime": _when(r.mtime_ns),
                         "documents": r.documents,
+                        "missing": r.missing,
                     }
                     for r in rows
                 ],
@@ -64,6 +72,9 @@ def _ls_text(date: dt.date, set_name: str, path: str, rows: list[browse.Row]) ->
         name = f"{r.name}/" if r.folder else r.name
         plural = "" if r.documents == 1 else "s"
         count = f"{r.documents} document{plural}" if r.folder else ""
+        if r.missing:
+            # A later night found the copy gone or damaged: this night does not restore it.
+            count += f" ({r.missing} missing)" if r.folder else "MISSING (copy gone or damaged)"
         click.echo(
             f"{render.human_bytes(r.size):>10}  {_when(r.mtime_ns)}  {name}  {count}".rstrip()
         )

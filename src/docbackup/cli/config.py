@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docbackup import atomic, layout, places
+from docbackup.cost.workload import parse_size
 from docbackup.engine.options import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
 
@@ -66,6 +67,9 @@ class Config:
     sets: dict[str, SetConfig] = field(default_factory=dict)
     # Back up into a bucket without versioning (`backup` and `run`), as --allow-unversioned.
     allow_unversioned: bool = False
+    # Stored bytes to read back and re-hash each night (`backup` and `run`), as --read-back:
+    # off unless set, since the office's uplink pays for the reads.
+    read_back: str | None = None
 
     def to_toml(self) -> dict[str, Any]:
         stack = {
@@ -77,6 +81,7 @@ class Config:
             "timezone": self.timezone,
             "alarm_topic_arn": self.alarm_topic_arn,
             "allow_unversioned": self.allow_unversioned or None,
+            "read_back": self.read_back,
         }
         return {
             "stack": {k: v for k, v in stack.items() if v is not None},
@@ -119,11 +124,17 @@ class Config:
             backup["timezone"] = self.timezone
         if self.allow_unversioned:
             backup["allow_unversioned"] = True
+        if self.read_back:
+            backup["read_back"] = self.read_back
         retention = {"retention_days": self.retention_days} if self.retention_days else {}
         # The default set: the first this machine backs up, else the first there is.
         ordered = sorted(self.sets.values(), key=lambda s: not s.here)
         with_sets = {**common, **({"set_name": ordered[0].name} if ordered else {})}
+        retire = {
+            k: v for k, v in backup.items() if k in ("bucket", "kms_key_id", "timezone")
+        } | retention
         return {
+            "set": {"retire": retire},
             "backup": {**backup, **with_sets},
             "run": backup,
             "list": with_sets,
@@ -149,6 +160,7 @@ _STACK_KEYS = {
     "timezone",
     "alarm_topic_arn",
     "allow_unversioned",
+    "read_back",
 }
 _SET_KEYS = {"source", "exclude", "default_excludes", "here", "allow_new_source"}
 
@@ -226,6 +238,12 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
             typed(body.get("allow_new_source", False), bool, f"sets.{name}.allow_new_source"),
         )
     retention = typed(stack.get("retention_days"), int, "stack.retention_days")
+    read_back = typed(stack.get("read_back"), str, "stack.read_back")
+    if read_back is not None:
+        try:
+            read_back_bytes(read_back)
+        except ConfigError as exc:
+            raise ConfigError(f"config file {path}: stack.read_back: {exc}") from None
     return Config(
         path=path,
         stack_name=typed(stack.get("name"), str, "stack.name"),
@@ -240,7 +258,15 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
         allow_unversioned=typed(
             stack.get("allow_unversioned", False), bool, "stack.allow_unversioned"
         ),
+        read_back=read_back,
     )
+
+
+def read_back_bytes(text: str) -> int:
+    """The nightly read-back budget: "0" or "off" for none, else a size (500MB, 2GiB)."""
+    if text.strip().lower() in ("0", "off", "none"):
+        return 0
+    return parse_size(text)
 
 
 def save(config: Config, *, now: dt.datetime) -> None:

@@ -78,6 +78,7 @@ def _attach() -> None:
     from docbackup.cli.costs import cost_cmd
     from docbackup.cli.report import report_cmd
     from docbackup.cli.schedule import schedule
+    from docbackup.cli.sets import set_group
     from docbackup.cli.snapshots import list_cmd, restore_cmd, verify_cmd
     from docbackup.cli.stack_commands import demo_cmd, deploy_cmd, status_cmd
 
@@ -98,6 +99,7 @@ def _attach() -> None:
         report_cmd,
         cost_cmd,
         schedule,
+        set_group,
     )
     for command in commands:
         cli.add_command(command)

@@ -247,18 +247,37 @@ def snapshots_table(infos: Sequence[SnapshotInfo], bucket: str, set_name: str) -
         console.print(f"no snapshots of set {set_name!r} in bucket {bucket!r}")
         return
     table = Table(title=f"{bucket}: set {set_name}")
-    for col in ("date", "status", "documents", "size", "failed", "restorable"):
-        table.add_column(col, justify="right" if col in ("documents", "size", "failed") else "left")
+    numbers = ("documents", "size", "failed", "missing")
+    # A missing column only when a night lacks copies: the table must fit a terminal.
+    missing = any(i.missing for i in infos)
+    columns = ["date", "status", "documents", "size", "failed"]
+    columns += ["missing"] if missing else []
+    for col in [*columns, "checked", "restorable"]:
+        table.add_column(
+            col, justify="right" if col in numbers else "left", no_wrap=col in ("date", "checked")
+        )
     for i in infos:
-        table.add_row(
+        cells = [
             i.date.isoformat(),
             i.status,
             str(i.documents),
             human_bytes(i.bytes),
             str(i.failed),
+        ]
+        cells += [str(i.missing)] if missing else []
+        cells += [
+            i.checked_at.astimezone(dt.UTC).date().isoformat() if i.checked_at else "never",
             "yes" if i.restorable else f"no: {i.note}",
-        )
+        ]
+        table.add_row(*cells)
     console.print(table)
+
+
+def checked(i: SnapshotInfo) -> str:
+    """When every copy the night points at was last confirmed in the bucket, in UTC."""
+    if i.checked_at is None:
+        return "never"
+    return i.checked_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _bar(value: float, top: float, width: int) -> str:
@@ -294,9 +313,23 @@ def nights_chart(
             mark = f"  [bold red]✗ {n.status}[/bold red]"
             if n.failed:
                 mark += f"[red], {n.failed} not stored[/red]"
-        style = "red" if n.status != "complete" else "green"
+        if n.missing:
+            mark += f"  [bold red]✗ {n.missing} copies missing[/bold red]"
+        if n.healed:
+            mark += f"  [yellow]{n.healed} healed[/yellow]"
+        if n.checked_at is None and n.status in ("complete", "partial"):
+            mark += "  [dim]copies not checked[/dim]"
+        style = "red" if n.status != "complete" or n.missing else "green"
         lines.append(f"{day}  [{style}]{docs}[/{style}]  [cyan]{up}[/cyan]{mark}")
     return lines
+
+
+def checked_line(nights: Sequence[SnapshotInfo]) -> str:
+    """When the newest night that recorded it confirmed every copy it points at."""
+    last = next((n for n in nights if n.checked_at is not None), None)
+    if last is None:
+        return "no night has recorded a check of the copies it points at"
+    return f"every copy of the night of {last.date} confirmed in the bucket {checked(last)}"
 
 
 def status_text(report: StatusReport, *, today: dt.date | None = None) -> None:
@@ -309,6 +342,8 @@ def status_text(report: StatusReport, *, today: dt.date | None = None) -> None:
     )
     for line in nights_chart(report.nights, today=today, days=report.days):
         console.print(line, highlight=False)
+    if report.nights:
+        console.print(checked_line(report.nights), highlight=False)
     console.print()
     for name, state in sorted(report.alarms.items()):
         style = "red" if state == "ALARM" else "green" if state == "OK" else "yellow"

@@ -17,6 +17,7 @@ from docbackup.cli.options import (
 )
 from docbackup.cli.report_html import CHART_DAYS, render
 from docbackup.engine import Catalog
+from docbackup.engine.watch import watch
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.stack.status import stack_alarms
 
@@ -44,6 +45,9 @@ def report_cmd(
         days = max(CHART_DAYS, retention_days)
         nights = Catalog(store, layout.check_set_name(set_name)).snapshots(now=now, limit=days)
         alarms = _alarms(stack_name) if stack_name else None
+        # Every set of the bucket, as the function watches them: the report's reader learns
+        # that an office machine stopped even where no alarm reaches them.
+        watched = watch(store, now=now, retention_days=retention_days)
         page = render(
             nights,
             bucket=store.bucket,
@@ -52,6 +56,7 @@ def report_cmd(
             today=now.astimezone().date(),
             generated_at=now.astimezone(),
             alarms=alarms,
+            watched=watched,
         )
         atomic.write_text(html_file, page)
     except OSError as exc:

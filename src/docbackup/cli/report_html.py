@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from docbackup.cli.render import human_bytes
-from docbackup.engine.results import SnapshotInfo
+from docbackup.cli.render import checked, human_bytes
+from docbackup.engine.results import SetState, SnapshotInfo, WatchResult
 
 # Jinja2 is imported when a page is drawn: every other command loads this module (the command
 # group registers them all) and never pays for it.
@@ -55,6 +55,7 @@ class Row:
     until: str = ""
     classes: str = ""
     note: str = ""
+    checked: str = ""
 
 
 def render(
@@ -66,8 +67,10 @@ def render(
     today: dt.date,
     generated_at: dt.datetime,
     alarms: Mapping[str, str] | None = None,
+    watched: WatchResult | None = None,
 ) -> str:
-    """The whole page. `nights` newest first, as Catalog.snapshots() returns them."""
+    """The whole page. `nights` newest first, as Catalog.snapshots() returns them; `watched`,
+    every set of the bucket and which have stopped (engine.watch)."""
     if retention_days < 1:
         raise ValueError(f"retention_days must be at least 1, not {retention_days}")
     by_date = {n.date: n for n in nights}
@@ -92,6 +95,8 @@ def render(
         full=sum(c.state == "full" for c in cells),
         oldest=min(restorable).isoformat() if restorable else "none",
         alarms=None if alarms is None else sorted(alarms.items()),
+        checked_line=_checked_line(nights),
+        sets=None if watched is None else [_set_row(s, watched) for s in watched.sets],
         rows=_rows(by_date, days),
         nights={
             "set": set_name,
@@ -148,6 +153,42 @@ def _script_json(data: object) -> Markup:
 
 def _night_data(n: SnapshotInfo) -> dict[str, object]:
     return {**n.summary(), "size": human_bytes(n.bytes), "tip": _tip(n)}
+
+
+def _checked_line(nights: Sequence[SnapshotInfo]) -> str:
+    """The last confirmation that what the newest night points at is in the bucket, and what
+    the nights found gone and stored again."""
+    if not nights:
+        return "Nothing checked yet."
+    last = next((n for n in nights if n.checked_at is not None), None)
+    line = (
+        f"Last check of every copy a night points at: {checked(last)} (the night of {last.date})."
+        if last is not None
+        else "No night has recorded a check of its copies."
+    )
+    healed = sum(n.healed for n in nights)
+    missing = sum(n.missing for n in nights)
+    if healed:
+        line += f" {healed} document(s) stored again because their copy was gone or damaged."
+    if missing:
+        line += f" {missing} copies that older nights point at are known missing."
+    return line
+
+
+def _set_row(s: SetState, watched: WatchResult) -> dict[str, str]:
+    if s.retired:
+        state = "retired"
+    elif s.stale:
+        state = "stale"
+    else:
+        state = "ok"
+    last = s.last_complete.isoformat() if s.last_complete else "none within retention"
+    return {
+        "name": s.name,
+        "state": state,
+        "last": last,
+        "said": s.said(watched.checked_at) if s.stale else "",
+    }
 
 
 def _tip(n: SnapshotInfo) -> str:
@@ -229,6 +270,8 @@ def _row(d: dt.date, n: SnapshotInfo | None) -> Row:
         "changed": str(n.changed),
         "refreshed": str(n.refreshed),
         "failed": str(n.failed),
+        "healed": str(n.healed),
+        "missing": str(n.missing),
         "uploaded": human_bytes(n.bytes_uploaded),
         "time": f"{n.duration_s:.0f} s" if n.duration_s is not None else "",
     }
@@ -240,4 +283,5 @@ def _row(d: dt.date, n: SnapshotInfo | None) -> Row:
         until=n.restorable_until.isoformat() if n.restorable_until else "",
         classes=classes.strip(),
         note=n.note or "",
+        checked=checked(n),
     )

@@ -12,6 +12,12 @@ GETS_PER_STORED_DOCUMENT = 1
 # the dates, reads the last manifest, writes the lease, renews it and writes the manifest.
 FIXED_PUT_CLASS_REQUESTS = 4  # LIST dates, PUT lease, PUT its renewal, PUT manifest
 FIXED_GET_CLASS_REQUESTS = 2  # GET versioning, GET manifest
+# The stack's ReadBackMBPerNight default, and what the function reads in a second: an
+# assumption, not yet measured on Lambda (16 workers on in-region GETs usually do better).
+READ_BACK_BUDGET_BYTES = 1000 * 1_000_000
+READ_BACK_BYTES_PER_S = 50_000_000
+# The watch of every set reads each set's newest manifest; one set in the stack as deployed.
+WATCH_GETS_PER_SET = 1
 # The source is listed a page of up to 1,000 keys at a time (ListObjectsV2).
 KEYS_PER_LIST_PAGE = 1000
 # README, "Past one machine": the manifest is about 390 bytes per document, one a night.

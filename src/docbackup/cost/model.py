@@ -29,9 +29,12 @@ from docbackup.cost.measured import (
     MANIFEST_BYTES_PER_DOCUMENT,
     METRIC_HOURS_PER_NIGHT,
     NIGHT_BASE_S,
+    READ_BACK_BUDGET_BYTES,
+    READ_BACK_BYTES_PER_S,
     REFRESHED_DOCUMENT_S,
     STORED_DOCUMENT_S,
     UNCHANGED_DOCUMENT_S,
+    WATCH_GETS_PER_SET,
 )
 from docbackup.cost.prices import (
     FREE_CLOUDWATCH_ALARM_METRICS,
@@ -264,6 +267,9 @@ def _night(w: Workload, stack: StackShape) -> Night:
     refreshed = in_rotation / cycle
     stored = float(w.documents_per_day)
     unchanged = w.live - stored - refreshed
+    # Each carried copy is read back once a retention period (within the stack's default
+    # budget): one GET each, and the bytes through the function.
+    read_back = min(w.live / w.retention_days, READ_BACK_BUDGET_BYTES / w.average_size)
     return Night(
         stored=stored,
         refreshed=refreshed,
@@ -276,14 +282,23 @@ def _night(w: Workload, stack: StackShape) -> Night:
             # of 1,000 a request under each night that stored some (at most one per day kept).
             + math.ceil(w.live / KEYS_PER_LIST_PAGE)
             + w.retention_days
+            # Every set watched: the dates listed, and each date kept.
+            + 1
+            + w.retention_days
         ),
-        get_class_requests=stored * GETS_PER_STORED_DOCUMENT + FIXED_GET_CLASS_REQUESTS,
+        get_class_requests=(
+            stored * GETS_PER_STORED_DOCUMENT
+            + FIXED_GET_CLASS_REQUESTS
+            + read_back
+            + WATCH_GETS_PER_SET  # the set's newest manifest, read by the watch
+        ),
         source_list_requests=math.ceil(w.live / KEYS_PER_LIST_PAGE),
         lambda_seconds=(
             NIGHT_BASE_S
             + stored * STORED_DOCUMENT_S
             + refreshed * REFRESHED_DOCUMENT_S
             + unchanged * UNCHANGED_DOCUMENT_S
+            + read_back * w.average_size / READ_BACK_BYTES_PER_S
         ),
         copies_held=(stored + refreshed) * (w.retention_days + stack.noncurrent_grace_days),
     )

@@ -33,8 +33,8 @@ class StackShape:
 
 
 STACK = StackShape(
-    alarms=4,
-    alarm_metrics=5,
+    alarms=6,
+    alarm_metrics=7,
     dashboards=0,  # opt-in (CreateDashboard), so not in the stack as deployed by default
     kms_keys=1,
     kms_rotation_period_days=2560,
@@ -48,6 +48,8 @@ STACK = StackShape(
         "DocumentsFailed",
         "DocumentsHealed",
         "DocumentsUploaded",
+        "StaleSets",
+        "VerifyMismatch",
     ),
     metric_dimension_sets=1,
     log_retention_days=365,

@@ -33,6 +33,7 @@ from docbackup.engine.options import MIN_RETENTION_DAYS, BackupOptions, Clock, r
 from docbackup.engine.plan import interrupted_copies, known_copies
 from docbackup.engine.presence import Presence
 from docbackup.engine.progress import NullReporter, Reporter
+from docbackup.engine.readback import ReadBack, due_copies, read_back, reading_time
 from docbackup.engine.results import BackupResult
 from docbackup.errors import ConfigError, DocbackupError, EncryptionNotConfirmed
 from docbackup.manifest import ManifestStream, Problem
@@ -139,6 +140,42 @@ def backup(
             Problem(f"{a.date} manifest", str(a)) for a in sorted(passed_over, key=lambda a: a.date)
         ),
         future_nights=tuple(future_nights),
+        read_back=run.read_back.summary() if run.read_back else None,
+        damaged=_beyond_repair(run),
+    )
+
+
+def _read_back(run: Night, known: list[ManifestStream]) -> ReadBack | None:
+    """Tonight's share of the stored copies, read and re-hashed before the plan (which heals
+    a damaged one); none on a dry run or without a budget."""
+    options = run.options
+    if options.dry_run or options.read_back_bytes <= 0 or not known:
+        return None
+    due = due_copies(known, run.date, options.retention_days)
+    return read_back(
+        run.store,
+        due,
+        budget_bytes=options.read_back_bytes,
+        workers=options.workers,
+        seconds=reading_time(options.time_left, options.reserve_s),
+    )
+
+
+def _beyond_repair(run: Night) -> tuple[Problem, ...]:
+    """Damaged copies the night could not replace: the source no longer holds those bytes
+    (the document changed or is gone), or sending it failed. The damaged copy was the last."""
+    if run.read_back is None or not run.read_back.damaged:
+        return ()
+    healed = {e.path for e in run.results if e is not None and e.action == "healed"}
+    return tuple(
+        sorted(
+            (
+                Problem(p.path, f"{p.reason}; no good copy is left ({key})")
+                for (key, _), p in run.read_back.damaged.items()
+                if p.path not in healed
+            ),
+            key=lambda p: p.path,
+        )
     )
 
 
@@ -156,8 +193,12 @@ def _plan_and_run(
     (None when none was written) and what the night holds."""
     options, date = run.options, run.date
     manifest_key = None
+    run.read_back = _read_back(run, known)
+    damaged = {c: p.reason for c, p in run.read_back.damaged.items()} if run.read_back else None
     # Versions are listed where the run saw versioning on; otherwise the current objects.
-    presence = Presence(run.store, options.set_name, versioned=not options.allow_unversioned)
+    presence = Presence(
+        run.store, options.set_name, versioned=not options.allow_unversioned, damaged=damaged
+    )
     try:
         run.make_plan(
             documents,

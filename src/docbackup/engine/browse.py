@@ -31,6 +31,8 @@ class Row:
     size: int
     mtime_ns: int
     documents: int
+    # Of those documents, how many have a copy a later night found gone or damaged.
+    missing: int = 0
 
 
 def ls(
@@ -41,10 +43,13 @@ def ls(
     store.check_access()
     prefix = path.strip("/")
     prefix = f"{prefix}/" if prefix else ""
-    with Catalog(store, set_name).resolve(when) as night:
+    catalog = Catalog(store, set_name)
+    with catalog.resolve(when) as night:
+        lost = catalog.lost_after(night.manifest.date)
         rows: dict[str, Row] = {}
         exact: Entry | None = None
         for e in night.entries():
+            gone = 1 if (e.key, e.version_id) in lost else 0
             if prefix and e.path == prefix[:-1]:
                 exact = e  # `ls` of a document shows that document
                 continue
@@ -59,13 +64,15 @@ def ls(
                     (old.size if old else 0) + e.size,
                     max(old.mtime_ns if old else 0, e.mtime_ns),
                     (old.documents if old else 0) + 1,
+                    (old.missing if old else 0) + gone,
                 )
             else:
-                rows[name] = Row(name, False, e.size, e.mtime_ns, 1)
+                rows[name] = Row(name, False, e.size, e.mtime_ns, 1, gone)
         date = night.manifest.date
         unreadable = _unreadable(night)
     if exact is not None:
-        return date, [Row(exact.path, False, exact.size, exact.mtime_ns, 1)], unreadable
+        gone = 1 if (exact.key, exact.version_id) in lost else 0
+        return date, [Row(exact.path, False, exact.size, exact.mtime_ns, 1, gone)], unreadable
     if prefix and not rows and not unreadable:
         raise ConfigError(f"nothing at {path!r} in the {date} snapshot of set {set_name!r}")
     rows_sorted = sorted(rows.values(), key=lambda r: (not r.folder, r.name.lower(), r.name))

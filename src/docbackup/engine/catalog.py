@@ -167,9 +167,30 @@ class Catalog:
         confirm(encryption, f"the manifest {key}", stored.sse, stored.kms_key_id)
         return key
 
+    def lost_after(self, date: dt.date) -> dict[tuple[str, str | None], tuple[dt.date, str]]:
+        """The copies nights after `date` found gone or damaged (their manifests' `lost`): by
+        key and version, the first night that found each, and why. A manifest that cannot be
+        read is passed over: what it found is not known."""
+        lost: dict[tuple[str, str | None], tuple[dt.date, str]] = {}
+        for newer in sorted(d for d in self.dates() if d > date):
+            try:
+                found = self.stream(newer)
+            except (ManifestError, ManifestArchived):
+                continue
+            if found is None:
+                continue
+            with found:
+                for copy in found.manifest.lost:
+                    lost.setdefault((copy.key, copy.version_id), (newer, copy.reason))
+        return lost
+
     def snapshots(self, *, now: dt.datetime, limit: int | None = None) -> list[SnapshotInfo]:
-        """The nights newest first (at most `limit`), each manifest streamed, not held."""
+        """The nights newest first (at most `limit`), each manifest streamed, not held.
+
+        A night is read after every newer one, so the copies newer nights found gone or
+        damaged (their manifests' `lost`) are known when its entries are counted."""
         infos: list[SnapshotInfo] = []
+        lost: dict[tuple[str, str | None], tuple[dt.date, str]] = {}
         for date in self.dates():
             if limit is not None and len(infos) >= limit:
                 break
@@ -184,7 +205,9 @@ class Catalog:
             if found is None:
                 continue
             with found:
-                infos.append(describe(found, now=now))
+                infos.append(describe(found, now=now, lost=lost))
+                for copy in found.manifest.lost:
+                    lost.setdefault((copy.key, copy.version_id), (found.manifest.date, copy.reason))
         return infos
 
 
@@ -195,14 +218,26 @@ def archived_night(exc: ManifestArchived, set_name: str) -> SnapshotInfo:
     return SnapshotInfo(exc.date, set_name, "archived", 0, 0, 0, False, note)
 
 
-def describe(stream: ManifestStream, *, now: dt.datetime) -> SnapshotInfo:
-    """Is every copy this night lists still within retention? (G3: which dates restore fully)."""
+def describe(
+    stream: ManifestStream,
+    *,
+    now: dt.datetime,
+    lost: Mapping[tuple[str, str | None], tuple[dt.date, str]] | None = None,
+) -> SnapshotInfo:
+    """Is every copy this night lists still within retention, and not known gone? (G3: which
+    dates restore fully). `lost`: copies newer nights found gone, with the night that found
+    each and why."""
     header = stream.manifest
     retention_days = header.retention_days
     oldest: dt.datetime | None = None
+    missing: list[tuple[dt.date, str, str]] = []
     for e in stream.entries():
         stored = e.stored_datetime()
         oldest = stored if oldest is None or stored < oldest else oldest
+        if lost:
+            found = lost.get((e.key, e.version_id))
+            if found is not None:
+                missing.append((found[0], e.path, found[1]))
     until = None
     note = None
     if oldest is not None:
@@ -215,6 +250,10 @@ def describe(stream: ManifestStream, *, now: dt.datetime) -> SnapshotInfo:
         first = header.unreadable[0]
         more = f" and {len(header.unreadable) - 1} more" if len(header.unreadable) > 1 else ""
         note = f"{first.path}{more}: entry cannot be trusted: {first.reason}"
+    if missing:
+        when, path, why = min(missing)
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        note = f"{path}{more}: copy found missing by the night of {when}: {why}"
     if header.status != "complete":
         note = f"partial run: {len(header.failures)} document(s) were not stored"
     return SnapshotInfo(
@@ -232,16 +271,20 @@ def describe(stream: ManifestStream, *, now: dt.datetime) -> SnapshotInfo:
         bytes_uploaded=header.bytes_uploaded,
         duration_s=_duration(header.started_at, header.finished_at),
         restorable_until=until,
-        finished_at=_moment(header.finished_at),
+        finished_at=moment(header.finished_at),
+        checked_at=moment(header.checked_at) if header.checked_at else None,
+        missing=len(missing),
+        healed=header.counts.get("healed", 0),
     )
 
 
-def _moment(text: str) -> dt.datetime | None:
+def moment(text: str) -> dt.datetime | None:
+    """A manifest's timestamp as a datetime with a zone (UTC when it has none), or None."""
     try:
-        moment = dt.datetime.fromisoformat(text)
+        when = dt.datetime.fromisoformat(text)
     except (TypeError, ValueError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _duration(started: str, finished: str) -> float | None:

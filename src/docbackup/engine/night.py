@@ -22,6 +22,7 @@ from docbackup.engine.plan import Plan, Task
 from docbackup.engine.pool import run_bounded
 from docbackup.engine.presence import Presence
 from docbackup.engine.progress import Reporter
+from docbackup.engine.readback import ReadBack
 from docbackup.engine.spool import temporary_file
 from docbackup.errors import (
     AccessDenied,
@@ -36,6 +37,7 @@ from docbackup.errors import (
 )
 from docbackup.manifest import (
     Entry,
+    LostCopy,
     ManifestHeader,
     ManifestStream,
     Problem,
@@ -91,6 +93,7 @@ class Night:
         self.lease: Lease | None = None
         self.out_of_time = False
         self.stored_any = False
+        self.read_back: ReadBack | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._refresh_age = dt.timedelta(days=options.retention_days - options.margin())
@@ -242,11 +245,11 @@ class Night:
         except ObjectNotFound:
             # The old copy is gone (nights were missed, or it went behind our back after the
             # listing): send the document again.
+            gone = "its copy is gone from the bucket"
             with self._lock:
-                self.plan.lost.append(
-                    Problem(
-                        shown(task.doc.path), f"its copy is gone from the bucket ({previous.key})"
-                    )
+                self.plan.lost.append(Problem(shown(task.doc.path), f"{gone} ({previous.key})"))
+                self.plan.lost_copies.append(
+                    LostCopy(previous.path, previous.key, previous.version_id, gone)
                 )
             return self._send(replace(task, kind="upload", action="healed"))
         except ObjectArchived:
@@ -338,12 +341,25 @@ class Night:
             failures=self.sorted_failures(),
             bytes_uploaded=self.bytes_sent,
             counts=summary.counts,
+            checked_at=finished.isoformat() if self.plan.confirmed else None,
+            lost=self._lost_copies(),
         )
         with temporary_file() as body:
             out = _HashingWriter(body)
             write_json(out, header, self._entry_lines())
             body.seek(0)
             yield body, base64.b64encode(out.sha.digest()).decode()
+
+    def _lost_copies(self) -> tuple[LostCopy, ...]:
+        """What the walk found gone, and what the read-back found damaged (also where the
+        document has since changed, which the walk never asks about), each copy once."""
+        found = list(self.plan.lost_copies)
+        seen = {(c.key, c.version_id) for c in found}
+        if self.read_back is not None:
+            for (key, version), p in self.read_back.damaged.items():
+                if (key, version) not in seen:
+                    found.append(LostCopy(p.path, key, version, p.reason))
+        return tuple(sorted(found, key=lambda c: (c.path, c.key)))
 
     def _entry_lines(self) -> Iterator[bytes]:
         self.plan.lines.seek(0)

@@ -55,6 +55,10 @@ class BackupOptions:
     # future-dated. For callers whose clock is the machine's own (the CLI, the function); a
     # test that drives the clock ahead on purpose leaves it off.
     check_clock: bool = False
+    # Bytes of stored copies to read back and re-hash tonight (see engine.readback); 0 reads
+    # none. The function sets it from the stack; an office machine only when configured, since
+    # its uplink pays for the reads.
+    read_back_bytes: int = 0
 
     def margin(self) -> int:
         if self.refresh_margin_days is not None:

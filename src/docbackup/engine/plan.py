@@ -17,7 +17,15 @@ from docbackup.engine.paths import UnsafePath, safe_parts
 from docbackup.engine.presence import Presence
 from docbackup.engine.spool import temporary_file
 from docbackup.errors import DocbackupError, ManifestArchived
-from docbackup.manifest import ACTIONS, Action, Entry, ManifestStream, Problem, entry_line
+from docbackup.manifest import (
+    ACTIONS,
+    Action,
+    Entry,
+    LostCopy,
+    ManifestStream,
+    Problem,
+    entry_line,
+)
 from docbackup.sources.base import Document, shown
 
 TaskKind = Literal["upload", "recheck", "refresh", "adopt"]
@@ -180,6 +188,7 @@ class Plan:
         # Copies the earlier manifests point at that the bucket no longer holds as they say:
         # each document is sent again tonight (`healed`).
         self.lost: list[Problem] = []
+        self.lost_copies: list[LostCopy] = []  # the same copies, as tonight's manifest names them
         self.planned_bytes = 0
         self._refresh_age = dt.timedelta(days=options.retention_days - options.margin())
         self._presence: Presence | None = None
@@ -253,7 +262,13 @@ class Plan:
         problem = self._presence.problem(entry) if self._presence is not None else None
         if problem is not None:
             self.lost.append(Problem(shown(doc.path), f"{problem} ({entry.key})"))
+            self.lost_copies.append(LostCopy(entry.path, entry.key, entry.version_id, problem))
         return problem is not None
+
+    @property
+    def confirmed(self) -> bool:
+        """Did the walk confirm every copy it carries (each night's listing answered)?"""
+        return self._presence is not None and not self._presence.unconfirmed
 
     def _storable(self, path: str) -> bool:
         """Will the plan store this path (before a rerun's generation lengthens its key)?"""

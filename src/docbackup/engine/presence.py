@@ -22,7 +22,7 @@ says which nights' copies and why, which the run reports as a failure (a partial
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from docbackup import layout
 from docbackup.errors import AccessDenied, StoreError
@@ -37,16 +37,29 @@ class Presence:
     """Answers, for the copies of one set, `problem(entry)`: why the copy is not as the
     manifest says, or None when it is."""
 
-    def __init__(self, store: Store, set_name: str, *, versioned: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        set_name: str,
+        *,
+        versioned: bool,
+        damaged: Mapping[tuple[str, str | None], str] | None = None,
+    ) -> None:
         self.store = store
         self.set = set_name
         self.versioned = versioned
+        # Copies tonight's read-back found with other bytes than the manifest's: present, but
+        # as good as gone.
+        self.damaged = damaged or {}
         self._first: dict[dt.date, _Walk] = {}  # the nights' first copies, `<set>/...`
         self._later: dict[dt.date, dict[str, list[ObjectVersion]]] = {}  # `<set>.<n>/...`
         # Listings that failed: their prefix, and what the bucket said.
         self.unconfirmed: dict[str, str] = {}
 
     def problem(self, entry: Entry) -> str | None:
+        damaged = self.damaged.get((entry.key, entry.version_id))
+        if damaged is not None:
+            return damaged
         try:
             versions = self._versions_of(entry.key, entry.version_id)
         except _UNANSWERED as exc:

@@ -15,11 +15,67 @@ __all__ = [
     "Problem",
     "RestoreResult",
     "RunStatus",
+    "SetState",
     "SnapshotInfo",
     "VerifyResult",
+    "WatchResult",
 ]
 
 RunStatus = Literal["complete", "partial", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class SetState:
+    name: str
+    newest: dt.date  # its newest date with anything stored
+    # When its newest complete night (within retention) finished, in the set's own zone
+    # offset as its manifest gives it; None when it has none.
+    last_complete: dt.datetime | None
+    last_complete_date: dt.date | None
+    retired: bool
+    stale: bool
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "set": self.name,
+            "newest": self.newest.isoformat(),
+            "last_complete": self.last_complete.isoformat() if self.last_complete else None,
+            "last_complete_date": (
+                self.last_complete_date.isoformat() if self.last_complete_date else None
+            ),
+            "retired": self.retired,
+            "stale": self.stale,
+        }
+
+    def said(self, now: dt.datetime) -> str:
+        """One line for a log or a notice."""
+        if self.last_complete is None or self.last_complete_date is None:
+            return f"set {self.name}: no complete night within retention (newest {self.newest})"
+        hours = (now - self.last_complete).total_seconds() / 3600
+        return (
+            f"set {self.name}: no complete night for {hours:.0f} hours (last complete "
+            f"{self.last_complete_date}, finished {self.last_complete.isoformat()})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WatchResult:
+    checked_at: dt.datetime
+    sets: tuple[SetState, ...]
+    # Manifests that could not be read (unreadable, archived): the set is judged without them.
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def stale(self) -> tuple[SetState, ...]:
+        return tuple(s for s in self.sets if s.stale)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "checked_at": self.checked_at.isoformat(),
+            "stale": [s.name for s in self.stale],
+            "sets": [s.summary() for s in self.sets],
+            "problems": [{"path": p.path, "reason": p.reason} for p in self.problems],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +116,15 @@ class BackupResult:
     # Nights dated after this run's today (a clock that ran ahead wrote them): passed over,
     # left as they are.
     future_nights: tuple[dt.date, ...] = ()
+    # What tonight's read-back of stored copies did (engine.readback), None if none ran.
+    read_back: dict[str, object] | None = None
+    # Stored copies found damaged whose document could not be sent again with the same bytes:
+    # the only copy of those bytes is bad (the VerifyMismatch metric counts them).
+    damaged: tuple[Problem, ...] = ()
+    # The nightly function's look at every set in the bucket after its night (engine.watch),
+    # or why it could not look; neither on the office machine.
+    watched: WatchResult | None = None
+    watch_error: str | None = None
 
     def summary(self) -> dict[str, object]:
         return {
@@ -90,6 +155,10 @@ class BackupResult:
                 {"path": p.path, "reason": p.reason} for p in self.manifests_archived
             ],
             "future_nights": [d.isoformat() for d in self.future_nights],
+            "read_back": self.read_back,
+            "damaged": [{"path": p.path, "reason": p.reason} for p in self.damaged],
+            **({"watched": self.watched.summary()} if self.watched else {}),
+            **({"watch_error": self.watch_error} if self.watch_error else {}),
         }
 
 
@@ -202,6 +271,14 @@ class SnapshotInfo:
     restorable_until: dt.date | None = None
     # When the night's run ended (from its manifest), None if the manifest did not say.
     finished_at: dt.datetime | None = None
+    # When every copy the night points at was last confirmed in the bucket: its own run's
+    # check (None for a night whose run could not look, or written before the check existed).
+    checked_at: dt.datetime | None = None
+    # Copies the night points at that a later night found gone or damaged: the night does not
+    # restore those documents.
+    missing: int = 0
+    # Documents the night stored again because their earlier copy was gone or damaged.
+    healed: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -222,4 +299,7 @@ class SnapshotInfo:
             if self.restorable_until
             else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "checked_at": self.checked_at.isoformat() if self.checked_at else None,
+            "missing": self.missing,
+            "healed": self.healed,
         }

@@ -10,13 +10,22 @@ from here.
 
 from docbackup.manifest.codec import MAX_SIZE, Manifest, entry_from_doc, entry_line, write_json
 from docbackup.manifest.stream import ManifestStream
-from docbackup.manifest.types import ACTIONS, Action, Entry, ManifestHeader, Problem, Status
+from docbackup.manifest.types import (
+    ACTIONS,
+    Action,
+    Entry,
+    LostCopy,
+    ManifestHeader,
+    Problem,
+    Status,
+)
 
 __all__ = [
     "ACTIONS",
     "MAX_SIZE",
     "Action",
     "Entry",
+    "LostCopy",
     "Manifest",
     "ManifestHeader",
     "ManifestStream",

@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypedDict
 
 from docbackup import layout
 from docbackup.errors import ManifestError
-from docbackup.manifest.types import ACTIONS, Entry, ManifestHeader, Problem, Status
+from docbackup.manifest.types import ACTIONS, Entry, LostCopy, ManifestHeader, Problem, Status
 
 SCHEMA_VERSION = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")  # fullmatch: "$" would let a final newline through
@@ -80,6 +80,17 @@ def _head_doc(header: ManifestHeader) -> dict[str, Any]:
         "documents": header.documents,
         "bytes": header.total_bytes,
         "bytes_uploaded": header.bytes_uploaded,
+        **({"checked_at": header.checked_at} if header.checked_at else {}),
+        **(
+            {
+                "lost": [
+                    {"path": c.path, "key": c.key, "version_id": c.version_id, "reason": c.reason}
+                    for c in header.lost
+                ]
+            }
+            if header.lost
+            else {}
+        ),
     }
 
 
@@ -195,6 +206,8 @@ class HeaderValues(TypedDict):
     failures: tuple[Problem, ...]
     bytes_uploaded: int
     counts: dict[str, int]
+    checked_at: str | None
+    lost: tuple[LostCopy, ...]
 
 
 def header_values(doc: Mapping[str, Any]) -> HeaderValues:
@@ -225,7 +238,28 @@ def header_values(doc: Mapping[str, Any]) -> HeaderValues:
         "counts": {
             _text(k, "a count's name"): _count(v, f"count {k!r}") for k, v in counts.items()
         },
+        "checked_at": (
+            _moment(doc["checked_at"], "checked_at") if doc.get("checked_at") is not None else None
+        ),
+        "lost": checked_lost(doc.get("lost", [])),
     }
+
+
+def checked_lost(lost: object) -> tuple[LostCopy, ...]:
+    if not isinstance(lost, list) or not all(isinstance(c, dict) for c in lost):
+        raise ValueError("'lost' is not a list of objects")
+    copies = []
+    for c in lost:
+        version = c.get("version_id")
+        copies.append(
+            LostCopy(
+                _text(c.get("path"), "a lost copy's path"),
+                _text(c.get("key"), "a lost copy's key"),
+                None if version is None else _text(version, "a lost copy's version_id"),
+                _text(c.get("reason"), "a lost copy's reason"),
+            )
+        )
+    return tuple(copies)
 
 
 def checked_failures(failures: object) -> tuple[Problem, ...]:

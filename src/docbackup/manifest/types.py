@@ -64,6 +64,17 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
+class LostCopy:
+    """A stored copy an earlier night points at, found gone or damaged by this night's run
+    (which sent the document again where the source still had its bytes)."""
+
+    path: str
+    key: str
+    version_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ManifestHeader:
     """Everything a manifest says but its entries, which are read one at a time beside it
     (`ManifestStream`): a night of any size is handled in flat memory.
@@ -90,3 +101,10 @@ class ManifestHeader:
     # Entries that could not be trusted (a value of the wrong type or out of range), by name:
     # each is a problem of that one document, never followed, and never written out again.
     unreadable: tuple[Problem, ...] = ()
+    # When this night's run had confirmed every copy it points at (the carried ones listed
+    # with their versions, the new ones read back as they were stored); None for a run that
+    # could not look, or one written before the check existed.
+    checked_at: str | None = None
+    # Copies of earlier nights this run found gone or damaged: those nights no longer restore
+    # them (see Catalog.snapshots).
+    lost: tuple[LostCopy, ...] = ()

@@ -33,7 +33,7 @@ from typing import Any
 
 from docbackup import compose, tuning
 from docbackup.engine import BackupOptions, Catalog, backup, restore, verify
-from docbackup.sandbox import sample
+from docbackup.sandbox import alarms, sample
 from docbackup.sandbox.moto_gaps import MotoGaps
 from docbackup.sandbox.rules import actors
 from docbackup.sandbox.rules.actors import Actor
@@ -89,6 +89,8 @@ def _invoke(
     finally:
         if log_handler:
             log_handler.setStream(stream)
+        # As CloudWatch Logs extracts them, from a failed night too (where alarms matter most).
+        alarms.put_emf(aws, printed.getvalue())
     result["metrics"] = _emf(printed.getvalue())
     return result
 
@@ -305,15 +307,21 @@ def run(*, documents: int, say: Callable[[str], Any] | None = None) -> dict[str,
         checks["every stored object under the stack key"] = _all_under_stack_key(
             aws, out["BackupBucketName"], out["KMSKeyArn"]
         )
+        # What CloudWatch would make of the nights' metrics, before the operator looks.
+        changed = alarms.evaluate(aws, prefix=STACK)
+        moved = ", ".join(
+            f"{c.alarm.removeprefix(STACK + '-')} {c.old} -> {c.new}" for c in changed
+        )
+        tell(f"  alarms evaluated on the nights' metrics: {moved or 'every state stands'}")
         with acting_as(crew.operator.credentials):
             report = status(STACK, session=None, outputs=out)
         for c in report.checks:
             tell(f"  status: {'pass' if c.ok else 'FAIL'} {c.item}: {c.detail}")
         checks["status read-back"] = report.ok
-        alarms = (
+        alarm_states = (
             f"{name.removeprefix(STACK + '-')} {state}" for name, state in report.alarms.items()
         )
-        tell(f"  alarms: {', '.join(alarms)}")
+        tell(f"  alarms: {', '.join(alarm_states)}")
         log = aws.requests
         checks["no request refused"] = not log.denied
         own = log.by_principal[ROOT]

@@ -96,6 +96,14 @@ class Stored:
 
 
 @dataclass(frozen=True, slots=True)
+class Level:
+    """One level of a listing with delimiter '/': folder prefixes, and the objects beside them."""
+
+    folders: tuple[str, ...]
+    objects: tuple[ObjectInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectInfo:
     key: str
     size: int
@@ -202,3 +210,7 @@ class Store(Protocol):
 
     def folders(self, prefix: str) -> list[str]:
         """The "folders" directly under `prefix` (delimiter '/')."""
+
+    def level(self, prefix: str) -> Level:
+        """What lies directly under `prefix`: its "folders" and the objects not in one
+        (ListObjectsV2 with delimiter '/', 1,000 of them a request)."""

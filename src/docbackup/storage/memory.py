@@ -30,6 +30,7 @@ from docbackup.errors import (
 from docbackup.storage.base import (
     ARCHIVE_CLASSES,
     Encryption,
+    Level,
     ObjectInfo,
     ObjectVersion,
     Readable,
@@ -383,6 +384,27 @@ class MemoryStore:
             ]
             self._backend.requests["ListObjectVersions"] += max(0, (len(found) - 1) // 1000)
         yield from found
+
+    def level(self, prefix: str) -> Level:
+        with self._backend._lock:
+            bucket = self._backend._bucket(self._name, "ListObjectsV2")
+            here = [k for k in bucket.versions if k.startswith(prefix)]
+            folders = sorted(
+                {
+                    prefix + k[len(prefix) :].split("/", 1)[0] + "/"
+                    for k in here
+                    if "/" in k[len(prefix) :]
+                }
+            )
+            objects = [
+                _info(k, bucket.versions[k][-1])
+                for k in sorted(here)
+                if "/" not in k[len(prefix) :]
+            ]
+            self._backend.requests["ListObjectsV2"] += max(
+                0, (len(folders) + len(objects) - 1) // 1000
+            )
+        return Level(tuple(folders), tuple(objects))
 
     def folders(self, prefix: str) -> list[str]:
         with self._backend._lock:

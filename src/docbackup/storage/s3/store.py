@@ -19,6 +19,7 @@ from docbackup.errors import KeyUnusable, ObjectNotFound, StoreError
 from docbackup.storage.base import (
     ARCHIVE_CLASSES,
     Encryption,
+    Level,
     ObjectInfo,
     ObjectVersion,
     Readable,
@@ -289,13 +290,7 @@ class S3Store:
         with self._errors("bucket"):
             for page in pages:
                 for obj in page.get("Contents", ()):
-                    yield ObjectInfo(
-                        key=obj["Key"],
-                        size=int(obj["Size"]),
-                        etag=obj["ETag"],
-                        last_modified=obj["LastModified"],
-                        storage_class=obj.get("StorageClass") or "STANDARD",
-                    )
+                    yield _listed(obj)
 
     def versions(self, prefix: str) -> Iterator[ObjectVersion]:
         pages = self._client.get_paginator("list_object_versions").paginate(
@@ -313,9 +308,32 @@ class S3Store:
                         storage_class=v.get("StorageClass") or "STANDARD",
                     )
 
+    def level(self, prefix: str) -> Level:
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix, Delimiter="/"
+        )
+        folders: list[str] = []
+        objects: list[ObjectInfo] = []
+        with self._errors("bucket"):
+            for page in pages:
+                folders += [p["Prefix"] for p in page.get("CommonPrefixes", ())]
+                objects += [_listed(obj) for obj in page.get("Contents", ())]
+        return Level(tuple(folders), tuple(objects))
+
     def folders(self, prefix: str) -> list[str]:
         pages = self._client.get_paginator("list_objects_v2").paginate(
             Bucket=self._bucket, Prefix=prefix, Delimiter="/"
         )
         with self._errors("bucket"):
             return [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", ())]
+
+
+def _listed(obj: Mapping[str, Any]) -> ObjectInfo:
+    """An object as ListObjectsV2 describes it."""
+    return ObjectInfo(
+        key=obj["Key"],
+        size=int(obj["Size"]),
+        etag=obj["ETag"],
+        last_modified=obj["LastModified"],
+        storage_class=obj.get("StorageClass") or "STANDARD",
+    )
