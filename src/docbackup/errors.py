@@ -57,6 +57,11 @@ class ObjectNotFound(StoreError):
     pass
 
 
+class StoredChecksumMismatch(StoreError):
+    """The bytes the server sent do not match the checksum it stored with the object: sent
+    again they come out the same, so the stored copy itself is damaged."""
+
+
 class ObjectArchived(StoreError):
     """The copy is in an archive storage class (GLACIER, DEEP_ARCHIVE): S3 neither reads nor
     copies it until a restore request has made a temporary copy of it."""

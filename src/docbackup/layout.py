@@ -4,6 +4,7 @@
     backups/<YYYY-MM-DD>/<set>.<n>/<relative path> a later copy, stored by a rerun of the night
     backups/<YYYY-MM-DD>/<set>.manifest.json       that night's manifest for the set
     backups/<YYYY-MM-DD>/<set>.retired.json        the set was retired that day (not watched)
+    backups/<YYYY-MM-DD>/<set>.stale.json          the set was stale that night (still watched)
 
 A set name may not contain a dot or a slash, so `<set>.manifest.json` can never be the first
 component of a document key in any set: manifests and documents cannot collide.
@@ -110,6 +111,7 @@ def lease_key(date: dt.date, set_name: str) -> str:
 
 
 RETIRED_SUFFIX = ".retired.json"
+STALE_SUFFIX = ".stale.json"
 LEASE_SUFFIX = ".lease.json"
 
 
@@ -118,16 +120,22 @@ def retired_key(date: dt.date, set_name: str) -> str:
     return f"{date_prefix(date)}{set_name}{RETIRED_SUFFIX}"
 
 
+def stale_key(date: dt.date, set_name: str) -> str:
+    """The function's note that the set was stale that night: it keeps a set whose nights
+    have all expired in view (see engine.watch)."""
+    return f"{date_prefix(date)}{set_name}{STALE_SUFFIX}"
+
+
 def set_of(name: str) -> str | None:
     """The set a name directly under `backups/<date>/` belongs to: a folder `<set>/` or
-    `<set>.<n>/`, or an object `<set>.manifest.json`, `<set>.lease.json` or
-    `<set>.retired.json`; None for anything else."""
+    `<set>.<n>/`, or an object `<set>.manifest.json`, `<set>.lease.json`, `<set>.retired.json`
+    or `<set>.stale.json`; None for anything else."""
     if name.endswith("/"):
         base, _, generation = name[:-1].partition(".")
         if generation and _GENERATION_RE.match(f".{generation}/") is None:
             return None
     else:
-        for suffix in (MANIFEST_SUFFIX, LEASE_SUFFIX, RETIRED_SUFFIX):
+        for suffix in (MANIFEST_SUFFIX, LEASE_SUFFIX, RETIRED_SUFFIX, STALE_SUFFIX):
             if name.endswith(suffix):
                 base = name[: -len(suffix)]
                 break

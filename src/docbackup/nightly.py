@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 from docbackup import compose, layout, notices, tuning
 from docbackup.engine import BackupOptions, BackupResult, backup
 from docbackup.engine.options import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
-from docbackup.engine.watch import watch
-from docbackup.errors import ConfigError, DocbackupError
+from docbackup.engine.results import WatchResult
+from docbackup.engine.watch import keep_watching, watch
+from docbackup.errors import ConfigError
 from docbackup.storage.base import Encryption, Store
 
 # Environment variables set by lib/TapStack.yml.
@@ -102,7 +103,8 @@ class Settings:
                 notify_topic_arn=env.get(NOTIFY_TOPIC_ARN) or None,
                 notify_on_success=env.get(NOTIFY_ON_SUCCESS, "false").lower() == "true",
                 allow_unversioned=env.get(ALLOW_UNVERSIONED, "false").lower() == "true",
-                read_back_bytes=int(env.get(READ_BACK_MB, "0")) * 1_000_000,
+                # CloudFormation's Number takes 2.5 as readily as 2.
+                read_back_bytes=round(float(env.get(READ_BACK_MB, "0")) * 1_000_000),
             )
         except ValueError as exc:
             raise ConfigError(f"bad setting in the environment: {exc}") from None
@@ -165,6 +167,8 @@ def run(
 ) -> BackupResult:
     """One night. Emits the metrics; the caller raises on anything but a complete run."""
     started = dt.datetime.now(dt.UTC)
+    settings: Settings | None = None
+    store: Store | None = None
     try:
         settings = Settings.from_env(os.environ if env is None else env)
         request = parse_event(event, settings.timezone)
@@ -192,6 +196,9 @@ def run(
         metrics.add_metric(
             "BackupDuration", "Seconds", (dt.datetime.now(dt.UTC) - started).total_seconds()
         )
+        if store is not None and settings is not None:
+            # The other sets are watched even when this one's night fails.
+            _tell_stale(settings, *_look(store, settings, metrics))
         raise
     if result.dry_run:
         return result  # nothing was stored: neither a good night nor a bad one
@@ -218,15 +225,47 @@ def run(
 def _watch_every_set(
     store: Store, settings: Settings, result: BackupResult, metrics: MetricsSink
 ) -> BackupResult:
+    watched, error = _look(store, settings, metrics)
+    return replace(result, watched=watched, watch_error=error)
+
+
+def _look(
+    store: Store, settings: Settings, metrics: MetricsSink
+) -> tuple[WatchResult | None, str | None]:
     """Every set with a night within retention, this one and the office machines': StaleSets
-    counts those without a complete night in 26 hours (StaleSetsAlarm). A look that fails
-    emits nothing (the alarm keeps its state) and the notice says why."""
+    counts those without a complete night in 26 hours (StaleSetsAlarm), and each stale one is
+    noted so that it stays in view. A look that fails emits nothing (the alarm keeps its
+    state) and says why; it never costs the night its other metrics."""
+    now = dt.datetime.now(dt.UTC)
     try:
-        watched = watch(store, now=dt.datetime.now(dt.UTC), retention_days=settings.retention_days)
-    except DocbackupError as exc:
-        return replace(result, watch_error=f"could not look at the bucket's other sets: {exc}")
+        watched = watch(store, now=now, retention_days=settings.retention_days)
+        noted = keep_watching(
+            store,
+            watched.stale,
+            date=now.date(),
+            encryption=Encryption("aws:kms", settings.kms_key_arn),
+        )
+    except Exception as exc:
+        return None, f"could not look at the bucket's other sets: {exc}"
     metrics.add_metric("StaleSets", "Count", len(watched.stale))
-    return replace(result, watched=watched)
+    if noted:
+        watched = replace(watched, problems=watched.problems + tuple(noted))
+    return watched, None
+
+
+def _tell_stale(settings: Settings, watched: WatchResult | None, error: str | None) -> None:
+    """After a night that failed: its own failure raises the alarms, but stale sets of other
+    machines are said too, as a good night would."""
+    if not settings.notify_topic_arn:
+        return
+    lines = [f"STALE {s.said(watched.checked_at)}" for s in watched.stale] if watched else []
+    lines += [error] if error else []
+    if lines:
+        compose.publish(
+            settings.notify_topic_arn,
+            f"docbackup: stale sets ({settings.set_name}'s night failed)"[: notices.SUBJECT_LIMIT],
+            "\n".join(lines),
+        )
 
 
 def environment() -> str:

@@ -42,6 +42,10 @@ def message(r: BackupResult) -> str:
         lines += [f"STALE {s.said(r.watched.checked_at)}" for s in r.watched.stale]
     if r.watch_error:
         lines.append(r.watch_error)
+    if r.watched is not None:
+        lines += [
+            f"could not read {p.path}: {p.reason}" for p in r.watched.problems[:FAILURES_SHOWN]
+        ]
     if r.error:
         lines.append(f"stopped: {r.error}")
     return "\n".join(lines)
@@ -51,8 +55,10 @@ def _read_back_line(rb: dict[str, object]) -> str:
     line = f"read back {rb['read']} stored copies ({rb['bytes_read']} bytes) of {rb['due']} due"
     if rb.get("left"):
         line += f"; {rb['left']} left for want of budget or time"
-    if rb.get("unread"):
-        line += f"; {len(rb['unread'])} could not be read"  # type: ignore[arg-type]
+    unread = rb.get("unread")
+    if isinstance(unread, list) and unread:
+        first = unread[0]
+        line += f"; {len(unread)} could not be read ({first['path']}: {first['reason']})"
     return line
 
 
@@ -60,12 +66,14 @@ def due(r: BackupResult, *, on_success: bool) -> bool:
     """A notice goes for every night but a complete one, and for that one too when asked or
     when it found copies gone from the bucket or damaged, or a set that stopped."""
     stale = r.watched is not None and bool(r.watched.stale)
+    unread = bool(r.read_back and r.read_back.get("unread"))
     return (
         r.status != "complete"
         or on_success
         or bool(r.lost)
         or bool(r.damaged)
         or stale
+        or unread
         or r.watch_error is not None
     )
 

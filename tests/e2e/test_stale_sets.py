@@ -188,3 +188,47 @@ def test_a_retired_set_clears_the_alarm(
     assert [s["retired"] for s in night["watched"]["sets"] if s["set"] == "office"] == [True]
     assert evaluated(stack)[name] == "OK"
     assert stack["aws"].requests.denied == []
+
+
+def test_a_damaged_copy_the_source_no_longer_has_raises_its_alarm(
+    stack: dict[str, Any], crew: StackActors, inbox: Any
+) -> None:
+    from docbackup.engine.readback import turn
+    from tests.integration.test_healing_moto import damage_in_place
+
+    aws, out = stack["aws"], stack["outputs"]
+    name = f"{stack['name']}-VerifyMismatchAlarm"
+    today = dt.datetime.now(dt.UTC).date()
+    # Retention 7 (dev), refreshed after 6 nights: a document's read-back turn comes every 6.
+    cycle, path = 6, "03.pdf"
+    first = today - dt.timedelta(days=7)
+    due = next(
+        first + dt.timedelta(days=n)
+        for n in range(1, 8)
+        if (first + dt.timedelta(days=n)).toordinal() % cycle == turn(path, cycle)
+    )
+    # GIVEN a night, then its copy of one document rotted in place, and the document since
+    # changed at the source: no good copy of the old bytes is left anywhere
+    invoke = out["BackupLambdaArn"]
+    assert demo._invoke(aws, invoke, {"date": first.isoformat()}, crew.function)["new"] == 25
+    s3 = aws.client("s3")
+    body = s3.get_object(
+        Bucket=out["BackupBucketName"], Key=f"backups/{first}/documents.manifest.json"
+    )
+    (entry,) = [e for e in json.loads(body["Body"].read())["entries"] if e["path"] == path]
+    damage_in_place(out["BackupBucketName"], entry["key"], entry["version_id"])
+    s3.put_object(Bucket=f"{stack['name']}-office", Key=f"docs/{path}", Body=b"rewritten")
+
+    # WHEN the function's night reads that document back
+    night = demo._invoke(aws, invoke, {"date": due.isoformat()}, crew.function)
+
+    # THEN it says the copy is damaged beyond repair, and VerifyMismatchAlarm fires
+    assert night["metrics"]["VerifyMismatch"] == 1.0, json.dumps(night["read_back"])
+    assert [d["path"] for d in night["damaged"]] == [path]
+    assert evaluated(stack)[name] == "ALARM"
+    messages = inbox()
+    notice = next(m for m in messages if m["Subject"].startswith("docbackup documents"))
+    assert f"DAMAGED, no good copy: {path}" in notice["Message"]
+    (fired,) = alarm_messages(messages, name)
+    assert fired["NewStateValue"] == "ALARM"
+    assert aws.requests.denied == []

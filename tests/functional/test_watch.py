@@ -68,7 +68,7 @@ def test_a_set_that_stops_is_stale_after_26_hours_and_fresh_after_a_complete_nig
     assert stale(store, MONDAY + dt.timedelta(days=2, hours=1)) == []
 
 
-def test_a_partial_night_does_not_count_and_a_retired_set_is_left_out(
+def test_a_retired_set_is_left_out_until_it_backs_up_again(
     tmp_path: Path, store: MemoryStore, backend: MemoryBackend
 ) -> None:
     docs, office = folder(tmp_path, "docs"), folder(tmp_path, "office")
@@ -117,3 +117,30 @@ def test_the_watch_costs_listings_and_one_read_per_set(
     assert backend.requests["ListObjectsV2"] == 1 + 10
     assert backend.requests["GetObject"] == 3
     assert sum(backend.requests.values()) == 1 + 10 + 3
+
+
+def test_a_stopped_set_stays_in_view_after_its_nights_expire(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend
+) -> None:
+    from docbackup.engine.watch import keep_watching
+
+    # GIVEN an office set that stopped, found stale and noted by the function's night
+    docs, office = folder(tmp_path, "docs"), folder(tmp_path, "office")
+    night(store, office, "office", MONDAY)
+    later = MONDAY + dt.timedelta(hours=30)
+    night(store, docs, "documents", later)
+    looked = watch(store, now=later, retention_days=30)
+    assert keep_watching(store, looked.stale, date=later.date(), encryption=KEY) == []
+    assert store.head(f"backups/{later.date()}/office.stale.json") is not None
+
+    # WHEN lifecycle expires every night the office set stored
+    for obj in list(store.objects(f"backups/{MONDAY.date()}/office")):
+        backend.delete_version(store.bucket, obj.key, obj.version_id)
+
+    # THEN the set is still watched, and stale, with no complete night to name
+    (office_state,) = watch(store, now=later + dt.timedelta(days=1), retention_days=30).stale
+    assert (office_state.name, office_state.last_complete) == ("office", None)
+    assert "no complete night within retention" in office_state.said(later)
+    # AND retiring it still ends that
+    retire(store, "office", now=later, date=later.date(), retention_days=30, encryption=KEY)
+    assert stale(store, later + dt.timedelta(days=1)) == []

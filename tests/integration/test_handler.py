@@ -155,3 +155,24 @@ def test_near_the_time_limit_it_stops_and_the_retry_resumes(
         Bucket=night["bucket"], Prefix="backups/2025-10-15/documents/"
     )
     assert len(versions["Versions"]) == 30  # nothing was stored twice
+
+
+def test_a_failed_night_still_watches_the_other_sets(
+    night: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a night stored, then the source's bucket gone (a failed night: nothing to read)
+    lambda_module.handler({"date": "2025-10-15"}, Context())
+    capsys.readouterr()
+    s3 = night["s3"]
+    for obj in s3.list_objects_v2(Bucket=night["source"])["Contents"]:
+        s3.delete_object(Bucket=night["source"], Key=obj["Key"])
+    s3.delete_bucket(Bucket=night["source"])
+
+    # WHEN the next night fails
+    with pytest.raises(Exception):  # noqa: B017 - whatever the failure, the metrics go out
+        lambda_module.handler({"date": "2025-10-16"}, Context())
+
+    # THEN it counts the failure, and the look at every set still reported StaleSets
+    metrics = emf(capsys.readouterr().out)
+    assert metrics["BackupFailure"] == 1
+    assert "StaleSets" in metrics

@@ -71,3 +71,11 @@ def test_a_damaged_copy_and_a_stale_set_each_send_a_notice_naming_them() -> None
     assert "STALE set office: no complete night for 49 hours (last complete 2026-11-30" in text
     assert not notices.due(result(watched=WatchResult(at, ())), on_success=False)
     assert notices.due(result(watch_error="could not look: refused"), on_success=False)
+
+
+def test_a_night_that_found_a_copy_beyond_repair_exits_1_though_complete() -> None:
+    from docbackup.cli import exitcodes
+
+    damaged = result(damaged=(Problem("a.pdf", "damaged; no good copy is left (k)"),))
+    assert exitcodes.for_backup(damaged) == 1
+    assert exitcodes.for_backup(result()) == 0

@@ -232,6 +232,7 @@ def test_every_alarm_reaches_the_topic() -> None:
     assert (stale["MetricName"], stale["TreatMissingData"]) == ("StaleSets", "ignore")
     damaged = alarms["VerifyMismatchAlarm"]["Properties"]
     assert (damaged["MetricName"], damaged["Threshold"]) == ("VerifyMismatch", 1)
+    assert (damaged["TreatMissingData"], damaged["Period"]) == ("ignore", 3600)
     read_back = RES["BackupLambdaFunction"]["Properties"]["Environment"]["Variables"]
     assert read_back["READ_BACK_MB"] == {"Ref": "ReadBackMBPerNight"}
 

@@ -157,7 +157,8 @@ def backup_cmd(
         fail(exc, as_json, requests=counter.total)
     finish(
         result.summary() | {"requests": counter.total},
-        result.status,
+        # A damaged copy with no good twin is a failed check (exit 1), as in `verify`.
+        "mismatch" if result.damaged else result.status,
         as_json,
         lambda: render.backup_text(result),
     )

@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -132,6 +133,12 @@ def wants_bar(as_json: bool) -> bool:
     return not as_json and sys.stderr.isatty()
 
 
+@dataclass(frozen=True)
+class _Said:
+    path: str
+    reason: str
+
+
 def _problems(title: str, problems: Sequence[Any], limit: int = 20) -> None:
     if not problems:
         return
@@ -163,6 +170,17 @@ def backup_text(r: BackupResult) -> None:
             f"{again} from the source ({r.healed} healed)",
             r.lost,
         )
+    if r.read_back is not None:
+        rb = r.read_back
+        say(
+            f"read back {rb['read']} of {rb['due']} stored copies due tonight "
+            f"({human_bytes(int(str(rb['bytes_read'])))})"
+            + (f", {rb['left']} left for want of budget or time" if rb.get("left") else "")
+        )
+        unread = rb.get("unread")
+        if isinstance(unread, list) and unread:
+            _problems("stored copies that could not be read back", [_Said(**u) for u in unread])
+    _problems("DAMAGED stored copies, no good copy of their bytes left", r.damaged)
     for night in r.manifests_archived:
         say(
             f"passed over the {night.path}, which is in an archive class: documents only "

@@ -27,6 +27,14 @@ def set_group() -> None:
     help="KMS key for the marker (default: the bucket's default key).",
 )
 @click.option(
+    "--sse",
+    type=click.Choice(["aws:kms", "AES256", "none"]),
+    envvar="DOCBACKUP_SSE",
+    default="aws:kms",
+    show_default=True,
+    help="Server-side encryption of the marker, as `backup` stores its copies.",
+)
+@click.option(
     "--timezone",
     envvar="DOCBACKUP_TIMEZONE",
     default="UTC",
@@ -39,6 +47,7 @@ def retire_cmd(
     name: str,
     bucket: str | None,
     kms_key_id: str | None,
+    sse: str,
     timezone: str,
     retention_days: int,
     as_json: bool,
@@ -58,7 +67,7 @@ def retire_cmd(
             now=now,
             date=date,
             retention_days=retention_days,
-            encryption=Encryption("aws:kms", kms_key_id),
+            encryption=Encryption(sse, kms_key_id if sse == "aws:kms" else None),  # type: ignore[arg-type]
         )
     except DocbackupError as exc:
         fail(exc, as_json)

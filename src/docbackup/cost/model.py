@@ -267,9 +267,9 @@ def _night(w: Workload, stack: StackShape) -> Night:
     refreshed = in_rotation / cycle
     stored = float(w.documents_per_day)
     unchanged = w.live - stored - refreshed
-    # Each carried copy is read back once a retention period (within the stack's default
+    # Each document's copy is read back once a refresh cycle (within the stack's default
     # budget): one GET each, and the bytes through the function.
-    read_back = min(w.live / w.retention_days, READ_BACK_BUDGET_BYTES / w.average_size)
+    read_back = min(w.live / cycle, READ_BACK_BUDGET_BYTES / w.average_size)
     return Night(
         stored=stored,
         refreshed=refreshed,

@@ -141,7 +141,7 @@ def backup(
         ),
         future_nights=tuple(future_nights),
         read_back=run.read_back.summary() if run.read_back else None,
-        damaged=_beyond_repair(run),
+        damaged=run.damaged,
     )
 
 
@@ -151,7 +151,19 @@ def _read_back(run: Night, known: list[ManifestStream]) -> ReadBack | None:
     options = run.options
     if options.dry_run or options.read_back_bytes <= 0 or not known:
         return None
-    due = due_copies(known, run.date, options.retention_days)
+    try:
+        return _read_some(run, known)
+    except DocbackupError as exc:
+        # A manifest that would not read again, say: the night goes on without the check,
+        # and says so (the notice is due for an unread copy).
+        return ReadBack(unread=[Problem("(read-back)", f"not done tonight: {exc}")])
+
+
+def _read_some(run: Night, known: list[ManifestStream]) -> ReadBack:
+    options = run.options
+    # The refresh cycle: a carried copy is replaced by its refresh after this many nights.
+    cycle = options.retention_days - options.margin()
+    due = due_copies(known, run.date, cycle)
     return read_back(
         run.store,
         due,
@@ -162,17 +174,24 @@ def _read_back(run: Night, known: list[ManifestStream]) -> ReadBack | None:
 
 
 def _beyond_repair(run: Night) -> tuple[Problem, ...]:
-    """Damaged copies the night could not replace: the source no longer holds those bytes
+    """Damaged copies whose bytes tonight holds no good copy of: the source no longer has them
     (the document changed or is gone), or sending it failed. The damaged copy was the last."""
     if run.read_back is None or not run.read_back.damaged:
         return ()
-    healed = {e.path for e in run.results if e is not None and e.action == "healed"}
+    damaged = run.read_back.damaged
+    # A good copy of the same bytes under another key: stored tonight, or carried.
+    paths = {d.path for d in damaged.values()}
+    good = {
+        (e.path, e.sha256)
+        for e in run.carried_and_stored(paths)
+        if (e.key, e.version_id) not in damaged
+    }
     return tuple(
         sorted(
             (
-                Problem(p.path, f"{p.reason}; no good copy is left ({key})")
-                for (key, _), p in run.read_back.damaged.items()
-                if p.path not in healed
+                Problem(d.path, f"{d.reason}; no good copy is left ({key})")
+                for (key, _), d in damaged.items()
+                if (d.path, d.sha256) not in good
             ),
             key=lambda p: p.path,
         )
@@ -193,13 +212,14 @@ def _plan_and_run(
     (None when none was written) and what the night holds."""
     options, date = run.options, run.date
     manifest_key = None
-    run.read_back = _read_back(run, known)
-    damaged = {c: p.reason for c, p in run.read_back.damaged.items()} if run.read_back else None
-    # Versions are listed where the run saw versioning on; otherwise the current objects.
-    presence = Presence(
-        run.store, options.set_name, versioned=not options.allow_unversioned, damaged=damaged
-    )
     try:
+        # Inside the try: whatever the read-back raises, the lease is let go below.
+        run.read_back = _read_back(run, known)
+        damaged = {c: d.reason for c, d in run.read_back.damaged.items()} if run.read_back else None
+        # Versions are listed where the run saw versioning on; otherwise the current objects.
+        presence = Presence(
+            run.store, options.set_name, versioned=not options.allow_unversioned, damaged=damaged
+        )
         run.make_plan(
             documents,
             known,
@@ -217,6 +237,7 @@ def _plan_and_run(
                 run.failures.append(Problem(skipped.path, skipped.reason))
         if not options.dry_run:
             run.execute()
+        run.damaged = _beyond_repair(run)
         if run.lease is not None and run.fatal is None and not run.lease.confirm():
             # Another run may own the night now: its manifest, not ours, describes it.
             run.fatal = NightBusy(str(run.lease.lost))

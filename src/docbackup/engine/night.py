@@ -7,6 +7,7 @@ import base64
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ from docbackup.manifest import (
     ManifestStream,
     Problem,
     Status,
+    entry_from_doc,
     entry_line,
     write_json,
 )
@@ -94,6 +96,8 @@ class Night:
         self.out_of_time = False
         self.stored_any = False
         self.read_back: ReadBack | None = None
+        # Damaged copies with no good copy of their bytes left (see backup._beyond_repair).
+        self.damaged: tuple[Problem, ...] = ()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._refresh_age = dt.timedelta(days=options.retention_days - options.margin())
@@ -341,7 +345,10 @@ class Night:
             failures=self.sorted_failures(),
             bytes_uploaded=self.bytes_sent,
             counts=summary.counts,
-            checked_at=finished.isoformat() if self.plan.confirmed else None,
+            # Not for a night that stopped part-way: what it would have confirmed is unknown.
+            checked_at=(
+                finished.isoformat() if self.plan.confirmed and self.fatal is None else None
+            ),
             lost=self._lost_copies(),
         )
         with temporary_file() as body:
@@ -356,10 +363,23 @@ class Night:
         found = list(self.plan.lost_copies)
         seen = {(c.key, c.version_id) for c in found}
         if self.read_back is not None:
-            for (key, version), p in self.read_back.damaged.items():
+            for (key, version), d in self.read_back.damaged.items():
                 if (key, version) not in seen:
-                    found.append(LostCopy(p.path, key, version, p.reason))
+                    found.append(LostCopy(d.path, key, version, d.reason))
         return tuple(sorted(found, key=lambda c: (c.path, c.key)))
+
+    def carried_and_stored(self, paths: set[str]) -> Iterator[Entry]:
+        """Tonight's entries for these paths, carried or stored (read only when the read-back
+        found damage, to tell a copy with no good twin from one that has one)."""
+        self.plan.lines.seek(0)
+        results = iter(self.results)
+        for line in self.plan.lines:
+            if line.startswith(b"="):
+                raw = json.loads(line[1:-1])
+                if raw.get("path") in paths:
+                    yield entry_from_doc(raw)
+            elif (entry := next(results)) is not None and entry.path in paths:
+                yield entry
 
     def _entry_lines(self) -> Iterator[bytes]:
         self.plan.lines.seek(0)

@@ -1,10 +1,14 @@
 """Stored bytes read back on a schedule: a night's share of the copies it carries, re-hashed.
 
-Each copy has a turn: a hash of its key and version picks one night in every `retention_days`
-(`turn`), so a copy that stays carried from night to night is read once per retention period,
-and the turns spread the copies evenly and unpredictably over the nights. Tonight's copies are
-those whose turn it is among the ones the earlier manifests carry (the copies tonight's manifest
-will point at, less what tonight sends anew). They are read in a random order up to a byte
+Each document has a turn: a hash of its path picks one night in every refresh cycle (`turn`;
+the cycle is retention less the refresh margin, the most nights a copy stays the one a
+document's manifest entry points at before it is refreshed under a new key). So whichever copy
+a document has, it is read while it is current, at least once per retention period, and the
+turns spread the documents evenly and unpredictably over the nights. A refresh copies a copy
+server-side without reading it, so damaged bytes would travel with it: the copy it made keeps
+the manifest's SHA-256 and is found at the document's next turn. Tonight's copies are those
+whose turn it is among the ones the earlier manifests carry (the copies tonight's manifest will
+point at, less what tonight sends anew). They are read in a random order up to a byte
 budget, on the night's workers, before the plan: a copy whose bytes are not the manifest's is
 handed to the plan as damaged (see Presence), which sends the document again from the source,
 and only when the source no longer holds those bytes is the copy the last one, and lost.
@@ -25,21 +29,31 @@ from dataclasses import dataclass, field
 
 from docbackup.engine.integrity import CopyMismatch, fetch_verified
 from docbackup.engine.pool import run_bounded
-from docbackup.errors import DocbackupError, ObjectArchived
+from docbackup.errors import DocbackupError, ObjectArchived, StoredChecksumMismatch
 from docbackup.manifest import Entry, ManifestStream, Problem
 from docbackup.storage.base import Store
 
 Copy = tuple[str, str | None]
 
 
-def turn(entry: Entry, retention_days: int) -> int:
-    """Which night, counted modulo `retention_days`, reads this copy back."""
-    digest = hashlib.sha256(f"{entry.key}\0{entry.version_id or ''}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % retention_days
+def turn(path: str, cycle_days: int) -> int:
+    """Which night, counted modulo `cycle_days`, reads this document's copy back."""
+    digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % cycle_days
 
 
-def tonight_turn(date: dt.date, retention_days: int) -> int:
-    return date.toordinal() % retention_days
+def tonight_turn(date: dt.date, cycle_days: int) -> int:
+    return date.toordinal() % cycle_days
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """A copy whose bytes are not its manifest's: which document, the bytes it should hold,
+    and what was found."""
+
+    path: str
+    sha256: str
+    reason: str
 
 
 @dataclass(slots=True)
@@ -54,7 +68,7 @@ class ReadBack:
     # In an archive class (Glacier, Deep Archive): S3 must restore them before they can be read.
     archived: int = 0
     # Copies whose bytes are not the manifest's: their key and version, and what was found.
-    damaged: dict[Copy, Problem] = field(default_factory=dict)
+    damaged: dict[Copy, Damage] = field(default_factory=dict)
     # Could not be read (the bucket refused, or kept failing): neither good nor bad.
     unread: list[Problem] = field(default_factory=list)
 
@@ -70,17 +84,15 @@ class ReadBack:
         }
 
 
-def due_copies(
-    manifests: Iterable[ManifestStream], date: dt.date, retention_days: int
-) -> list[Entry]:
-    """The copies the manifests carry whose turn is tonight, each once."""
-    wanted = tonight_turn(date, retention_days)
+def due_copies(manifests: Iterable[ManifestStream], date: dt.date, cycle_days: int) -> list[Entry]:
+    """The copies the manifests carry whose document's turn is tonight, each once."""
+    wanted = tonight_turn(date, cycle_days)
     seen: set[Copy] = set()
     due: list[Entry] = []
     for stream in manifests:
         for entry in stream.entries():
             copy = (entry.key, entry.version_id)
-            if copy not in seen and turn(entry, retention_days) == wanted:
+            if copy not in seen and turn(entry.path, cycle_days) == wanted:
                 seen.add(copy)
                 due.append(entry)
     return due
@@ -116,7 +128,7 @@ def read_back(
             with lock:
                 report.left += 1
             return
-        problem: Problem | None = None
+        problem: Damage | None = None
         try:
             fetch_verified(store, entry)
         except CopyMismatch as exc:
@@ -124,7 +136,11 @@ def read_back(
                 found = f"{exc.size} bytes, the manifest says {entry.size}"
             else:
                 found = f"its bytes hash to {exc.sha256[:16]}..., not {entry.sha256[:16]}..."
-            problem = Problem(entry.path, f"its stored copy is damaged: {found}")
+            problem = Damage(entry.path, entry.sha256, f"its stored copy is damaged: {found}")
+        except StoredChecksumMismatch:
+            # S3 itself finds the bytes are not what it stored, every time they are sent.
+            reason = "its stored copy is damaged: its bytes do not match the checksum S3 stored"
+            problem = Damage(entry.path, entry.sha256, reason)
         except ObjectArchived:
             with lock:
                 report.archived += 1

@@ -16,6 +16,11 @@ set's last complete night.
 A set meant to stop is retired (`docbackup set retire`): a marker `<set>.retired.json` under
 that day's date. The set is left out from then on, until it stores a night again after the
 marker (a set that starts again is watched again), or until its nights pass retention.
+
+A set that stopped would drop out of view once its last nights expire, and the alarm would
+clear just as its last copies go. So each night a set is stale, the function notes it under
+that night's date (`<set>.stale.json`, `keep_watching`): the note keeps the set in view, stale,
+until it backs up again or is retired.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from docbackup import layout
 from docbackup.engine.catalog import Catalog, moment
 from docbackup.engine.integrity import confirm
 from docbackup.engine.results import SetState, WatchResult
-from docbackup.errors import ConfigError, ManifestArchived, ManifestError, PreconditionFailed
+from docbackup.errors import (
+    ConfigError,
+    DocbackupError,
+    ManifestArchived,
+    ManifestError,
+    PreconditionFailed,
+)
 from docbackup.manifest import Problem
 from docbackup.storage.base import Encryption, ObjectInfo, Store
 
@@ -133,6 +144,38 @@ def _completed(
         return moment(header.finished_at)
 
 
+def keep_watching(
+    store: Store, stale: tuple[SetState, ...], *, date: dt.date, encryption: Encryption
+) -> list[Problem]:
+    """Note tonight, under `date`, each set found stale (see the module's docstring); what
+    could not be written."""
+    problems = []
+    for state in stale:
+        body = json.dumps({"set": state.name, "stale": state.summary()}, indent=1).encode()
+        key = layout.stale_key(date, state.name)
+        try:
+            _put_once(store, key, body, encryption)
+        except DocbackupError as exc:
+            problems.append(Problem(key, f"could not note the stale set: {exc}"))
+    return problems
+
+
+def _put_once(store: Store, key: str, body: bytes, encryption: Encryption) -> None:
+    """Write `key` unless it exists already (then it stands as it is)."""
+    try:
+        stored = store.put(
+            key,
+            body,
+            sha256_b64=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+            metadata={},
+            encryption=encryption,
+            if_none_match=True,
+        )
+    except PreconditionFailed:
+        return
+    confirm(encryption, f"the marker {key}", stored.sse, stored.kms_key_id)
+
+
 def retire(
     store: Store,
     set_name: str,
@@ -157,16 +200,5 @@ def retire(
         indent=1,
     ).encode()
     key = layout.retired_key(date, set_name)
-    try:
-        stored = store.put(
-            key,
-            body,
-            sha256_b64=base64.b64encode(hashlib.sha256(body).digest()).decode(),
-            metadata={},
-            encryption=encryption,
-            if_none_match=True,
-        )
-    except PreconditionFailed:
-        return key  # retired already today: the marker stands
-    confirm(encryption, f"the marker {key}", stored.sse, stored.kms_key_id)
+    _put_once(store, key, body, encryption)  # retired already today: the marker stands
     return key

@@ -246,19 +246,25 @@ def header_values(doc: Mapping[str, Any]) -> HeaderValues:
 
 
 def checked_lost(lost: object) -> tuple[LostCopy, ...]:
-    if not isinstance(lost, list) or not all(isinstance(c, dict) for c in lost):
-        raise ValueError("'lost' is not a list of objects")
+    """What a night says it found gone in earlier nights. It speaks of other nights, not of
+    this one's entries, so a value that cannot be read is passed over rather than making the
+    night unreadable: this night restores as well without it."""
+    if not isinstance(lost, list):
+        return ()
     copies = []
     for c in lost:
-        version = c.get("version_id")
-        copies.append(
-            LostCopy(
-                _text(c.get("path"), "a lost copy's path"),
-                _text(c.get("key"), "a lost copy's key"),
-                None if version is None else _text(version, "a lost copy's version_id"),
-                _text(c.get("reason"), "a lost copy's reason"),
+        try:
+            version = c.get("version_id")
+            copies.append(
+                LostCopy(
+                    _text(c.get("path"), "a lost copy's path"),
+                    _text(c.get("key"), "a lost copy's key"),
+                    None if version is None else _text(version, "a lost copy's version_id"),
+                    _text(c.get("reason"), "a lost copy's reason"),
+                )
             )
-        )
+        except (AttributeError, TypeError, ValueError):
+            continue
     return tuple(copies)
 
 

@@ -102,8 +102,8 @@ class ManifestHeader:
     # each is a problem of that one document, never followed, and never written out again.
     unreadable: tuple[Problem, ...] = ()
     # When this night's run had confirmed every copy it points at (the carried ones listed
-    # with their versions, the new ones read back as they were stored); None for a run that
-    # could not look, or one written before the check existed.
+    # with their versions and sizes, the new ones stored tonight against their SHA-256); None
+    # for a run that could not look or stopped part-way, or one written before the check.
     checked_at: str | None = None
     # Copies of earlier nights this run found gone or damaged: those nights no longer restore
     # them (see Catalog.snapshots).

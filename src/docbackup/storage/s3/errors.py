@@ -17,6 +17,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    FlexibleChecksumError,
     NoCredentialsError,
     ReadTimeoutError,
 )
@@ -30,6 +31,7 @@ from docbackup.errors import (
     ObjectArchived,
     ObjectNotFound,
     PreconditionFailed,
+    StoredChecksumMismatch,
     StoreError,
 )
 
@@ -147,6 +149,10 @@ class Body(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         try:
             data: bytes = self._body.read(None if size < 0 else size)
+        except FlexibleChecksumError as exc:
+            raise StoredChecksumMismatch(
+                f"{self._key}: the stored bytes do not match the checksum stored with them ({exc})"
+            ) from None
         except (BotoCoreError, OSError, ValueError) as exc:
             raise StoreError(f"{self._key}: download interrupted: {exc}") from None
         return data
