@@ -6,6 +6,7 @@ environment variables the stack sets, named once here.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping
@@ -106,7 +107,7 @@ class Settings:
                 # CloudFormation's Number takes 2.5 as readily as 2.
                 read_back_bytes=round(float(env.get(READ_BACK_MB, "0")) * 1_000_000),
             )
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise ConfigError(f"bad setting in the environment: {exc}") from None
         if settings.read_back_bytes < 0:
             raise ConfigError(f"environment variable {READ_BACK_MB} must not be negative")
@@ -169,6 +170,7 @@ def run(
     started = dt.datetime.now(dt.UTC)
     settings: Settings | None = None
     store: Store | None = None
+    request = Request(None, dry_run=True)  # until the event is read: nothing to watch for
     try:
         settings = Settings.from_env(os.environ if env is None else env)
         request = parse_event(event, settings.timezone)
@@ -196,9 +198,11 @@ def run(
         metrics.add_metric(
             "BackupDuration", "Seconds", (dt.datetime.now(dt.UTC) - started).total_seconds()
         )
-        if store is not None and settings is not None:
-            # The other sets are watched even when this one's night fails.
-            _tell_stale(settings, *_look(store, settings, metrics))
+        if store is not None and settings is not None and not request.dry_run:
+            # The other sets are watched even when this one's night fails; nothing of that
+            # may take the place of the night's own error.
+            with contextlib.suppress(Exception):
+                _tell_stale(settings, *_look(store, settings, metrics))
         raise
     if result.dry_run:
         return result  # nothing was stored: neither a good night nor a bad one

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from docbackup import notices
 from docbackup.engine import BackupOptions, Catalog, backup, restore
 from docbackup.engine.readback import turn
@@ -174,3 +176,35 @@ def test_the_read_back_takes_at_most_half_the_time_left() -> None:
     assert reading_time(None, 120) is None
     assert reading_time(lambda: 900.0, 120) == 390.0
     assert reading_time(lambda: 60.0, 120) == 0.0
+
+
+def test_a_damaged_copy_whose_heal_failed_is_not_called_the_last_one(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docbackup.engine import transfer
+    from docbackup.errors import StoreError
+
+    # GIVEN a damaged copy on its turn, and the bucket refusing the document's new copy tonight
+    src = office(tmp_path)
+    assert night(store, src, 0).status == "complete"
+    victim = entries(store, 0)["clients/005.pdf"]
+    backend.damage(store.bucket, victim.key, victim.version_id, b"Q" * victim.size)
+    due = night_of_turn(victim, 0)
+    for n in range(1, due):
+        night(store, src, n, read_back_bytes=BUDGET)
+    real = transfer.store_document
+
+    def refusing(source, store_, key, doc, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if doc.path == "clients/005.pdf":
+            raise StoreError("SlowDown: still failing after retries")
+        return real(source, store_, key, doc, *args, **kwargs)
+
+    monkeypatch.setattr(transfer, "store_document", refusing)
+
+    # WHEN the night whose turn it is runs
+    found = night(store, src, due, read_back_bytes=BUDGET)
+
+    # THEN the night is partial, naming the document; the copy is not said to be the last
+    assert found.status == "partial" and [f.path for f in found.failures] == ["clients/005.pdf"]
+    assert found.damaged == ()
+    assert [p.path for p in found.lost] == ["clients/005.pdf"]

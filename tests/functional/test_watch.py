@@ -139,7 +139,11 @@ def test_a_stopped_set_stays_in_view_after_its_nights_expire(
 
     # THEN the set is still watched, and stale, with no complete night to name
     (office_state,) = watch(store, now=later + dt.timedelta(days=1), retention_days=30).stale
-    assert (office_state.name, office_state.last_complete) == ("office", None)
+    assert (office_state.name, office_state.last_complete, office_state.newest) == (
+        "office",
+        None,
+        None,
+    )
     assert "no complete night within retention" in office_state.said(later)
     # AND retiring it still ends that
     retire(store, "office", now=later, date=later.date(), retention_days=30, encryption=KEY)

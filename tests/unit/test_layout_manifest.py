@@ -218,3 +218,25 @@ def _entry0(doc: dict[str, object], **changes: object) -> dict[str, object]:
     assert isinstance(entries, list)
     entries[0].update(changes)
     return doc
+
+
+def test_what_a_night_found_lost_reads_back_and_a_bad_value_is_passed_over() -> None:
+    from docbackup.manifest import LostCopy
+
+    lost = (LostCopy("a.pdf", "backups/2025-10-01/documents/a.pdf", "v1", "gone"),)
+    m = replace(manifest(entry("b.txt")), checked_at="2025-10-15T02:05:00+00:00", lost=lost)
+    data = m.to_json()
+    assert _stream(data).manifest.lost == lost
+    assert _stream(data).manifest.checked_at == "2025-10-15T02:05:00+00:00"
+    # A night written before these existed reads as before
+    assert _stream(manifest(entry("b.txt")).to_json()).manifest.lost == ()
+    # Values that cannot be read speak of other nights: passed over, the night still reads
+    head, rest = data.split(b"\n", 1)
+    doc = json.loads(head.decode()[: -len('"entries":[')].rstrip(",") + "}")
+    doc["checked_at"] = "yesterday"
+    doc["lost"] = [{"path": 3}, "x", {"path": "c", "key": "k", "version_id": None, "reason": "r"}]
+    bad = json.dumps(doc)[:-1].encode() + b',"entries":[\n' + rest
+    header = _stream(bad).manifest
+    assert header.checked_at is None
+    assert header.lost == (LostCopy("c", "k", None, "r"),)
+    assert [e.path for e in _stream(bad).entries()] == ["b.txt"]

@@ -174,24 +174,35 @@ def _read_some(run: Night, known: list[ManifestStream]) -> ReadBack:
 
 
 def _beyond_repair(run: Night) -> tuple[Problem, ...]:
-    """Damaged copies whose bytes tonight holds no good copy of: the source no longer has them
-    (the document changed or is gone), or sending it failed. The damaged copy was the last."""
+    """Damaged copies whose bytes tonight holds no good copy of, nor will: the source no
+    longer has them (the document changed or is gone). The damaged copy was the last.
+
+    A document whose sending failed or was not reached (a partial night) is not counted: the
+    source may still have its bytes, and the next run sends it."""
     if run.read_back is None or not run.read_back.damaged:
         return ()
     damaged = run.read_back.damaged
-    # A good copy of the same bytes under another key: stored tonight, or carried.
     paths = {d.path for d in damaged.values()}
-    good = {
-        (e.path, e.sha256)
-        for e in run.carried_and_stored(paths)
-        if (e.key, e.version_id) not in damaged
-    }
+    try:
+        # A good copy of the same bytes under another key: stored tonight, or carried.
+        good = {
+            (e.path, e.sha256)
+            for e in run.carried_and_stored(paths)
+            if (e.key, e.version_id) not in damaged
+        }
+        pending = run.unsent(paths)
+    except (OSError, ValueError) as exc:
+        # Tonight's own lists could not be read again: say every damaged copy, not none.
+        return tuple(
+            Problem(d.path, f"{d.reason}; whether a good copy is left is not known ({exc})")
+            for d in damaged.values()
+        )
     return tuple(
         sorted(
             (
                 Problem(d.path, f"{d.reason}; no good copy is left ({key})")
                 for (key, _), d in damaged.items()
-                if (d.path, d.sha256) not in good
+                if (d.path, d.sha256) not in good and d.path not in pending
             ),
             key=lambda p: p.path,
         )

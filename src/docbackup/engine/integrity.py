@@ -11,7 +11,13 @@ import os
 import threading
 from typing import BinaryIO
 
-from docbackup.errors import DocbackupError, EncryptionNotConfirmed, ObjectArchived, StoreError
+from docbackup.errors import (
+    DocbackupError,
+    EncryptionNotConfirmed,
+    ObjectArchived,
+    StoredChecksumMismatch,
+    StoreError,
+)
 from docbackup.hashing import CHUNK, HashingReader
 from docbackup.manifest import Entry
 from docbackup.storage.base import Encryption, Store, Stored
@@ -71,8 +77,10 @@ def fetch_verified(
                         raise Interrupted("interrupted")
                     if out is not None:
                         out.write(chunk)
-        except ObjectArchived:
-            raise  # no second attempt reads it before S3 has restored it
+        except (ObjectArchived, StoredChecksumMismatch):
+            # Neither reads otherwise a second time: S3 must restore the one first, and sends
+            # the other's damaged bytes again as they are.
+            raise
         except StoreError:
             if attempt == DOWNLOAD_ATTEMPTS:
                 raise

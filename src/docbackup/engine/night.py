@@ -368,6 +368,15 @@ class Night:
                     found.append(LostCopy(d.path, key, version, d.reason))
         return tuple(sorted(found, key=lambda c: (c.path, c.key)))
 
+    def unsent(self, paths: set[str]) -> set[str]:
+        """Of these paths, the documents tonight meant to send and did not (failed, or not
+        reached)."""
+        return {
+            task.doc.path
+            for task, entry in zip(self.plan.tasks, self.results, strict=True)
+            if entry is None and task.doc.path in paths
+        }
+
     def carried_and_stored(self, paths: set[str]) -> Iterator[Entry]:
         """Tonight's entries for these paths, carried or stored (read only when the read-back
         found damage, to tell a copy with no good twin from one that has one)."""

@@ -27,7 +27,7 @@ RunStatus = Literal["complete", "partial", "failed"]
 @dataclass(frozen=True, slots=True)
 class SetState:
     name: str
-    newest: dt.date  # its newest date with anything stored
+    newest: dt.date | None  # its newest date with a manifest or copies; None once all expired
     # When its newest complete night (within retention) finished, in the set's own zone
     # offset as its manifest gives it; None when it has none.
     last_complete: dt.datetime | None
@@ -38,7 +38,7 @@ class SetState:
     def summary(self) -> dict[str, object]:
         return {
             "set": self.name,
-            "newest": self.newest.isoformat(),
+            "newest": self.newest.isoformat() if self.newest else None,
             "last_complete": self.last_complete.isoformat() if self.last_complete else None,
             "last_complete_date": (
                 self.last_complete_date.isoformat() if self.last_complete_date else None
@@ -50,7 +50,8 @@ class SetState:
     def said(self, now: dt.datetime) -> str:
         """One line for a log or a notice."""
         if self.last_complete is None or self.last_complete_date is None:
-            return f"set {self.name}: no complete night within retention (newest {self.newest})"
+            newest = f" (newest night {self.newest})" if self.newest else " (none left)"
+            return f"set {self.name}: no complete night within retention{newest}"
         hours = (now - self.last_complete).total_seconds() / 3600
         return (
             f"set {self.name}: no complete night for {hours:.0f} hours (last complete "

@@ -50,7 +50,8 @@ STALE_AFTER = dt.timedelta(hours=26)
 
 @dataclass(slots=True)
 class _Seen:
-    newest: dt.date
+    # Its newest date with a manifest or copies (not a lease or a note), None if none is left.
+    newest: dt.date | None = None
     manifests: list[tuple[dt.date, ObjectInfo]] = field(default_factory=list)  # newest first
     markers: list[ObjectInfo] = field(default_factory=list)
 
@@ -86,15 +87,17 @@ def _sets_within(store: Store, now: dt.datetime, retention_days: int) -> dict[st
             set_name = layout.set_of(name)
             if set_name is None:
                 continue
-            entry = seen.setdefault(set_name, _Seen(date))
+            entry = seen.setdefault(set_name, _Seen())
             if name.endswith(layout.MANIFEST_SUFFIX):
                 entry.manifests.append((date, obj))
+                entry.newest = entry.newest or date
             elif name.endswith(layout.RETIRED_SUFFIX):
                 entry.markers.append(obj)
         for name in names:
             set_name = layout.set_of(name)
             if set_name is not None:
-                seen.setdefault(set_name, _Seen(date))
+                entry = seen.setdefault(set_name, _Seen())
+                entry.newest = entry.newest or date
     return seen
 
 

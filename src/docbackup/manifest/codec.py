@@ -238,11 +238,20 @@ def header_values(doc: Mapping[str, Any]) -> HeaderValues:
         "counts": {
             _text(k, "a count's name"): _count(v, f"count {k!r}") for k, v in counts.items()
         },
-        "checked_at": (
-            _moment(doc["checked_at"], "checked_at") if doc.get("checked_at") is not None else None
-        ),
+        "checked_at": _optional_moment(doc.get("checked_at")),
         "lost": checked_lost(doc.get("lost", [])),
     }
+
+
+def _optional_moment(value: object) -> str | None:
+    """`checked_at`: what the run confirmed, not what this night holds, so one that cannot be
+    read is passed over (None) rather than making the night unreadable."""
+    if value is None:
+        return None
+    try:
+        return _moment(value, "checked_at")
+    except (TypeError, ValueError):
+        return None
 
 
 def checked_lost(lost: object) -> tuple[LostCopy, ...]:
