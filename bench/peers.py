@@ -93,7 +93,9 @@ class Docbackup(Peer):
         return self.backup_on(place, NIGHTS[night])
 
     def backup_on(self, place: Place, date: dt.date) -> Command:
-        sse = ["--kms-key-id", place.kms_key] if place.kms_key else ["--sse", "none"]
+        # rclone serve s3 has neither KMS nor versioning: said, as a user would have to.
+        plain = ["--sse", "none", "--allow-unversioned"]
+        sse = ["--kms-key-id", place.kms_key] if place.kms_key else plain
         argv = [self.bin, "backup", place.source, "--bucket", place.bucket]
         argv += ["--date", date.isoformat(), "--json", *sse]
         return Command(argv, place.endpoint.env)

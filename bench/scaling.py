@@ -1,6 +1,6 @@
 """How docbackup's no-change night grows with the number of documents: `compare.py --scaling`.
 
-At 1,000, 10,000 and 100,000 tiny documents (median 2,000 bytes; --scaling-max lowers the
+At 1,000, 20,000 and 100,000 tiny documents (median 2,000 bytes; --scaling-max lowers the
 largest size): wall time, peak RSS and S3 requests of three no-change reruns on distinct dates.
 Seeding 100,000 uploads through moto would take too long, so each size is seeded with a real
 docbackup first backup against `rclone serve s3` (--sse none), which then also serves the reruns.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import statistics
@@ -28,8 +29,14 @@ from endpoints import running
 from peers import NIGHTS, Docbackup, Place
 from timing import Run, measure
 
-SIZES = (1_000, 10_000, 100_000)
+SIZES = (1_000, 20_000, 100_000)
+# Every copy a rerun carries was stored by the seeding night: D = 1 in the request budget.
+SEEDED_NIGHTS = 1
 RERUNS = 3
+
+
+def budget(documents: int) -> int:
+    return math.ceil(documents / 1000) + SEEDED_NIGHTS + 5
 
 
 def sizes_up_to(maximum: int) -> list[int]:
@@ -124,12 +131,14 @@ def render(rows: list[Row], versions: dict[str, str]) -> str:
             f"| {row.rss_mb:.1f} | {row.requests} | {extra} |"
         )
     lines.append("")
+    # Five fixed requests, and the listings that confirm every copy the night points at
+    # (a page of 1,000 under each night that stored some).
     targets = [
         report.Target(
             f"requests of a no-change night, {row.documents:,} documents",
-            "<= 5",
+            f"<= ceil(N/1000) + D + 5 = {budget(row.documents)}",
             str(row.requests),
-            row.requests <= 5,
+            row.requests <= budget(row.documents),
         )
         for row in rows
     ]

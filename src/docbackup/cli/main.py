@@ -81,6 +81,7 @@ def _attach() -> None:
     from docbackup.cli.sets import set_group
     from docbackup.cli.snapshots import list_cmd, restore_cmd, verify_cmd
     from docbackup.cli.stack_commands import demo_cmd, deploy_cmd, status_cmd
+    from docbackup.cli.ui import ui_cmd
 
     commands = (
         backup_cmd,  # backing up
@@ -100,6 +101,7 @@ def _attach() -> None:
         cost_cmd,
         schedule,
         set_group,
+        ui_cmd,  # the local web app
     )
     for command in commands:
         cli.add_command(command)

@@ -20,7 +20,13 @@ import docbackup
 BUNDLED = ("aws-lambda-powertools", "typing-extensions", "jmespath", "pathspec", "tzdata")
 # Not needed inside the function: the office CLI, the local sandbox and the template it is
 # deployed by (which would otherwise change the code key with every template edit).
-_LEFT_OUT = ("docbackup/cli/", "docbackup/sandbox/", "docbackup/stack/TapStack.yml", "__pycache__/")
+_LEFT_OUT = (
+    "docbackup/cli/",
+    "docbackup/sandbox/",
+    "docbackup/web/",  # `docbackup ui`: a person's machine, never the function
+    "docbackup/stack/TapStack.yml",
+    "__pycache__/",
+)
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same code gives the same zip and key
 
 

@@ -1,0 +1,65 @@
+"""`docbackup ui`: the local web app (docbackup.web), on 127.0.0.1, for this run's token only."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import webbrowser
+
+import click
+
+from docbackup import layout
+from docbackup.cli.options import bucket_option, fail, open_store, retention_option, set_option
+from docbackup.errors import ConfigError, DocbackupError
+
+
+@click.command("ui")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port (default: any free one)."
+)
+@click.option("--no-browser", is_flag=True, help="Print the link; do not open a browser.")
+@bucket_option
+@set_option
+@retention_option
+def ui_cmd(
+    port: int, no_browser: bool, bucket: str | None, set_name: str, retention_days: int
+) -> None:
+    """A local web app to see how the backups stand, browse a night and download a document.
+
+    Listens on 127.0.0.1 only. The link it prints carries a token made for this run: only a
+    browser that opened it gets in. Stop it with Ctrl-C."""
+    import uvicorn
+
+    from docbackup.web.app import Settings, make_app
+
+    try:
+        layout.check_set_name(set_name)
+        store = open_store(bucket, workers=4)
+        store.check_access()
+        listener = _listen(port)
+    except DocbackupError as exc:
+        fail(exc)
+    bound = listener.getsockname()[1]
+    token = secrets.token_urlsafe(32)
+    app = make_app(
+        lambda: store, Settings(store.bucket, set_name, retention_days), token=token, port=bound
+    )
+    link = f"http://127.0.0.1:{bound}/?token={token}"
+    click.echo(f"docbackup ui: {link}")
+    click.echo("(only this link gets in; Ctrl-C stops it)")
+    if not no_browser:
+        webbrowser.open(link)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[listener])
+
+
+def _listen(port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", port))
+    except OSError as exc:
+        listener.close()
+        raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    listener.listen(64)
+    return listener

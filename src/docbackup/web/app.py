@@ -1,0 +1,222 @@
+"""The pages: how things stand, a night as folders, a search, and one document's download.
+
+Every page is the engine's answer rendered (Jinja2, autoescaped); the engine calls block, so
+each route is a plain function Starlette runs on its thread pool. Errors the engine explains
+(a night that is not there, a copy that does not match) become a page saying so, never a
+half-sent file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from docbackup import layout
+from docbackup.engine import Catalog, browse
+from docbackup.engine.results import SnapshotInfo
+from docbackup.engine.watch import watch
+from docbackup.errors import ConfigError, DocbackupError
+from docbackup.storage.base import Store
+from docbackup.web.guard import Guard
+
+HERE = os.path.dirname(__file__)
+NIGHTS_SHOWN = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the app serves: one bucket, the set shown first, and its retention."""
+
+    bucket: str
+    set_name: str
+    retention_days: int
+
+
+def make_app(store_for: Callable[[], Store], settings: Settings, *, token: str, port: int) -> Guard:
+    pages = _Pages(store_for, settings)
+    app = Starlette(
+        routes=[
+            Route("/", pages.home),
+            Route("/sets/{set_name}/nights/{date}/", pages.night),
+            Route("/sets/{set_name}/nights/{date}/{path:path}", pages.night),
+            Route("/sets/{set_name}/download/{date}/{path:path}", pages.download),
+            Route("/sets/{set_name}/find", pages.find),
+            Mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static"),
+        ],
+    )
+    return Guard(app, token=token, port=port)
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("docbackup.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["size"] = _size
+    return env
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n = n / 1000  # type: ignore[assignment]
+    return f"{n} bytes"
+
+
+class _Pages:
+    def __init__(self, store_for: Callable[[], Store], settings: Settings) -> None:
+        self._store_for = store_for
+        self.settings = settings
+
+    @functools.cached_property
+    def store(self) -> Store:
+        return self._store_for()
+
+    def _page(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        html = _templates().get_template(name).render(bucket=self.settings.bucket, **values)
+        return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+    def _problem(self, exc: DocbackupError) -> HTMLResponse:
+        status = 404 if isinstance(exc, ConfigError) else 502
+        return self._page("problem.html", status, message=str(exc))
+
+    def home(self, request: Request) -> Response:
+        set_name = request.query_params.get("set", self.settings.set_name)
+        try:
+            layout.check_set_name(set_name)
+            now = dt.datetime.now(dt.UTC)
+            nights = Catalog(self.store, set_name).snapshots(now=now, limit=NIGHTS_SHOWN)
+            watched = watch(self.store, now=now, retention_days=self.settings.retention_days)
+        except DocbackupError as exc:
+            return self._problem(exc)
+        return self._page(
+            "home.html",
+            set_name=set_name,
+            nights=[_night_row(n) for n in nights],
+            latest=_night_row(nights[0]) if nights else None,
+            sets=watched.sets,
+            checked_at=watched.checked_at,
+        )
+
+    def night(self, request: Request) -> Response:
+        set_name, date, path = _where(request)
+        try:
+            night_date, rows, unreadable = browse.ls(self.store, set_name, date, path)
+        except DocbackupError as exc:
+            return self._problem(exc)
+        prefix = path.strip("/")
+        return self._page(
+            "night.html",
+            set_name=set_name,
+            date=night_date.isoformat(),
+            path=prefix,
+            crumbs=_crumbs(prefix),
+            rows=[
+                {
+                    "name": r.name,
+                    "folder": r.folder,
+                    "size": r.size,
+                    "documents": r.documents,
+                    "missing": r.missing,
+                    "modified": _when(r.mtime_ns),
+                    "path": f"{prefix}/{r.name}".strip("/") if prefix != r.name else r.name,
+                }
+                for r in rows
+            ],
+            unreadable=unreadable,
+        )
+
+    def download(self, request: Request) -> Response:
+        set_name, date, path = _where(request)
+        fd, name = tempfile.mkstemp(prefix="docbackup-ui-")
+        try:
+            with os.fdopen(fd, "wb") as spool:
+                # The bytes reach the browser only once they hash to the manifest's SHA-256.
+                entry = browse.cat(self.store, set_name, date, path, spool)
+        except DocbackupError as exc:
+            os.unlink(name)
+            return self._problem(exc)
+        except BaseException:
+            os.unlink(name)
+            raise
+        return FileResponse(
+            name,
+            filename=os.path.basename(entry.path),
+            media_type="application/octet-stream",
+            headers=_HEADERS,
+            background=BackgroundTask(os.unlink, name),
+        )
+
+    def find(self, request: Request) -> Response:
+        set_name = request.path_params["set_name"]
+        pattern = request.query_params.get("q", "").strip()
+        found: list[browse.Found] = []
+        unreadable: list[str] = []
+        if pattern:
+            try:
+                layout.check_set_name(set_name)
+                found, unreadable = browse.find(self.store, set_name, pattern)
+            except DocbackupError as exc:
+                return self._problem(exc)
+        return self._page(
+            "find.html", set_name=set_name, pattern=pattern, found=found, unreadable=unreadable
+        )
+
+
+# The pages load nothing from elsewhere and may not be framed by another site.
+_HEADERS = {
+    "content-security-policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+def _where(request: Request) -> tuple[str, str, str]:
+    set_name = layout.check_set_name(request.path_params["set_name"])
+    return set_name, request.path_params["date"], request.path_params.get("path", "")
+
+
+def _crumbs(path: str) -> list[tuple[str, str]]:
+    parts = [p for p in path.split("/") if p]
+    return [(name, "/".join(parts[: i + 1])) for i, name in enumerate(parts)]
+
+
+def _when(mtime_ns: int) -> str:
+    return dt.datetime.fromtimestamp(mtime_ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _night_row(n: SnapshotInfo) -> dict[str, Any]:
+    return {
+        "date": n.date.isoformat(),
+        "status": n.status,
+        "documents": n.documents,
+        "bytes": n.bytes,
+        "failed": n.failed,
+        "missing": n.missing,
+        "healed": n.healed,
+        "restorable": n.restorable,
+        "note": n.note or "",
+        "checked": (
+            n.checked_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if n.checked_at else ""
+        ),
+        "finished": n.finished_at.strftime("%Y-%m-%d %H:%M") if n.finished_at else "",
+    }

@@ -1,0 +1,174 @@
+"""`docbackup ui`'s app over HTTP semantics, against a bucket on moto: only this run's token gets
+in, only to 127.0.0.1 and localhost, and nothing from another site changes anything; the pages
+say how the backups stand, a night browses as folders, a search finds a document, and a
+download gives the stored bytes only once they match the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from docbackup import compose
+from docbackup.cli.main import cli
+from docbackup.sandbox.server import LocalAWS
+from docbackup.web.app import Settings, make_app
+from tests.days import tonight, yesterday
+from tests.treebuilder import write
+
+PORT = 8765
+TOKEN = "a-token-for-this-test-only"
+LEASE = "contracts/Lease 2026.pdf"
+
+
+@pytest.fixture
+def office(tmp_path: Path, aws_env: LocalAWS, moto_bucket: tuple[str, str]) -> dict[str, object]:
+    bucket, key = moto_bucket
+    src = tmp_path / "office"
+    write(str(src), LEASE, b"%PDF the lease " * 400)
+    write(str(src), "invoices/INV-0007.pdf", b"%PDF invoice seven " * 50)
+    write(str(src), "notes.txt", b"call the accountant\n")
+    common = ["--bucket", bucket, "--kms-key-id", key, "--json"]
+    for date in (yesterday(), tonight()):
+        ran = CliRunner().invoke(cli, ["backup", str(src), "--date", date, *common])
+        assert ran.exit_code == 0, ran.output
+    return {"bucket": bucket, "src": src}
+
+
+def client(bucket: str) -> TestClient:
+    store = compose.backup_store(bucket, workers=4)
+    app = make_app(lambda: store, Settings(bucket, "documents", 30), token=TOKEN, port=PORT)
+    return TestClient(app, base_url=f"http://127.0.0.1:{PORT}", follow_redirects=False)
+
+
+def signed_in(bucket: str) -> TestClient:
+    c = client(bucket)
+    opened = c.get(f"/?token={TOKEN}")
+    assert opened.status_code == 303 and opened.headers["location"] == "/"
+    assert (
+        "HttpOnly" in opened.headers["set-cookie"]
+        and "SameSite=Strict" in opened.headers["set-cookie"]
+    )
+    return c
+
+
+def test_without_the_token_nothing_is_served(office: dict[str, object]) -> None:
+    c = client(str(office["bucket"]))
+    assert c.get("/").status_code == 403
+    assert c.get("/?token=guessed").status_code == 403
+    assert c.get(f"/sets/documents/download/{tonight()}/notes.txt").status_code == 403
+    assert "docbackup ui" in c.get("/").text
+
+
+def test_another_host_name_is_refused_even_with_the_token(office: dict[str, object]) -> None:
+    c = signed_in(str(office["bucket"]))
+    # DNS rebinding: a page on evil.example resolved to 127.0.0.1 sends its own Host.
+    assert c.get("/", headers={"host": f"evil.example:{PORT}"}).status_code == 421
+    assert c.get("/", headers={"host": f"localhost:{PORT}"}).status_code == 200
+
+
+def test_a_cross_site_request_that_would_change_something_is_refused(
+    office: dict[str, object],
+) -> None:
+    c = signed_in(str(office["bucket"]))
+    refused = c.post("/", headers={"origin": "https://evil.example"})
+    assert refused.status_code == 403 and "another site" in refused.text
+    assert c.post("/", headers={"sec-fetch-site": "cross-site"}).status_code == 403
+    # the app's own origin passes the guard (and the page does not take a POST)
+    assert c.post("/", headers={"origin": f"http://127.0.0.1:{PORT}"}).status_code == 405
+
+
+def test_the_home_page_says_how_things_stand(office: dict[str, object]) -> None:
+    c = signed_in(str(office["bucket"]))
+    page = c.get("/")
+    assert page.status_code == 200
+    assert f"Last night of <strong>documents</strong>: {tonight()}, complete" in page.text
+    assert "It can be restored in full." in page.text
+    assert page.text.count('<tr class=""><td><a href="/sets/documents/nights/') == 2
+    assert "backing up" in page.text  # the set, watched like the function watches it
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_a_night_browses_as_folders_and_a_document_downloads_byte_for_byte(
+    office: dict[str, object],
+) -> None:
+    c = signed_in(str(office["bucket"]))
+    top = c.get(f"/sets/documents/nights/{tonight()}/")
+    assert top.status_code == 200
+    assert f'href="/sets/documents/nights/{tonight()}/contracts">contracts/</a>' in top.text
+    inside = c.get(f"/sets/documents/nights/{tonight()}/contracts")
+    assert "Lease 2026.pdf" in inside.text and "download" in inside.text
+
+    got = c.get(f"/sets/documents/download/{tonight()}/{LEASE}")
+
+    assert got.status_code == 200
+    original = (Path(str(office["src"])) / LEASE).read_bytes()
+    assert hashlib.sha256(got.content).digest() == hashlib.sha256(original).digest()
+    assert "Lease%202026.pdf" in got.headers["content-disposition"]
+
+
+def test_a_search_finds_a_document_and_a_missing_one_says_so(office: dict[str, object]) -> None:
+    c = signed_in(str(office["bucket"]))
+    found = c.get("/sets/documents/find", params={"q": "INV-*.pdf"})
+    assert found.status_code == 200
+    assert "<strong>invoices/INV-0007.pdf</strong>" in found.text
+    assert "held by 2 night(s)" in found.text
+    gone = c.get(f"/sets/documents/download/{tonight()}/contracts/nothing.pdf")
+    assert gone.status_code == 404 and "is not in the" in gone.text
+
+
+def test_docbackup_ui_serves_on_loopback_with_the_link_it_prints(
+    office: dict[str, object], aws_env: LocalAWS
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import httpx2
+
+    env = {**os.environ, **aws_env.environment}
+    bucket = str(office["bucket"])
+    argv = [sys.executable, "-m", "docbackup", "ui", "--no-browser", "--bucket", bucket]
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("docbackup ui: http://127.0.0.1:"), line
+        link = line.split(": ", 1)[1].strip()
+        with httpx2.Client(follow_redirects=True, timeout=30) as browser:
+            page = browser.get(link)
+            # the token went into a cookie, and out of the address
+            assert page.status_code == 200 and "token" not in str(page.url)
+            assert "How the backups stand" in page.text
+        assert httpx2.get(link.split("?")[0], timeout=30).status_code == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_damaged_copy_downloads_as_a_page_saying_so_never_as_a_file(
+    office: dict[str, object], aws_env: LocalAWS
+) -> None:
+    import json
+
+    from tests.integration.test_healing_moto import damage_in_place
+
+    bucket = str(office["bucket"])
+    body = (
+        aws_env.client("s3")
+        .get_object(Bucket=bucket, Key=f"backups/{tonight()}/documents.manifest.json")["Body"]
+        .read()
+    )
+    (entry,) = [e for e in json.loads(body)["entries"] if e["path"] == "notes.txt"]
+    damage_in_place(bucket, entry["key"], entry["version_id"])
+
+    got = signed_in(bucket).get(f"/sets/documents/download/{tonight()}/notes.txt")
+
+    assert got.status_code == 502
+    assert got.headers["content-type"].startswith("text/html")
+    assert "do not match" in got.text or "does not match" in got.text
