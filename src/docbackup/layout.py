@@ -37,7 +37,7 @@ _GENERATION_RE = re.compile(r"^(?:\.([2-9]|[1-9][0-9]{1,5}))?/")
 
 
 def check_set_name(name: str) -> str:
-    if not _SET_RE.match(name):
+    if not _SET_RE.fullmatch(name):
         raise ConfigError(
             f"invalid set name {name!r}: use 1-63 lowercase letters, digits, '-' or '_', "
             "starting with a letter or digit"
@@ -47,7 +47,7 @@ def check_set_name(name: str) -> str:
 
 def parse_date(text: str) -> dt.date:
     """A snapshot date, strictly YYYY-MM-DD."""
-    if not _DATE_RE.match(text):
+    if not _DATE_RE.fullmatch(text):
         raise ConfigError(f"invalid date {text!r}: expected YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(text)
@@ -141,7 +141,7 @@ def set_of(name: str) -> str | None:
                 break
         else:
             return None
-    return base if _SET_RE.match(base) else None
+    return base if _SET_RE.fullmatch(base) else None
 
 
 def date_from_prefix(prefix: str) -> dt.date | None:
@@ -149,7 +149,7 @@ def date_from_prefix(prefix: str) -> dt.date | None:
     if not prefix.startswith(ROOT):
         return None
     text = prefix[len(ROOT) :].rstrip("/")
-    if not _DATE_RE.match(text):
+    if not _DATE_RE.fullmatch(text):
         return None
     try:
         return dt.date.fromisoformat(text)

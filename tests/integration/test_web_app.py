@@ -31,6 +31,7 @@ def office(tmp_path: Path, aws_env: LocalAWS, moto_bucket: tuple[str, str]) -> d
     write(str(src), LEASE, b"%PDF the lease " * 400)
     write(str(src), "invoices/INV-0007.pdf", b"%PDF invoice seven " * 50)
     write(str(src), "notes.txt", b"call the accountant\n")
+    write(str(src), "misc/50% off #2?.txt", b"a name that needs encoding in a link\n")
     common = ["--bucket", bucket, "--kms-key-id", key, "--json"]
     for date in (yesterday(), tonight()):
         ran = CliRunner().invoke(cli, ["backup", str(src), "--date", date, *common])
@@ -42,6 +43,11 @@ def client(bucket: str) -> TestClient:
     store = compose.backup_store(bucket, workers=4)
     app = make_app(lambda: store, Settings(bucket, "documents", 30), token=TOKEN, port=PORT)
     return TestClient(app, base_url=f"http://127.0.0.1:{PORT}", follow_redirects=False)
+
+
+def client_for(c: TestClient) -> TestClient:
+    """Another browser on the same app: no cookies."""
+    return TestClient(c.app, base_url=f"http://127.0.0.1:{PORT}", follow_redirects=False)
 
 
 def signed_in(bucket: str) -> TestClient:
@@ -59,8 +65,25 @@ def test_without_the_token_nothing_is_served(office: dict[str, object]) -> None:
     c = client(str(office["bucket"]))
     assert c.get("/").status_code == 403
     assert c.get("/?token=guessed").status_code == 403
+    assert c.get("/?token=%C3%A9").status_code == 403  # not a 500
     assert c.get(f"/sets/documents/download/{tonight()}/notes.txt").status_code == 403
     assert "docbackup ui" in c.get("/").text
+    # a cookie of another run (or planted by another server on 127.0.0.1) opens nothing
+    c.cookies.set(f"docbackup_ui_{PORT}", TOKEN)
+    assert c.get("/").status_code == 403
+
+
+def test_the_link_works_once_and_its_redirect_never_leaves_the_app(
+    office: dict[str, object],
+) -> None:
+    c = client(str(office["bucket"]))
+    first = c.get(f"//evil.example/?token={TOKEN}")
+    assert first.status_code == 303 and first.headers["location"] == "/"
+    assert first.headers["set-cookie"].startswith(f"docbackup_ui_{PORT}=")
+    assert TOKEN not in first.headers["set-cookie"]  # the session is not the link's token
+    assert c.get("/").status_code == 200
+    # the same link again, in another browser: refused
+    assert client_for(c).get(f"/?token={TOKEN}").status_code == 403
 
 
 def test_another_host_name_is_refused_even_with_the_token(office: dict[str, object]) -> None:
@@ -77,6 +100,9 @@ def test_a_cross_site_request_that_would_change_something_is_refused(
     refused = c.post("/", headers={"origin": "https://evil.example"})
     assert refused.status_code == 403 and "another site" in refused.text
     assert c.post("/", headers={"sec-fetch-site": "cross-site"}).status_code == 403
+    # a page of another site (or another port of 127.0.0.1) may not read either
+    assert c.get("/", headers={"sec-fetch-site": "same-site"}).status_code == 403
+    assert c.get("/", headers={"sec-fetch-site": "same-origin"}).status_code == 200
     # the app's own origin passes the guard (and the page does not take a POST)
     assert c.post("/", headers={"origin": f"http://127.0.0.1:{PORT}"}).status_code == 405
 
@@ -118,6 +144,15 @@ def test_a_search_finds_a_document_and_a_missing_one_says_so(office: dict[str, o
     assert "held by 2 night(s)" in found.text
     gone = c.get(f"/sets/documents/download/{tonight()}/contracts/nothing.pdf")
     assert gone.status_code == 404 and "is not in the" in gone.text
+    assert c.get(f"/sets/NOT-A-SET/nights/{tonight()}/").status_code == 404
+
+
+def test_a_name_that_needs_encoding_links_to_itself(office: dict[str, object]) -> None:
+    c = signed_in(str(office["bucket"]))
+    page = c.get(f"/sets/documents/nights/{tonight()}/misc")
+    assert "50%25%20off%20%232%3F.txt" in page.text
+    got = c.get(f"/sets/documents/download/{tonight()}/misc/50%25%20off%20%232%3F.txt")
+    assert got.status_code == 200 and got.content == b"a name that needs encoding in a link\n"
 
 
 def test_docbackup_ui_serves_on_loopback_with_the_link_it_prints(

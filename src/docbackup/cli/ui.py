@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+import sys
 import webbrowser
 
 import click
@@ -46,16 +47,24 @@ def ui_cmd(
     )
     link = f"http://127.0.0.1:{bound}/?token={token}"
     click.echo(f"docbackup ui: {link}")
-    click.echo("(only this link gets in; Ctrl-C stops it)")
+    click.echo("(the link works once, in one browser; Ctrl-C stops the app)")
     if not no_browser:
         webbrowser.open(link)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    # No proxy in front: X-Forwarded-* from a local client are not believed.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, proxy_headers=False, server_header=False
+    )
+    server = uvicorn.Server(config)
     server.run(sockets=[listener])
 
 
 def _listen(port: int) -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sys.platform == "win32":
+        # There SO_REUSEADDR would let another process take the same port over.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+    else:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind(("127.0.0.1", port))
     except OSError as exc:

@@ -12,15 +12,16 @@ import datetime as dt
 import functools
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import jinja2
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -70,6 +71,7 @@ def _templates() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["size"] = _size
+    env.filters["url_path"] = _url_path
     return env
 
 
@@ -117,8 +119,8 @@ class _Pages:
         )
 
     def night(self, request: Request) -> Response:
-        set_name, date, path = _where(request)
         try:
+            set_name, date, path = _where(request)
             night_date, rows, unreadable = browse.ls(self.store, set_name, date, path)
         except DocbackupError as exc:
             return self._problem(exc)
@@ -145,24 +147,31 @@ class _Pages:
         )
 
     def download(self, request: Request) -> Response:
-        set_name, date, path = _where(request)
-        fd, name = tempfile.mkstemp(prefix="docbackup-ui-")
+        # A temporary file without a name where the system allows it: a plain copy of the
+        # document is never left behind, whatever stops the transfer.
+        spool = tempfile.TemporaryFile(prefix="docbackup-ui-")  # noqa: SIM115 - closed below
         try:
-            with os.fdopen(fd, "wb") as spool:
-                # The bytes reach the browser only once they hash to the manifest's SHA-256.
-                entry = browse.cat(self.store, set_name, date, path, spool)
+            set_name, date, path = _where(request)
+            # The bytes reach the browser only once they hash to the manifest's SHA-256.
+            entry = browse.cat(self.store, set_name, date, path, spool)
         except DocbackupError as exc:
-            os.unlink(name)
+            spool.close()
             return self._problem(exc)
         except BaseException:
-            os.unlink(name)
+            spool.close()
             raise
-        return FileResponse(
-            name,
-            filename=os.path.basename(entry.path),
+        spool.seek(0)
+        name = os.path.basename(entry.path)
+        disposition = f"attachment; filename*=utf-8''{quote(name, safe='')}"
+        return StreamingResponse(
+            _chunks(spool),
             media_type="application/octet-stream",
-            headers=_HEADERS,
-            background=BackgroundTask(os.unlink, name),
+            headers={
+                **_HEADERS,
+                "content-disposition": disposition,
+                "content-length": str(entry.size),
+            },
+            background=BackgroundTask(spool.close),
         )
 
     def find(self, request: Request) -> Response:
@@ -188,6 +197,19 @@ _HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
+
+
+def _chunks(spool: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := spool.read(1 << 20):
+            yield chunk
+    finally:
+        spool.close()
+
+
+def _url_path(path: str) -> str:
+    """A document's path as it goes into a link: each name percent-encoded (`#`, `?`, `%`)."""
+    return "/".join(quote(part, safe="") for part in path.split("/"))
 
 
 def _where(request: Request) -> tuple[str, str, str]:

@@ -1,27 +1,31 @@
-"""What keeps the local web app the person's own: a token, the Host header, and same-origin
-state changes.
+"""What keeps the local web app the person's own: a one-time link, the Host header, and
+requests from this app's own pages only.
 
-- The app listens on 127.0.0.1 only, but any page the person's browser opens can send requests
-  there. So every request needs the token made at this start: the link `docbackup ui` prints
-  carries it once (`/?token=...`), and the answer moves it into a cookie (HttpOnly,
-  SameSite=Strict, so no other site's page sends it) and drops it from the address bar.
+- The app listens on 127.0.0.1 only, but any page the person's browser opens, and any other
+  user of the machine, can send requests there. So every request needs this run's session:
+  the link `docbackup ui` prints carries a token that works once (`/?token=...`); opening it
+  sets a cookie with a session value of its own (HttpOnly, SameSite=Strict, named for this
+  port, so that a second run or another server on 127.0.0.1 neither replaces nor receives
+  another's) and leaves the address bar with `/`. A link seen later (in a process list, a
+  browser's history) opens nothing.
 - A page on another name that resolves to 127.0.0.1 (DNS rebinding) would be same-origin to
   itself: the Host header must name this app, 127.0.0.1 or localhost on its port.
-- A request that changes anything (not GET or HEAD) must come from this app's own pages: its
-  Origin, when the browser sends one, must be this app's, and Sec-Fetch-Site must not say
-  cross-site. The SameSite cookie already keeps such a request from carrying the token; this
-  refuses it even where a browser would not.
+- The browser says where a request comes from (Sec-Fetch-Site): anything but this app's own
+  pages or the person's own navigation is refused, reads included; and a request that would
+  change anything must also carry this app's Origin when it carries one.
 """
 
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
-COOKIE = "docbackup_token"
 SAFE_METHODS = {"GET", "HEAD"}
+# What a browser says of a request from this app's own pages, or one the person started.
+OWN_FETCH_SITES = {"same-origin", "none"}
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,13 +39,18 @@ class Guard:
 
     def __init__(self, app: App, *, token: str, port: int) -> None:
         self.app = app
-        self.token = token
+        self._link: str | None = token  # None once the link has been used
+        self._session = secrets.token_urlsafe(32)
+        self.cookie = f"docbackup_ui_{port}"
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
         self.origins = {f"http://{h}" for h in self.hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no other kind of connection is served
+            await send({"type": "websocket.close", "code": 1008})
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         refusal = self._refusal(scope, headers)
@@ -49,19 +58,19 @@ class Guard:
             status, text = refusal
             await _plain(send, status, text)
             return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        offered = query.get("token", [None])[0]
-        if offered is not None:
-            # The link's token goes into the cookie, and out of the address bar and history.
+        if _offered(scope) is not None:
+            self._link = None  # the link works once
             await send(
                 {
                     "type": "http.response.start",
                     "status": 303,
+                    # Always the start page: a path from the request is never echoed here.
                     "headers": [
-                        (b"location", scope["path"].encode("latin-1") or b"/"),
+                        (b"location", b"/"),
                         (
                             b"set-cookie",
-                            f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode(),
+                            f"{self.cookie}={self._session}; HttpOnly; SameSite=Strict; "
+                            "Path=/".encode(),
                         ),
                         (b"cache-control", b"no-store"),
                     ],
@@ -74,32 +83,47 @@ class Guard:
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
         if headers.get("host") not in self.hosts:
             return 421, "this app answers only to 127.0.0.1 and localhost on its own port"
+        site = headers.get("sec-fetch-site")
+        if site is not None and site not in OWN_FETCH_SITES:
+            return 403, "refused: a request from another site may not read or change anything here"
         if scope["method"] not in SAFE_METHODS:
             origin = headers.get("origin")
             if origin is not None and origin not in self.origins:
                 return 403, "refused: a request from another site may not change anything here"
-            if headers.get("sec-fetch-site") == "cross-site":
-                return 403, "refused: a request from another site may not change anything here"
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        offered = query.get("token", [None])[0]
+        offered = _offered(scope)
         if offered is not None:
-            if not hmac.compare_digest(offered, self.token):
-                return (
-                    403,
-                    "this link's token is not this run's: open the link docbackup ui printed",
+            if self._link is None or not _same(offered, self._link):
+                return 403, (
+                    "this link has been used or is not this run's: run `docbackup ui` again "
+                    "for a new one"
                 )
             return None
-        if not hmac.compare_digest(_cookie(headers.get("cookie", ""), COOKIE), self.token):
-            return 403, "open the link `docbackup ui` printed (it carries this run's token)"
+        if not any(
+            _same(v, self._session) for v in _cookies(headers.get("cookie", ""), self.cookie)
+        ):
+            return 403, "open the link `docbackup ui` printed (it works once, in one browser)"
         return None
 
 
-def _cookie(header: str, name: str) -> str:
+def _offered(scope: Scope) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    values = query.get("token")
+    return values[0] if values else None
+
+
+def _same(a: str, b: str) -> bool:
+    # Bytes: compare_digest refuses str with characters beyond ASCII.
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode())
+
+
+def _cookies(header: str, name: str) -> list[str]:
+    """Every value the Cookie header gives `name` (a browser may send several)."""
+    found = []
     for part in header.split(";"):
         key, _, value = part.strip().partition("=")
         if key == name:
-            return value
-    return ""
+            found.append(value)
+    return found
 
 
 async def _plain(send: Send, status: int, text: str) -> None:
@@ -111,6 +135,7 @@ async def _plain(send: Send, status: int, text: str) -> None:
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
             ],
         }
     )
