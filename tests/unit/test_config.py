@@ -234,3 +234,11 @@ def test_a_bad_read_back_size_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2, result.output
     assert "unreadable size 'a lot'" in result.stderr
+
+
+def test_the_web_app_takes_the_bucket_and_set_from_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[stack]\nbucket = 'office-backups'\nretention_days = 14\n")
+    loaded = cfg.load(str(path))
+    assert loaded is not None
+    assert loaded.default_map()["ui"] == {"bucket": "office-backups", "retention_days": 14}

@@ -139,6 +139,7 @@ class Config:
             "run": backup,
             "list": with_sets,
             "restore": with_sets,
+            "ui": {**with_sets, **retention},
             "verify": with_sets,
             "ls": with_sets,
             "find": with_sets,

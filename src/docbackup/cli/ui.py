@@ -27,8 +27,9 @@ def ui_cmd(
 ) -> None:
     """A local web app to see how the backups stand, browse a night and download a document.
 
-    Listens on 127.0.0.1 only. The link it prints carries a token made for this run: only a
-    browser that opened it gets in. Stop it with Ctrl-C."""
+    Listens on 127.0.0.1 only. The link it prints carries a token made for this run, good
+    once: only the browser that opened it gets in. The bucket and set come from the config
+    file unless given. Stop it with Ctrl-C."""
     import uvicorn
 
     from docbackup.web.app import Settings, make_app
