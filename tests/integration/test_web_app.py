@@ -207,3 +207,23 @@ def test_a_damaged_copy_downloads_as_a_page_saying_so_never_as_a_file(
     assert got.status_code == 502
     assert got.headers["content-type"].startswith("text/html")
     assert "do not match" in got.text or "does not match" in got.text
+
+
+def test_what_changed_between_the_last_two_nights(office: dict[str, object]) -> None:
+    bucket, src = str(office["bucket"]), Path(str(office["src"]))
+    # tonight again, after an edit, a new document and a deletion at the source
+    (src / "notes.txt").write_bytes(b"call the accountant, then the bank\n")
+    write(str(src), "invoices/INV-0008.pdf", b"%PDF invoice eight " * 50)
+    (src / "misc" / "50% off #2?.txt").unlink()
+    ran = CliRunner().invoke(cli, ["backup", str(src), "--bucket", bucket, "--json"])
+    assert ran.exit_code == 0, ran.output
+
+    page = signed_in(bucket).get("/sets/documents/changes")
+
+    assert page.status_code == 200
+    assert f"between {yesterday()} and {tonight()}" in page.text
+    rows = page.text.split("<tbody>", 1)[1]
+    assert "invoices/INV-0008.pdf</a></td>\n<td>added" in rows
+    assert "notes.txt</a></td>\n<td>changed" in rows
+    assert "misc/50% off #2?.txt</a></td>\n<td>removed" in rows
+    assert "3 document(s) were added, changed or removed" in page.text

@@ -55,6 +55,7 @@ def make_app(store_for: Callable[[], Store], settings: Settings, *, token: str, 
             Route("/sets/{set_name}/nights/{date}/{path:path}", pages.night),
             Route("/sets/{set_name}/download/{date}/{path:path}", pages.download),
             Route("/sets/{set_name}/find", pages.find),
+            Route("/sets/{set_name}/changes", pages.changes),
             Mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static"),
         ],
     )
@@ -187,6 +188,35 @@ class _Pages:
                 return self._problem(exc)
         return self._page(
             "find.html", set_name=set_name, pattern=pattern, found=found, unreadable=unreadable
+        )
+
+    def changes(self, request: Request) -> Response:
+        """What changed between two nights (by default the last two)."""
+        set_name = request.path_params["set_name"]
+        try:
+            layout.check_set_name(set_name)
+            before = request.query_params.get("before", "")
+            after = request.query_params.get("after", "latest")
+            if not before:
+                dates = [
+                    n.date
+                    for n in Catalog(self.store, set_name).snapshots(
+                        now=dt.datetime.now(dt.UTC), limit=2
+                    )
+                ]
+                if len(dates) < 2:
+                    raise ConfigError(f"set {set_name!r} has fewer than two nights to compare")
+                before, after = dates[1].isoformat(), dates[0].isoformat()
+            old, new, changed, unreadable = browse.diff(self.store, set_name, before, after)
+        except DocbackupError as exc:
+            return self._problem(exc)
+        return self._page(
+            "changes.html",
+            set_name=set_name,
+            before=old.isoformat(),
+            after=new.isoformat(),
+            changes=changed,
+            unreadable=unreadable,
         )
 
 
