@@ -84,6 +84,25 @@ def function_night(stack: dict[str, Any], crew: StackActors) -> dict[str, Any]:
     )
 
 
+def as_the_office(stack: dict[str, Any], crew: StackActors, *args: str) -> Any:
+    """The CLI on the office machine, with its credentials, into the stack's bucket and key."""
+    out = stack["outputs"]
+    with acting_as(crew.office.credentials):
+        return CliRunner().invoke(
+            cli,
+            [
+                *args,
+                "--bucket",
+                out["BackupBucketName"],
+                "--kms-key-id",
+                out["KMSKeyArn"],
+                "--retention-days",
+                "7",
+                "--json",
+            ],
+        )
+
+
 def stale_alarm(stack: dict[str, Any]) -> str:
     name = f"{stack['name']}-StaleSetsAlarm"
     (found,) = stack["aws"].client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
@@ -102,7 +121,7 @@ def alarm_messages(messages: list[dict[str, Any]], name: str) -> list[dict[str, 
 def test_an_office_machine_that_stops_raises_the_alarm_until_it_backs_up_again(
     stack: dict[str, Any], crew: StackActors, tmp_path: Path, inbox: Any
 ) -> None:
-    out, name = stack["outputs"], f"{stack['name']}-StaleSetsAlarm"
+    name = f"{stack['name']}-StaleSetsAlarm"
     folder = office_folder(tmp_path)
     # GIVEN an office set whose last complete night ended 27 hours ago, and then nothing
     office_night_that_ended(stack, crew, folder, dt.timedelta(hours=27))
@@ -125,23 +144,7 @@ def test_an_office_machine_that_stops_raises_the_alarm_until_it_backs_up_again(
 
     # WHEN the office machine backs up again (its own CLI, its own credentials), and the
     # function looks again
-    with acting_as(crew.office.credentials):
-        again = CliRunner().invoke(
-            cli,
-            [
-                "backup",
-                str(folder),
-                "--set",
-                "office",
-                "--bucket",
-                out["BackupBucketName"],
-                "--kms-key-id",
-                out["KMSKeyArn"],
-                "--retention-days",
-                "7",
-                "--json",
-            ],
-        )
+    again = as_the_office(stack, crew, "backup", str(folder), "--set", "office")
     assert again.exit_code == 0, again.output
     second = function_night(stack, crew)
 
@@ -157,28 +160,13 @@ def test_an_office_machine_that_stops_raises_the_alarm_until_it_backs_up_again(
 def test_a_retired_set_clears_the_alarm(
     stack: dict[str, Any], crew: StackActors, tmp_path: Path, inbox: Any
 ) -> None:
-    out, name = stack["outputs"], f"{stack['name']}-StaleSetsAlarm"
+    name = f"{stack['name']}-StaleSetsAlarm"
     office_night_that_ended(stack, crew, office_folder(tmp_path), dt.timedelta(hours=30))
     function_night(stack, crew)
     assert evaluated(stack)[name] == "ALARM"
 
     # WHEN the office machine's set is retired, with the office machine's credentials
-    with acting_as(crew.office.credentials):
-        retired = CliRunner().invoke(
-            cli,
-            [
-                "set",
-                "retire",
-                "office",
-                "--bucket",
-                out["BackupBucketName"],
-                "--kms-key-id",
-                out["KMSKeyArn"],
-                "--retention-days",
-                "7",
-                "--json",
-            ],
-        )
+    retired = as_the_office(stack, crew, "set", "retire", "office")
     assert retired.exit_code == 0, retired.output
     assert json.loads(retired.stdout)["status"] == "retired"
     night = function_night(stack, crew)

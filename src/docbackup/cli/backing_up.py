@@ -15,10 +15,13 @@ from docbackup.cli.options import (
     fail,
     finish,
     json_option,
+    kms_key_option,
     open_store,
     reporter,
     retention_option,
     set_option,
+    sse_option,
+    timezone_option,
     workers_option,
 )
 from docbackup.engine import BackupOptions, backup
@@ -31,26 +34,9 @@ from docbackup.storage.base import Encryption
 @bucket_option
 @set_option
 @click.option("--date", help="Snapshot date YYYY-MM-DD (default: today in --timezone).")
-@click.option(
-    "--kms-key-id",
-    envvar="DOCBACKUP_KMS_KEY_ID",
-    help="KMS key for SSE-KMS (default: the bucket's default key).",
-)
-@click.option(
-    "--sse",
-    type=click.Choice(["aws:kms", "AES256", "none"]),
-    envvar="DOCBACKUP_SSE",
-    default="aws:kms",
-    show_default=True,
-    help="Server-side encryption; AES256 or none only for servers without KMS.",
-)
-@click.option(
-    "--timezone",
-    envvar="DOCBACKUP_TIMEZONE",
-    default="UTC",
-    show_default=True,
-    help="Time zone that decides the snapshot date.",
-)
+@kms_key_option("SSE-KMS")
+@sse_option("Server-side encryption; AES256 or none only for servers without KMS.")
+@timezone_option("the snapshot date")
 @retention_option
 @workers_option
 @click.option("--dry-run", is_flag=True, help="Plan and report; store nothing.")

@@ -48,6 +48,35 @@ def bucket_option(f: F) -> F:
     return click.option("--bucket", envvar="DOCBACKUP_BUCKET", help="Backup bucket.")(f)
 
 
+def kms_key_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--kms-key-id",
+        envvar="DOCBACKUP_KMS_KEY_ID",
+        help=f"KMS key for {what} (default: the bucket's default key).",
+    )
+
+
+def sse_option(help_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--sse",
+        type=click.Choice(["aws:kms", "AES256", "none"]),
+        envvar="DOCBACKUP_SSE",
+        default="aws:kms",
+        show_default=True,
+        help=help_text,
+    )
+
+
+def timezone_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--timezone",
+        envvar="DOCBACKUP_TIMEZONE",
+        default="UTC",
+        show_default=True,
+        help=f"Time zone that decides {what}.",
+    )
+
+
 def set_option(f: F) -> F:
     return click.option(
         "--set",

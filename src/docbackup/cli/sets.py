@@ -6,7 +6,16 @@ import click
 
 from docbackup import layout
 from docbackup.cli import render
-from docbackup.cli.options import bucket_option, fail, json_option, open_store, retention_option
+from docbackup.cli.options import (
+    bucket_option,
+    fail,
+    json_option,
+    kms_key_option,
+    open_store,
+    retention_option,
+    sse_option,
+    timezone_option,
+)
 from docbackup.engine.options import BackupOptions, run_date, utc_now
 from docbackup.engine.watch import retire
 from docbackup.errors import DocbackupError
@@ -21,26 +30,9 @@ def set_group() -> None:
 @set_group.command("retire")
 @click.argument("name")
 @bucket_option
-@click.option(
-    "--kms-key-id",
-    envvar="DOCBACKUP_KMS_KEY_ID",
-    help="KMS key for the marker (default: the bucket's default key).",
-)
-@click.option(
-    "--sse",
-    type=click.Choice(["aws:kms", "AES256", "none"]),
-    envvar="DOCBACKUP_SSE",
-    default="aws:kms",
-    show_default=True,
-    help="Server-side encryption of the marker, as `backup` stores its copies.",
-)
-@click.option(
-    "--timezone",
-    envvar="DOCBACKUP_TIMEZONE",
-    default="UTC",
-    show_default=True,
-    help="Time zone that decides the marker's date.",
-)
+@kms_key_option("the marker")
+@sse_option("Server-side encryption of the marker, as `backup` stores its copies.")
+@timezone_option("the marker's date")
 @retention_option
 @json_option
 def retire_cmd(

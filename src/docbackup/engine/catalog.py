@@ -180,8 +180,7 @@ class Catalog:
             if found is None:
                 continue
             with found:
-                for copy in found.manifest.lost:
-                    lost.setdefault((copy.key, copy.version_id), (newer, copy.reason))
+                _note_lost(lost, found)
         return lost
 
     def snapshots(self, *, now: dt.datetime, limit: int | None = None) -> list[SnapshotInfo]:
@@ -206,9 +205,16 @@ class Catalog:
                 continue
             with found:
                 infos.append(describe(found, now=now, lost=lost))
-                for copy in found.manifest.lost:
-                    lost.setdefault((copy.key, copy.version_id), (found.manifest.date, copy.reason))
+                _note_lost(lost, found)
         return infos
+
+
+def _note_lost(
+    lost: dict[tuple[str, str | None], tuple[dt.date, str]], night: ManifestStream
+) -> None:
+    """Add the copies `night` found gone or damaged; a copy already noted keeps its night."""
+    for copy in night.manifest.lost:
+        lost.setdefault((copy.key, copy.version_id), (night.manifest.date, copy.reason))
 
 
 def archived_night(exc: ManifestArchived, set_name: str) -> SnapshotInfo:
