@@ -227,3 +227,91 @@ def test_what_changed_between_the_last_two_nights(office: dict[str, object]) -> 
     assert "notes.txt</a></td>\n<td>changed" in rows
     assert "misc/50% off #2?.txt</a></td>\n<td>removed" in rows
     assert "3 document(s) were added, changed or removed" in page.text
+
+
+def form_token(page: str) -> str:
+    return page.split('name="form_token" value="', 1)[1].split('"', 1)[0]
+
+
+def finished(c: TestClient, location: str) -> str:
+    """The restore page once its restore has ended (the engine runs on a thread of its own)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        part = c.get(location + "/progress")
+        assert part.status_code == 200
+        if "hx-trigger" not in part.text:
+            return part.text
+        time.sleep(0.05)
+    raise AssertionError("the restore did not finish in 60 s")
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_folder_restores_into_the_folder_picked_byte_for_byte(
+    office: dict[str, object], tmp_path: Path
+) -> None:
+    c = signed_in(str(office["bucket"]))
+    form = c.get("/sets/documents/restore", params={"date": tonight(), "path": "invoices"})
+    assert form.status_code == 200 and "the folder invoices" in form.text
+    assert "1 document(s)" in form.text
+    to = tmp_path / "back"
+
+    started = c.post(
+        "/sets/documents/restore",
+        data={
+            "form_token": form_token(form.text),
+            "date": tonight(),
+            "path": "invoices",
+            "target": str(to),
+        },
+    )
+
+    assert started.status_code == 303 and started.headers["location"].startswith("/restores/")
+    done = finished(c, started.headers["location"])
+    assert "Done: 1 document(s)" in done
+    src = Path(str(office["src"]))
+    assert tree(to) == {"invoices/INV-0007.pdf": (src / "invoices/INV-0007.pdf").read_bytes()}
+
+
+def test_a_restore_never_replaces_what_is_in_the_folder(
+    office: dict[str, object], tmp_path: Path
+) -> None:
+    c = signed_in(str(office["bucket"]))
+    to = tmp_path / "back"
+    write(str(to), "notes.txt", b"the person's own newer notes\n")
+    token = form_token(c.get("/sets/documents/restore", params={"date": tonight()}).text)
+
+    started = c.post(
+        "/sets/documents/restore",
+        data={"form_token": token, "date": tonight(), "path": "", "target": str(to)},
+    )
+
+    done = finished(c, started.headers["location"])
+    assert "Nothing was written" in done and "notes.txt" in done
+    assert tree(to) == {"notes.txt": b"the person's own newer notes\n"}
+
+
+def test_a_restore_form_from_elsewhere_or_into_a_relative_folder_is_refused(
+    office: dict[str, object], tmp_path: Path
+) -> None:
+    c = signed_in(str(office["bucket"]))
+    fields = {"date": tonight(), "path": "notes.txt", "target": str(tmp_path / "back")}
+    # no form token (a page that could not read this app's forms), or a wrong one
+    assert c.post("/sets/documents/restore", data=fields).status_code == 403
+    forged = c.post("/sets/documents/restore", data={**fields, "form_token": "guess"})
+    assert forged.status_code == 403
+    token = form_token(c.get("/sets/documents/restore", params={"path": "notes.txt"}).text)
+    relative = c.post(
+        "/sets/documents/restore", data={**fields, "form_token": token, "target": "back"}
+    )
+    assert relative.status_code == 400 and "not a whole path" in relative.text
+    assert not (tmp_path / "back").exists()
+    # a document the night does not hold
+    none = c.post(
+        "/sets/documents/restore", data={**fields, "form_token": token, "path": "nothing.txt"}
+    )
+    assert none.status_code == 404

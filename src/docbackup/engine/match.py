@@ -36,16 +36,25 @@ def pattern(text: str) -> Pattern:
 
 
 class Selection:
-    """Any of several patterns; none at all selects every document."""
+    """Any of several patterns; none at all selects every document.
 
-    def __init__(self, texts: tuple[str, ...] = ()) -> None:
+    `under` narrows it to one document or one folder named exactly (case and all, no
+    wildcards), as the web app restores what the person clicked on."""
+
+    def __init__(self, texts: tuple[str, ...] = (), *, under: str = "") -> None:
         self.patterns = tuple(pattern(t) for t in texts)
+        self.under = under.strip("/")
 
     def __bool__(self) -> bool:
-        return bool(self.patterns)
+        return bool(self.patterns) or bool(self.under)
 
     def matches(self, path: str) -> bool:
+        if self.under and path != self.under and not path.startswith(self.under + "/"):
+            return False
         return not self.patterns or any(p.matches(path) for p in self.patterns)
 
     def describe(self) -> str:
-        return " or ".join(repr(p.text) for p in self.patterns)
+        said = " or ".join(repr(p.text) for p in self.patterns)
+        if not self.under:
+            return said
+        return repr(self.under) + (f" matching {said}" if said else "")

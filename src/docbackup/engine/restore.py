@@ -54,10 +54,12 @@ def restore(
     workers: int = tuning.WORKERS,
     reporter: Reporter | None = None,
     tier: RestoreTier | None = None,
+    under: str = "",
 ) -> RestoreResult:
-    """`tier`: ask S3 to restore copies an archive class holds, with that retrieval tier."""
+    """`tier`: ask S3 to restore copies an archive class holds, with that retrieval tier.
+    `under`: only the document, or the folder's documents, at exactly this path."""
     reporter = reporter or NullReporter()
-    selection = Selection(include)
+    selection = Selection(include, under=under)
     root = check_target(target)
     store.check_access()
     catalog = Catalog(store, set_name)
@@ -283,7 +285,12 @@ class _Restore:
         self, date: dt.date, set_name: str, not_stored: tuple[Problem, ...]
     ) -> RestoreResult:
         # Restoring nothing is not success: a mistyped --include must not look like a restore.
-        if self.selection:
+        if self.selection.under and not self.selection.patterns:
+            why = Problem(
+                self.selection.under,
+                f"the {date} snapshot holds no document or folder of this name",
+            )
+        elif self.selection:
             why = Problem(
                 "--include",
                 f"no document of the {date} snapshot matches {self.selection.describe()} "

@@ -15,26 +15,43 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import jinja2
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from docbackup import layout
 from docbackup.engine import Catalog, browse
-from docbackup.engine.results import SnapshotInfo
+from docbackup.engine.restore import restore
+from docbackup.engine.results import RestoreResult, SnapshotInfo
+from docbackup.engine.target import check_target
 from docbackup.engine.watch import watch
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import Store
-from docbackup.web.guard import Guard
+from docbackup.web.guard import FORM_TOKEN, Guard, same_token
+from docbackup.web.jobs import Jobs, Progress, Runner
 
 HERE = os.path.dirname(__file__)
 NIGHTS_SHOWN = 30
+RESTORE_WORKERS = 8
+# A form is a few fields; anything larger is not one of this app's.
+FORM_LIMIT = 64 * 1024
+_NO_SUCH_RESTORE = (
+    "no restore of this run of the app has that number (a restore's page lasts as long as "
+    "the app that started it)"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,10 @@ def make_app(store_for: Callable[[], Store], settings: Settings, *, token: str, 
             Route("/sets/{set_name}/download/{date}/{path:path}", pages.download),
             Route("/sets/{set_name}/find", pages.find),
             Route("/sets/{set_name}/changes", pages.changes),
+            Route("/sets/{set_name}/restore", pages.restore_form, methods=["GET"]),
+            Route("/sets/{set_name}/restore", pages.restore_start, methods=["POST"]),
+            Route("/restores/{job_id}", pages.restore_page),
+            Route("/restores/{job_id}/progress", pages.restore_progress),
             Mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static"),
         ],
     )
@@ -88,6 +109,7 @@ class _Pages:
     def __init__(self, store_for: Callable[[], Store], settings: Settings) -> None:
         self._store_for = store_for
         self.settings = settings
+        self.jobs = Jobs()
 
     @functools.cached_property
     def store(self) -> Store:
@@ -219,6 +241,102 @@ class _Pages:
             unreadable=unreadable,
         )
 
+    def restore_form(self, request: Request) -> Response:
+        """What a restore would bring back, and the folder to put it in."""
+        try:
+            set_name = layout.check_set_name(request.path_params["set_name"])
+            date = request.query_params.get("date", "latest")
+            path = request.query_params.get("path", "").strip("/")
+            what = self._what(set_name, date, path)
+        except DocbackupError as exc:
+            return self._problem(exc)
+        return self._restore_form(request, set_name, what, _default_target(set_name, what))
+
+    async def restore_start(self, request: Request) -> Response:
+        form = await _form(request)
+        if form is None or not same_token(form.get("form_token", ""), _form_token(request)):
+            return PlainTextResponse(
+                "refused: this form did not come from this app's own page; open the page again",
+                status_code=403,
+                headers=_HEADERS,
+            )
+        set_name = request.path_params["set_name"]
+        try:
+            layout.check_set_name(set_name)
+            what = await run_in_threadpool(
+                self._what, set_name, form.get("date", ""), form.get("path", "").strip("/")
+            )
+        except DocbackupError as exc:
+            return self._problem(exc)
+        typed = form.get("target", "")
+        try:
+            target = _target(typed)
+            job = self.jobs.start(
+                set_name, what["date"], what["path"], target, self._runner(set_name, what)
+            )
+        except DocbackupError as exc:
+            return self._restore_form(request, set_name, what, typed, refusal=str(exc))
+        return RedirectResponse(f"/restores/{job.id}", status_code=303, headers=_HEADERS)
+
+    def restore_page(self, request: Request) -> Response:
+        job = self.jobs.get(request.path_params["job_id"])
+        if job is None:
+            return self._page("problem.html", 404, message=_NO_SUCH_RESTORE)
+        return self._page("restore.html", job=_job_view(job))
+
+    def restore_progress(self, request: Request) -> Response:
+        """The part of the restore page that changes, for htmx to swap in every second."""
+        job = self.jobs.get(request.path_params["job_id"])
+        if job is None:
+            return self._page("problem.html", 404, message=_NO_SUCH_RESTORE)
+        return self._page("restore_progress.html", job=_job_view(job))
+
+    def _what(self, set_name: str, date: str, path: str) -> dict[str, Any]:
+        night_date, rows, _ = browse.ls(self.store, set_name, date or "latest", path)
+        single = len(rows) == 1 and not rows[0].folder and rows[0].name == path
+        return {
+            "date": night_date.isoformat(),
+            "path": path,
+            "kind": "night" if not path else "document" if single else "folder",
+            "documents": sum(r.documents for r in rows),
+            "bytes": sum(r.size for r in rows),
+            "missing": sum(r.missing for r in rows),
+        }
+
+    def _restore_form(
+        self,
+        request: Request,
+        set_name: str,
+        what: dict[str, Any],
+        target: str,
+        refusal: str = "",
+    ) -> HTMLResponse:
+        return self._page(
+            "restore_form.html",
+            400 if refusal else 200,
+            set_name=set_name,
+            what=what,
+            target=target,
+            refusal=refusal,
+            form_token=_form_token(request),
+        )
+
+    def _runner(self, set_name: str, what: dict[str, Any]) -> Runner:
+        def run(target: str, progress: Progress) -> RestoreResult:
+            # The same restore as the command line's, with its rules: nothing in the folder is
+            # replaced, every file is checked against its SHA-256 before it takes its name.
+            return restore(
+                self.store,
+                set_name,
+                what["date"],
+                target,
+                under=what["path"],
+                workers=RESTORE_WORKERS,
+                reporter=progress,
+            )
+
+        return run
+
 
 # The pages load nothing from elsewhere and may not be framed by another site.
 _HEADERS = {
@@ -272,3 +390,76 @@ def _night_row(n: SnapshotInfo) -> dict[str, Any]:
         ),
         "finished": n.finished_at.strftime("%Y-%m-%d %H:%M") if n.finished_at else "",
     }
+
+
+def _form_token(request: Request) -> str:
+    token = request.scope.get(FORM_TOKEN)
+    if not isinstance(token, str):  # the Guard always sets it; without it no form is taken
+        raise RuntimeError("the app is not behind its guard")
+    return token
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """A urlencoded form of at most FORM_LIMIT bytes, first value of each field; None if not."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != (
+        "application/x-www-form-urlencoded"
+    ):
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            return None
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        return None
+    return {k: v[0] for k, v in fields.items()}
+
+
+def _target(typed: str) -> str:
+    """The folder the person typed, `~` allowed; a relative path would land wherever the app
+    happened to start, so it is refused."""
+    path = os.path.expanduser(typed.strip())
+    if not path:
+        raise ConfigError("name the folder to restore into")
+    if not os.path.isabs(path):
+        raise ConfigError(
+            f"{typed.strip()!r} is not a whole path: give it from the top, as "
+            f"{os.path.join(os.path.expanduser('~'), 'Restored')} is"
+        )
+    return check_target(path)
+
+
+def _default_target(set_name: str, what: dict[str, Any]) -> str:
+    name = f"{set_name} {what['date']}"
+    if what["path"]:
+        name += " " + what["path"].rsplit("/", 1)[-1]
+    return os.path.join(os.path.expanduser("~"), "Restored", name)
+
+
+def _job_view(job: Progress) -> dict[str, Any]:
+    with job.lock:
+        result = job.result
+        return {
+            "id": job.id,
+            "set_name": job.set_name,
+            "date": job.date,
+            "path": job.under,
+            "target": job.target,
+            "state": job.state,
+            "running": job.running,
+            "documents": job.documents,
+            "total_bytes": job.total_bytes,
+            "done": job.done,
+            "done_bytes": job.done_bytes,
+            "current": job.current,
+            "message": job.message,
+            "seconds": round(job.seconds),
+            "status": result.status if result else "",
+            "restored": result.restored if result else 0,
+            "restored_bytes": result.bytes if result else 0,
+            "problems": [(p.path, p.reason) for p in result.failures] if result else [],
+            "not_stored": [(p.path, p.reason) for p in result.not_stored] if result else [],
+            "note": result.latest_note or "" if result else "",
+        }

@@ -13,6 +13,9 @@ requests from this app's own pages only.
 - The browser says where a request comes from (Sec-Fetch-Site): anything but this app's own
   pages or the person's own navigation is refused, reads included; and a request that would
   change anything must also carry this app's Origin when it carries one.
+- A browser too old to send either header still cannot forge a form: every form of the app
+  carries this run's form token (`FORM_TOKEN` in the request's scope), which another site
+  cannot read, and the page that takes the form checks it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Where the app finds this run's form token in each request's scope.
+FORM_TOKEN = "docbackup.form_token"  # noqa: S105 - a scope key, not the token
 
 
 class Guard:
@@ -41,6 +46,7 @@ class Guard:
         self.app = app
         self._link: str | None = token  # None once the link has been used
         self._session = secrets.token_urlsafe(32)
+        self.form_token = secrets.token_urlsafe(32)
         self.cookie = f"docbackup_ui_{port}"
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
         self.origins = {f"http://{h}" for h in self.hosts}
@@ -78,6 +84,7 @@ class Guard:
             )
             await send({"type": "http.response.body", "body": b""})
             return
+        scope[FORM_TOKEN] = self.form_token
         await self.app(scope, receive, send)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str] | None:
@@ -92,14 +99,14 @@ class Guard:
                 return 403, "refused: a request from another site may not change anything here"
         offered = _offered(scope)
         if offered is not None:
-            if self._link is None or not _same(offered, self._link):
+            if self._link is None or not same_token(offered, self._link):
                 return 403, (
                     "this link has been used or is not this run's: run `docbackup ui` again "
                     "for a new one"
                 )
             return None
         if not any(
-            _same(v, self._session) for v in _cookies(headers.get("cookie", ""), self.cookie)
+            same_token(v, self._session) for v in _cookies(headers.get("cookie", ""), self.cookie)
         ):
             return 403, "open the link `docbackup ui` printed (it works once, in one browser)"
         return None
@@ -111,7 +118,8 @@ def _offered(scope: Scope) -> str | None:
     return values[0] if values else None
 
 
-def _same(a: str, b: str) -> bool:
+def same_token(a: str, b: str) -> bool:
+    """In constant time, so that a guess learns nothing from how long the refusal took."""
     # Bytes: compare_digest refuses str with characters beyond ASCII.
     return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode())
 
