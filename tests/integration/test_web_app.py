@@ -223,9 +223,9 @@ def test_what_changed_between_the_last_two_nights(office: dict[str, object]) -> 
     assert page.status_code == 200
     assert f"between {yesterday()} and {tonight()}" in page.text
     rows = page.text.split("<tbody>", 1)[1]
-    assert "invoices/INV-0008.pdf</a></td>\n<td>added" in rows
-    assert "notes.txt</a></td>\n<td>changed" in rows
-    assert "misc/50% off #2?.txt</a></td>\n<td>removed" in rows
+    assert 'invoices/INV-0008.pdf</a></td>\n<td data-label="what happened">added' in rows
+    assert 'notes.txt</a></td>\n<td data-label="what happened">changed' in rows
+    assert 'misc/50% off #2?.txt</a></td>\n<td data-label="what happened">removed' in rows
     assert "3 document(s) were added, changed or removed" in page.text
 
 

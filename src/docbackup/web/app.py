@@ -139,6 +139,8 @@ class _Pages:
             latest=_night_row(nights[0]) if nights else None,
             sets=watched.sets,
             checked_at=watched.checked_at,
+            retention_days=self.settings.retention_days,
+            utc=dt.UTC,
         )
 
     def night(self, request: Request) -> Response:
@@ -338,11 +340,13 @@ class _Pages:
         return run
 
 
-# The pages load nothing from elsewhere and may not be framed by another site.
+# The pages load nothing from elsewhere and may not be framed by another site. The referrer
+# goes to this app alone: under "no-referrer" a browser sends `Origin: null` with the app's own
+# forms, which the guard must then refuse.
 _HEADERS = {
     "content-security-policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
 
