@@ -339,7 +339,8 @@ def test_an_archived_copy_is_neither_read_nor_copied_until_restored(
 
     archive(storage_class)
 
-    assert (store.head("old", stored.version_id) or pytest.fail()).storage_class == storage_class
+    headed = store.head("old", stored.version_id) or pytest.fail()
+    assert (headed.storage_class, headed.restore) == (storage_class, None)  # not asked for
     with pytest.raises(ObjectArchived) as read:
         store.open("old", stored.version_id)
     assert read.value.storage_class == storage_class
@@ -349,8 +350,11 @@ def test_an_archived_copy_is_neither_read_nor_copied_until_restored(
 
     assert store.request_restore("old", stored.version_id, tier="bulk", days=1) == "requested"
     if kind == "memory":  # moto restores at once; S3 and the memory store take their time
+        # HEAD says it is under way (S3's x-amz-restore: ongoing-request="true")
+        assert (store.head("old", stored.version_id) or pytest.fail()).restore == "in-progress"
         later = memory.clock() + memory.restore_delay
         memory.clock = lambda: later
+    assert (store.head("old", stored.version_id) or pytest.fail()).restore == "ready"
     with store.open("old", stored.version_id) as body:
         assert body.read() == b"abc"
     _copy_of(store, "old", stored.version_id, enc)

@@ -333,9 +333,9 @@ def test_archived_copies_are_sent_again_and_restored_within_the_policies(
         "--json",
         "--overwrite",
     )
-    asked = cli_as(crew.restorer, "restore", *common, "--tier", "bulk")
+    asked = cli_as(crew.restorer, "restore", *common, "--tier", "bulk", "--yes")
     assert json.loads(asked.stdout)["restores_requested"] == 2, asked.output
-    done = cli_as(crew.restorer, "restore", *common, "--tier", "bulk")
+    done = cli_as(crew.restorer, "restore", *common)
     assert done.exit_code == 0, done.output
 
     # THEN every request was within the function's and the restorer's policies

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from docbackup.engine import BackupOptions, BackupResult, Catalog, backup, restore
+from docbackup.engine.archive import ThawPlan
 from docbackup.manifest import Entry
 from docbackup.sources import LocalSource
 from docbackup.sources.s3 import ObjectSource
@@ -177,21 +178,41 @@ def test_restoring_an_archived_night_fails_those_documents_loudly_until_s3_has_t
     assert backend.requests["RestoreObject"] == 0
     assert not (tmp_path / "back/contracts/lease.pdf").exists()
 
-    # WHEN a retrieval tier is given: the request is made, and the run still says "not yet"
-    asked = restore(store, "documents", date, target, tier="bulk", overwrite=True)
-    assert (asked.status, asked.restores_requested) == ("partial", 1)
+    # WHEN a retrieval tier is given, the person first sees what it takes, and may say no
+    seen: list[list[str]] = []
+
+    def no(plan: ThawPlan, tier: str) -> bool:
+        seen.append(plan.describe(tier))  # type: ignore[arg-type]
+        return False
+
+    declined = restore(store, "documents", date, target, tier="bulk", confirm=no)
+    assert seen == [
+        [
+            f"1 stored copies are in the archive: 1 in GLACIER ({(LARGER_THAN + 1) / 1e6:.1f} MB).",
+            "bulk: about 5-12 hours, about $0.00 (retrieval, and the temporary copies kept 7 days)",
+        ]
+    ]
+    assert "declined" in declined.failures[0].reason
+    assert backend.requests["RestoreObject"] == 0
+    # the document restored by the first run is in place: kept, not read from S3 again
+    assert declined.already_there == 1
+
+    # WHEN the person says yes: the request is made, and the run still says "not yet"
+    asked = restore(store, "documents", date, target, tier="bulk", confirm=lambda p, t: True)
+    assert (asked.status, asked.restores_requested, asked.coming_back) == ("partial", 1, 1)
     assert "requested (bulk tier)" in asked.failures[0].reason
     assert "5-12 hours" in asked.failures[0].reason
 
-    # ... asking again before S3 is done makes no second request
-    again = restore(store, "documents", date, target, tier="bulk", overwrite=True)
-    assert again.restores_requested == 0
+    # ... running it again before S3 is done asks nothing of S3 and asks the person nothing
+    again = restore(store, "documents", date, target, tier="bulk", confirm=no)
+    assert (again.restores_requested, again.coming_back) == (0, 1)
     assert "already in progress" in again.failures[0].reason
+    assert backend.requests["RestoreObject"] == 1 and len(seen) == 1
 
     # THEN once S3 has restored it, the same restore completes, byte for byte
     clock.now += backend.restore_delay
-    done = restore(store, "documents", date, target, tier="bulk", overwrite=True)
-    assert (done.status, done.archived) == ("complete", 0), done.failures
+    done = restore(store, "documents", date, target, tier="bulk", confirm=no)
+    assert (done.status, done.archived, done.already_there) == ("complete", 0, 1), done.failures
     assert tree_hashes(target) == tree_hashes(str(office))
 
 

@@ -207,14 +207,28 @@ def test_restore_of_an_archived_night_through_the_cli(
     assert "GLACIER" in doc["failures"][0]["reason"]
     assert "restored from the archive first" in doc["failures"][0]["reason"]
 
-    # WHEN a tier is given: S3 is asked, and the run still exits 1 ("not yet")
-    asked = cli_run("restore", *common, "--tier", "bulk", "--overwrite")
+    # WHEN a tier is given without a terminal to answer: what it would take is shown, and
+    # nothing is asked of S3 without --yes
+    shown = cli_run("restore", *common, "--tier", "bulk")
+    assert shown.exit_code == 1
+    assert json.loads(shown.stdout)["restores_requested"] == 0
+    assert "1 stored copies are in the archive: 1 in GLACIER (0.2 MB)" in shown.stderr
+    assert "bulk: about 5-12 hours, about $0.00" in shown.stderr
+    assert "pass --yes" in shown.stderr
+    plan = json.loads(shown.stdout)["archive"]
+    assert plan["to_ask"] == {"GLACIER": {"copies": 1, "bytes": LARGE}}
+    assert set(plan["tiers"]) == {"bulk", "standard", "expedited"}
+
+    # WHEN asked with --yes: S3 is asked, and the run still exits 1 ("not yet")
+    asked = cli_run("restore", *common, "--tier", "bulk", "--yes")
     assert asked.exit_code == 1
     assert json.loads(asked.stdout)["restores_requested"] == 1
 
-    # THEN once S3 has it back (moto: at once), the same restore completes byte for byte
-    done = cli_run("restore", *common, "--tier", "bulk", "--overwrite")
+    # THEN once S3 has it back (moto: at once), the same restore into the same folder keeps
+    # what the first run restored and completes byte for byte
+    done = cli_run("restore", *common)
     assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["already_there"] == 1
     assert tree_hashes(target) == tree_hashes(str(src))
 
 
@@ -307,3 +321,56 @@ def test_a_night_whose_manifest_lifecycle_archived_through_the_cli(
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["restored"] == 400
     assert tree_hashes(target) == tree_hashes(str(src))
+
+
+def test_restore_wait_asks_then_finishes_in_one_command(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["glacier-after-30"]
+    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    src = tmp_path / "office"
+    write(str(src), "contracts/lease.pdf", os.urandom(LARGE))
+    write(str(src), "notes.txt", b"small")
+    first = cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json")
+    date = json.loads(first.stdout)["date"]
+    archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    target = str(tmp_path / "back")
+
+    refused = cli_run("restore", date, "--to", target, "--bucket", bucket, "--wait")
+    assert refused.exit_code == 2 and "--wait needs --tier" in refused.stderr
+
+    done = cli_run(
+        "restore", date, "--to", target, "--bucket", bucket, "--json",
+        "--tier", "standard", "--yes", "--wait", "--wait-poll", "0",
+    )  # fmt: skip
+
+    assert done.exit_code == 0, done.output
+    assert "1 copies are coming back from the archive" in done.stderr
+    assert json.loads(done.stdout)["already_there"] == 1  # notes.txt, from the first pass
+    assert tree_hashes(target) == tree_hashes(str(src))
+
+
+def test_glacier_instant_retrieval_restores_directly(
+    tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
+) -> None:
+    bucket, key = moto_bucket
+    rules = configure(
+        aws_env.client("s3"), bucket, 180, [{"Days": 30, "StorageClass": "GLACIER_IR"}]
+    )
+    src = tmp_path / "office"
+    write(str(src), "contracts/lease.pdf", os.urandom(LARGE))
+    date = json.loads(
+        cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json").stdout
+    )["date"]
+    moved = archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    assert [m.storage_class for m in moved if m.key.endswith("lease.pdf")] == ["GLACIER_IR"]
+
+    done = cli_run("restore", date, "--to", str(tmp_path / "b"), "--bucket", bucket, "--json")
+
+    assert done.exit_code == 0, done.output
+    assert (json.loads(done.stdout)["archived"], json.loads(done.stdout)["restores_requested"]) == (
+        0,
+        0,
+    )
+    assert tree_hashes(str(tmp_path / "b")) == tree_hashes(str(src))

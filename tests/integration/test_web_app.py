@@ -315,3 +315,64 @@ def test_a_restore_form_from_elsewhere_or_into_a_relative_folder_is_refused(
         "/sets/documents/restore", data={**fields, "form_token": token, "path": "nothing.txt"}
     )
     assert none.status_code == 404
+
+
+def test_a_restore_that_meets_the_archive_offers_the_tiers_then_finishes(
+    tmp_path: Path, aws_env: LocalAWS, moto_bucket: tuple[str, str]
+) -> None:
+    import json
+    import os
+
+    from docbackup.sandbox import archive_aging
+    from tests.integration.test_archived_copies_moto import CHOICES, LARGE, configure
+
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["glacier-after-30"]
+    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    src = tmp_path / "office"
+    write(str(src), "scans/lease.pdf", os.urandom(LARGE))
+    write(str(src), "scans/note.txt", b"small, stays in S3 Standard")
+    ran = CliRunner().invoke(
+        cli, ["backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json"]
+    )
+    date = json.loads(ran.stdout)["date"]
+    archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    c = signed_in(bucket)
+    to = tmp_path / "back"
+    token = form_token(c.get("/sets/documents/restore", params={"date": date}).text)
+
+    first = c.post(
+        "/sets/documents/restore",
+        data={"form_token": token, "date": date, "path": "", "target": str(to)},
+    )
+    page = finished(c, first.headers["location"])
+
+    # THEN the page says what is in the archive and what each way back takes and costs
+    assert "1 document(s) restored" in page and "1 could not be" in page
+    assert "1 in GLACIER (0.2 MB)" in page
+    assert "Bulk: about 5-12 hours, about $0.00" in page
+    assert "Expedited: about 1-5 minutes" in page
+    assert tree(to) == {"scans/note.txt": b"small, stays in S3 Standard"}
+
+    # WHEN the person picks the bulk tier: S3 is asked (moto brings it back at once)
+    asked = c.post(first.headers["location"] + "/again", data={"form_token": token, "tier": "bulk"})
+    assert asked.status_code == 303
+    page = finished(c, asked.headers["location"])
+    assert "1 document(s) are on their way back" in page
+
+    # WHEN it is back and the person finishes the restore into the same folder
+    again = c.post(asked.headers["location"] + "/again", data={"form_token": token})
+    page = finished(c, again.headers["location"])
+
+    assert "Done: 2 document(s)" in page and "1 of them were already in the folder" in page
+    assert tree(to) == {
+        p.relative_to(src).as_posix(): p.read_bytes() for p in src.rglob("*") if p.is_file()
+    }
+    # a tier that is not one, or a form from elsewhere, is refused
+    assert (
+        c.post(
+            again.headers["location"] + "/again", data={"form_token": token, "tier": "x"}
+        ).status_code
+        == 400
+    )
+    assert c.post(again.headers["location"] + "/again", data={"tier": "bulk"}).status_code == 403

@@ -143,3 +143,15 @@ def test_restore_requests_say_what_s3_answered(answer: Any, state: str) -> None:
         "VersionId": "v1",
         "RestoreRequest": {"Days": 7, "GlacierJobParameters": {"Tier": "Bulk"}},
     }
+
+
+def test_heads_restore_header_says_whether_a_restore_is_under_way() -> None:
+    from docbackup.storage.s3.store import _restore_state
+
+    # as S3 sends x-amz-restore (the S3 API reference, HeadObject)
+    assert _restore_state('ongoing-request="true"') == "in-progress"
+    assert (
+        _restore_state('ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"')
+        == "ready"
+    )
+    assert _restore_state(None) is None and _restore_state("") is None

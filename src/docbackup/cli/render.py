@@ -223,13 +223,15 @@ def restore_text(r: RestoreResult, target: str) -> None:
         say(r.latest_note, err=True)
     if r.stale_removed:
         say(f"removed {r.stale_removed} temporary files an interrupted restore left")
+    if r.already_there:
+        say(f"{r.already_there} of them were already in place from an earlier run (same SHA-256)")
     _problems("not restored", r.failures)
     _problems("not in this night (its backup could not store them)", r.not_stored)
     if r.restores_requested:
         say(
             f"asked S3 to restore {r.restores_requested} copies from the archive: once they "
-            "are back, run the same restore again with --overwrite (what was restored now is "
-            "written again, unchanged)",
+            "are back, run the same restore again (what is already in place is kept) or "
+            "pass --wait",
             err=True,
         )
     elif r.archived:
@@ -238,6 +240,9 @@ def restore_text(r: RestoreResult, target: str) -> None:
             "(see each reason above)",
             err=True,
         )
+        if r.thaw and r.thaw.to_ask:
+            for line in r.thaw.describe():
+                say("  " + line, err=True)
 
 
 def verify_text(r: VerifyResult) -> None:

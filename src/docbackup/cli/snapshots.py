@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import time
+
 import click
 
 from docbackup import layout
@@ -17,7 +20,9 @@ from docbackup.cli.options import (
     workers_option,
 )
 from docbackup.engine import Catalog, restore, verify
+from docbackup.engine.archive import ThawPlan
 from docbackup.engine.options import utc_now
+from docbackup.engine.results import RestoreResult
 from docbackup.errors import ConfigError, DocbackupError
 from docbackup.storage.base import RestoreTier
 
@@ -65,9 +70,17 @@ def list_cmd(bucket: str | None, set_name: str, as_json: bool) -> None:
     "--tier",
     type=click.Choice(["bulk", "standard", "expedited"]),
     default=None,
-    help="Ask S3 to restore copies held in Glacier or Deep Archive, with this retrieval tier; "
-    "run the restore again once they are back.",
+    help="Ask S3 to restore copies held in Glacier or Deep Archive, with this retrieval tier, "
+    "after showing how many, the wait and the cost; run the restore again once they are back.",
 )
+@click.option("--yes", is_flag=True, help="With --tier: ask S3 without asking first.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="With --tier: stay until the copies are back from the archive, then finish.",
+)
+# How often --wait looks again; hidden, for the tests (S3 takes minutes to hours).
+@click.option("--wait-poll", type=click.FloatRange(0), default=900.0, hidden=True)
 @workers_option
 @json_option
 def restore_cmd(
@@ -78,26 +91,63 @@ def restore_cmd(
     include: tuple[str, ...],
     overwrite: bool,
     tier: RestoreTier | None,
+    yes: bool,
+    wait: bool,
+    wait_poll: float,
     workers: int,
     as_json: bool,
 ) -> None:
-    """Rebuild the documents of night DATE (or the latest) in a folder, SHA-256 verified."""
+    """Rebuild the documents of night DATE (or the latest) in a folder, SHA-256 verified.
+
+    Run again into the same folder, it keeps what an earlier run put there (same SHA-256) and
+    restores the rest: so a restore that met archived copies finishes once they are back."""
+
+    def confirm(plan: ThawPlan, chosen: RestoreTier) -> bool:
+        if yes:
+            return True
+        for line in plan.describe(chosen):
+            click.echo(line, err=True)
+        if not sys.stdin.isatty():
+            click.echo("not asked for: pass --yes to ask S3 without a question", err=True)
+            return False
+        return click.confirm(f"Ask S3 for them with the {chosen} tier?", err=True)
+
     try:
+        if wait and tier is None:
+            raise ConfigError("--wait needs --tier: the copies must be asked for first")
         store = open_store(bucket, workers)
-        result = restore(
-            store,
-            layout.check_set_name(set_name),
-            when,
-            target,
-            include=include,
-            overwrite=overwrite,
-            workers=workers,
-            reporter=reporter(as_json),
-            tier=tier,
-        )
+
+        def once() -> RestoreResult:
+            return restore(
+                store,
+                layout.check_set_name(set_name),
+                when,
+                target,
+                include=include,
+                overwrite=overwrite,
+                workers=workers,
+                reporter=reporter(as_json),
+                tier=tier,
+                confirm=confirm,
+            )
+
+        result = once()
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        while wait and result.coming_back and time.monotonic() < deadline:
+            click.echo(
+                f"{result.coming_back} copies are coming back from the archive; looking again "
+                f"in {wait_poll:.0f} s (Ctrl-C stops; what is restored stays)",
+                err=True,
+            )
+            time.sleep(wait_poll)
+            result = once()
     except DocbackupError as exc:
         fail(exc, as_json)
     finish(result.summary(), result.status, as_json, lambda: render.restore_text(result, target))
+
+
+# Deep Archive's bulk tier takes up to 48 hours; --wait gives up a day after that.
+WAIT_LIMIT_S = 72 * 3600
 
 
 @click.command("verify")

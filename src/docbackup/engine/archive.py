@@ -7,7 +7,7 @@ request, so that the same restore run again later finds the copies readable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from docbackup.errors import DocbackupError, ObjectArchived
 from docbackup.storage.base import RestoreTier, Store
@@ -27,6 +27,114 @@ _RETRIEVAL: dict[tuple[str, RestoreTier], str] = {
 }
 
 
+# What a retrieval costs (us-east-1 list prices, S3 pricing page, "Requests & data retrievals"):
+# USD per GB retrieved, and per 1,000 restore requests. Glacier's bulk tier is free. The
+# temporary copy is billed as S3 Standard for the days it is kept.
+_COST: dict[tuple[str, RestoreTier], tuple[float, float]] = {
+    ("GLACIER", "expedited"): (0.03, 10.00),
+    ("GLACIER", "standard"): (0.01, 0.05),
+    ("GLACIER", "bulk"): (0.0, 0.0),
+    ("DEEP_ARCHIVE", "standard"): (0.02, 0.10),
+    ("DEEP_ARCHIVE", "bulk"): (0.0025, 0.025),
+}
+STANDARD_GB_MONTH = 0.023
+GB = 2**30
+TIERS: tuple[RestoreTier, ...] = ("bulk", "standard", "expedited")
+
+
+@dataclass(frozen=True, slots=True)
+class Frozen:
+    """A document whose copy an archive class holds, as restore met it."""
+
+    path: str
+    key: str
+    version_id: str | None
+    size: int
+    storage_class: str
+    thawing: bool  # a restore of it was asked for earlier and is not done
+
+
+@dataclass(frozen=True)
+class ThawPlan:
+    """The archived copies a restore met: what asking S3 for them back would take and cost."""
+
+    copies: tuple[Frozen, ...] = field(default_factory=tuple)
+
+    @property
+    def to_ask(self) -> tuple[Frozen, ...]:
+        return tuple(c for c in self.copies if not c.thawing)
+
+    @property
+    def thawing(self) -> int:
+        return sum(c.thawing for c in self.copies)
+
+    def by_class(self) -> dict[str, tuple[int, int]]:
+        """Storage class -> (copies, bytes) of those still to ask for."""
+        out: dict[str, tuple[int, int]] = {}
+        for c in self.to_ask:
+            n, b = out.get(c.storage_class, (0, 0))
+            out[c.storage_class] = (n + 1, b + c.size)
+        return out
+
+    def offered(self, tier: RestoreTier) -> bool:
+        """Every class to ask for offers this tier (Deep Archive has no expedited)."""
+        return all((cls, tier) in _COST for cls in self.by_class())
+
+    def cost(self, tier: RestoreTier) -> float:
+        """USD: retrieval, requests, and the temporary copies for RESTORE_DAYS."""
+        total = 0.0
+        for cls, (n, nbytes) in self.by_class().items():
+            per_gb, per_1000 = _COST.get((cls, tier), (0.0, 0.0))
+            gb = nbytes / GB
+            total += gb * per_gb + n / 1000 * per_1000
+            total += gb * STANDARD_GB_MONTH * RESTORE_DAYS / 30
+        return total
+
+    def wait(self, tier: RestoreTier) -> str:
+        """The longest usual wait of the classes to ask for."""
+        waits = [_RETRIEVAL.get((cls, tier), "") for cls in sorted(self.by_class())]
+        return " or ".join(w for w in waits if w) or "unknown"
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "to_ask": {
+                cls: {"copies": n, "bytes": b} for cls, (n, b) in sorted(self.by_class().items())
+            },
+            "coming_back": self.thawing,
+            "tiers": {
+                t: {"wait": self.wait(t), "usd": round(self.cost(t), 4)}
+                for t in TIERS
+                if self.to_ask and self.offered(t)
+            },
+        }
+
+    def describe(self, tier: RestoreTier | None = None) -> list[str]:
+        """Lines for a person deciding: how many, where, how long and what each tier costs."""
+        lines = []
+        held = ", ".join(
+            f"{n} in {cls} ({_mb(b)})" for cls, (n, b) in sorted(self.by_class().items())
+        )
+        if held:
+            lines.append(f"{len(self.to_ask)} stored copies are in the archive: {held}.")
+        if self.thawing:
+            lines.append(
+                f"{self.thawing} more are already coming back from an earlier request "
+                "(not asked for again)."
+            )
+        tiers = (tier,) if tier else TIERS
+        for t in tiers:
+            if self.to_ask and self.offered(t):
+                lines.append(
+                    f"{t}: about {self.wait(t)}, about ${self.cost(t):.2f} (retrieval, and the "
+                    f"temporary copies kept {RESTORE_DAYS} days)"
+                )
+        return lines
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 1e6:.1f} MB"
+
+
 @dataclass(frozen=True, slots=True)
 class Unavailable:
     """Why a document was not restored, and whether this run asked S3 for its copy back."""
@@ -35,6 +143,8 @@ class Unavailable:
     requested: bool
     # S3 says a readable copy is there already: a second read may succeed at once.
     ready: bool = False
+    # A restore of it is under way, asked for now or earlier: waiting will bring it back.
+    pending: bool = False
 
 
 def ask_back(
@@ -73,12 +183,14 @@ def ask_back(
             f"{what} is in {where}: restore from the archive requested ({tier} tier); "
             f"run this restore again {later}",
             requested=True,
+            pending=True,
         )
     if state == "in-progress":
         return Unavailable(
             f"{what} is in {where}: a restore from the archive is already in progress; "
             f"run this restore again {later}",
             requested=False,
+            pending=True,
         )
     return Unavailable(
         f"{what} is in {where} and its restored copy has just become readable: run this "
@@ -86,3 +198,35 @@ def ask_back(
         requested=False,
         ready=True,
     )
+
+
+def coming_back(copy: Frozen, tier: RestoreTier | None) -> str:
+    """Why a copy whose restore is under way is not restored yet (it is not asked for again)."""
+    wait = _RETRIEVAL.get((copy.storage_class, tier)) if tier else None
+    later = f"in about {wait}" if wait else "later"
+    return (
+        f"stored copy is in {copy.storage_class}: a restore from the archive is already in "
+        f"progress; run this restore again {later}"
+    )
+
+
+def not_asked(copy: Frozen, tier: RestoreTier | None, *, offered: bool = True) -> str:
+    """Why an archived copy was not asked for: no tier given, a tier some copy's class does not
+    offer (none is asked for then: the person picks again), or the person said no."""
+    where = copy.storage_class or "an archive storage class"
+    if tier is None:
+        return (
+            f"stored copy is in {where}: it must be restored from the archive first; run "
+            "restore again with --tier bulk, standard or expedited"
+        )
+    if not offered:
+        if (copy.storage_class, tier) not in _COST:
+            return (
+                f"stored copy is in {where}, which has no {tier} retrieval: use --tier "
+                "standard or bulk"
+            )
+        return (
+            f"stored copy is in {where}: not asked back, since other copies' class has no "
+            f"{tier} retrieval: use --tier standard or bulk"
+        )
+    return f"stored copy is in {where}: not asked back from the archive (declined)"

@@ -1,17 +1,22 @@
 """Restoring a night: every file verified by SHA-256 before it takes its name.
 
 A copy an archive class holds is not read until S3 has restored it (see engine.archive): that
-document fails, saying so, and the rest of the night is restored. A night whose manifest an
-archive class holds restores nothing until the manifest is back: with a tier, restore asks for
-it, and the same restore run again later proceeds to the documents.
+document fails, saying so, and the rest of the night is restored. With a tier, once the rest is
+done, restore shows what asking S3 for those copies would take and cost (`confirm`) and asks
+for the ones not already coming back; the same restore run again later finds a document it
+already put in place (same size, same SHA-256) and leaves it, and restores what has thawed. A
+night whose manifest an archive class holds restores nothing until the manifest is back: with a
+tier, restore asks for it, and the same restore run again later proceeds to the documents.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
@@ -55,8 +60,10 @@ def restore(
     reporter: Reporter | None = None,
     tier: RestoreTier | None = None,
     under: str = "",
+    confirm: Callable[[archive.ThawPlan, RestoreTier], bool] | None = None,
 ) -> RestoreResult:
-    """`tier`: ask S3 to restore copies an archive class holds, with that retrieval tier.
+    """`tier`: ask S3 to restore copies an archive class holds, with that retrieval tier;
+    `confirm` (if given) sees what that would take and cost first, and may decline.
     `under`: only the document, or the folder's documents, at exactly this path."""
     reporter = reporter or NullReporter()
     selection = Selection(include, under=under)
@@ -74,7 +81,7 @@ def restore(
         night = catalog.resolve(when)  # it came back between the read and the request
     note = _latest_note(night.manifest.date, catalog.passed_over) if when == "latest" else None
     with night:
-        job = _Restore(store, night, root, selection, overwrite, reporter, tier)
+        job = _Restore(store, night, root, selection, overwrite, reporter, tier, confirm)
         return replace(job.run(workers), latest_note=note)
 
 
@@ -104,6 +111,7 @@ def _manifest_unavailable(
         archived=1,
         restores_requested=int(unavailable.requested),
         manifest_archived=unavailable.reason,
+        coming_back=int(unavailable.pending),
     )
 
 
@@ -124,10 +132,16 @@ class _Restore:
         overwrite: bool,
         reporter: Reporter,
         tier: RestoreTier | None,
+        confirm: Callable[[archive.ThawPlan, RestoreTier], bool] | None = None,
     ) -> None:
         self.store, self.night, self.root = store, night, root
         self.selection, self.overwrite = selection, overwrite
-        self.reporter, self.tier = reporter, tier
+        self.reporter, self.tier, self.confirm = reporter, tier, confirm
+        self.frozen: list[archive.Frozen] = []
+        # Documents an earlier run of this restore put in place, byte for byte: left as they are.
+        self.already: set[str] = set()
+        self.plan_of_thaw: archive.ThawPlan | None = None
+        self.coming = 0  # archived copies on their way back, asked for now or before
         self.folders: set[str] = set()  # every folder the chosen documents need, relative
         self.stale: list[str] = []
         self.seen: tuple[int, int] | None = None
@@ -174,9 +188,14 @@ class _Restore:
                     self.stale.extend(stale_temporaries(self.root, folder))
             if why := in_the_way(self.root, entry.path, folder=False):
                 folder_at_document.append(entry.path)
-            elif not self.overwrite and os.path.lexists(os.path.join(self.root, *parts)):
-                conflicts += 1
-                first_conflict = first_conflict or entry.path
+            elif os.path.lexists(os.path.join(self.root, *parts)):
+                # Put there by an earlier run of this restore (or as good as): kept, not read
+                # again from S3, with or without --overwrite.
+                if _same_bytes(os.path.join(self.root, *parts), entry):
+                    self.already.add(entry.path)
+                elif not self.overwrite:
+                    conflicts += 1
+                    first_conflict = first_conflict or entry.path
         in_way += [
             f"{path} is a folder where a document of the night goes"
             for path in folder_at_document
@@ -236,6 +255,7 @@ class _Restore:
                 )
             finally:
                 self.reporter.finish()
+            self._thaw(workers)
             left = 0
             if self.gone is not None:
                 left = count - self.restored - (len(self.problems) - untrusted)
@@ -276,6 +296,9 @@ class _Restore:
             restores_requested=self.requested,
             not_stored=not_stored,
             stale_removed=removed,
+            already_there=len(self.already),
+            thaw=self.plan_of_thaw,
+            coming_back=self.coming,
         )
 
     def _any_unsafe(self) -> bool:
@@ -312,6 +335,12 @@ class _Restore:
                 )
             self.reporter.advance(entry.path, entry.size)
             return
+        if entry.path in self.already:
+            with self.lock:
+                self.restored += 1
+                self.nbytes += entry.size
+            self.reporter.advance(entry.path, entry.size)
+            return
         try:
             if entry.path in self.folders:
                 raise UnsafePath(
@@ -322,11 +351,10 @@ class _Restore:
                 parts, lambda out: self._fill(entry, out), entry.mtime_ns, overwrite=self.overwrite
             )
         except ObjectArchived as exc:
-            unavailable = archive.ask_back(self.store, entry.key, entry.version_id, exc, self.tier)
+            frozen = self._frozen(entry, exc)
             with self.lock:
-                self.problems.append(Problem(entry.path, unavailable.reason))
+                self.frozen.append(frozen)
                 self.archived += 1
-                self.requested += unavailable.requested
         except UnsafePath as exc:
             with self.lock:
                 self.problems.append(Problem(entry.path, f"not followed: {exc}"))
@@ -353,5 +381,67 @@ class _Restore:
                 self.nbytes += entry.size
         self.reporter.advance(entry.path, entry.size)
 
+    def _frozen(self, entry: Entry, exc: ObjectArchived) -> archive.Frozen:
+        # HEAD says whether a restore asked for earlier is still under way: that copy is not
+        # asked for again (S3 would refuse it: RestoreAlreadyInProgress).
+        try:
+            info = self.store.head(entry.key, entry.version_id)
+        except DocbackupError:
+            info = None
+        return archive.Frozen(
+            entry.path,
+            entry.key,
+            entry.version_id,
+            entry.size,
+            exc.storage_class or (info.storage_class if info else ""),
+            thawing=info is not None and info.restore == "in-progress",
+        )
+
+    def _thaw(self, workers: int) -> None:
+        """After the rest of the night: say why each archived document is not restored, and
+        with a tier (and the person's yes, where asked) ask S3 for the copies back."""
+        if not self.frozen:
+            return
+        plan = archive.ThawPlan(tuple(sorted(self.frozen, key=lambda f: f.path)))
+        self.plan_of_thaw = plan
+        tier = self.tier
+        offered = tier is not None and plan.offered(tier)
+        ask = offered and bool(plan.to_ask)
+        if ask and tier is not None and self.confirm is not None:
+            ask = self.confirm(plan, tier)
+        self.coming = plan.thawing
+        for copy in plan.copies:
+            if copy.thawing:
+                self.problems.append(Problem(copy.path, archive.coming_back(copy, tier)))
+            elif not ask:
+                reason = archive.not_asked(copy, tier, offered=offered or tier is None)
+                self.problems.append(Problem(copy.path, reason))
+
+        def one(copy: archive.Frozen) -> None:
+            exc = ObjectArchived(copy.key, storage_class=copy.storage_class)
+            unavailable = archive.ask_back(self.store, copy.key, copy.version_id, exc, self.tier)
+            with self.lock:
+                self.problems.append(Problem(copy.path, unavailable.reason))
+                self.requested += unavailable.requested
+                self.coming += unavailable.pending
+
+        if ask:
+            run_bounded(workers, one, iter(plan.to_ask), name="thaw")
+
     def _fill(self, entry: Entry, out: BinaryIO) -> None:
         fetch_verified(self.store, entry, out, stop=self.stop)
+
+
+def _same_bytes(path: str, entry: Entry) -> bool:
+    """A regular file (not a link) of the entry's size whose SHA-256 is the manifest's."""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+            return False
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return digest.hexdigest() == entry.sha256

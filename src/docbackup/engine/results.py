@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 # One class for a path and why, whether a manifest records it or a result reports it.
 from docbackup.manifest import Problem
+
+if TYPE_CHECKING:
+    from docbackup.engine.archive import ThawPlan
 
 __all__ = [
     "BackupResult",
@@ -185,6 +188,12 @@ class RestoreResult:
     latest_note: str | None = None
     # Temporary files an interrupted earlier restore left in the target, removed by this one.
     stale_removed: int = 0
+    # Of the restored: documents an earlier run put in place, found byte for byte and left.
+    already_there: int = 0
+    # The archived copies met, with what asking for them back takes and costs.
+    thaw: ThawPlan | None = None
+    # Archived copies (or the manifest) on their way back: what `restore --wait` waits for.
+    coming_back: int = 0
 
     def summary(self) -> dict[str, object]:
         return {
@@ -201,6 +210,9 @@ class RestoreResult:
             "not_stored": [{"path": p.path, "reason": p.reason} for p in self.not_stored],
             "latest_note": self.latest_note,
             "stale_removed": self.stale_removed,
+            "already_there": self.already_there,
+            "coming_back": self.coming_back,
+            "archive": self.thaw.summary() if self.thaw else None,
         }
 
 

@@ -114,6 +114,10 @@ class ObjectInfo:
     kms_key_id: str | None = None
     metadata: Mapping[str, str] | None = None
     storage_class: str = "STANDARD"
+    # For an archived copy, as HEAD says: a restore asked for and not done ("in-progress"), or
+    # a temporary readable copy there ("ready"); None when no restore was asked for (or the
+    # copy is not archived).
+    restore: RestoreState | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,7 +220,13 @@ def _stored(key: str, v: _Version) -> Stored:
     return Stored(key, v.version_id, v.etag, v.sse, v.kms_key_id, v.last_modified)
 
 
-def _info(key: str, v: _Version) -> ObjectInfo:
+def _info(key: str, v: _Version, now: dt.datetime | None = None) -> ObjectInfo:
+    restore: RestoreState | None = None
+    if now is not None and v.storage_class in ARCHIVE_CLASSES and v.restored_at is not None:
+        if now < v.restored_at:
+            restore = "in-progress"
+        elif v.readable(now):
+            restore = "ready"
     return ObjectInfo(
         key,
         len(v.data),
@@ -231,6 +237,7 @@ def _info(key: str, v: _Version) -> ObjectInfo:
         v.kms_key_id,
         dict(v.metadata),
         v.storage_class,
+        restore,
     )
 
 
@@ -334,7 +341,7 @@ class MemoryStore:
             version = self._backend._find(
                 self._backend._bucket(self._name, "HeadObject"), key, version_id
             )
-        return None if version is None else _info(key, version)
+        return None if version is None else _info(key, version, self._backend.clock())
 
     def request_restore(
         self, key: str, version_id: str | None, *, tier: RestoreTier, days: int

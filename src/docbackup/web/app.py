@@ -33,13 +33,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from docbackup import layout
-from docbackup.engine import Catalog, browse
+from docbackup.engine import Catalog, archive, browse
 from docbackup.engine.restore import restore
 from docbackup.engine.results import RestoreResult, SnapshotInfo
 from docbackup.engine.target import check_target
 from docbackup.engine.watch import watch
 from docbackup.errors import ConfigError, DocbackupError
-from docbackup.storage.base import Store
+from docbackup.storage.base import RestoreTier, Store
 from docbackup.web.guard import FORM_TOKEN, Guard, same_token
 from docbackup.web.jobs import Jobs, Progress, Runner
 
@@ -77,6 +77,7 @@ def make_app(store_for: Callable[[], Store], settings: Settings, *, token: str, 
             Route("/sets/{set_name}/restore", pages.restore_start, methods=["POST"]),
             Route("/restores/{job_id}", pages.restore_page),
             Route("/restores/{job_id}/progress", pages.restore_progress),
+            Route("/restores/{job_id}/again", pages.restore_again, methods=["POST"]),
             Mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static"),
         ],
     )
@@ -257,11 +258,7 @@ class _Pages:
     async def restore_start(self, request: Request) -> Response:
         form = await _form(request)
         if form is None or not same_token(form.get("form_token", ""), _form_token(request)):
-            return PlainTextResponse(
-                "refused: this form did not come from this app's own page; open the page again",
-                status_code=403,
-                headers=_HEADERS,
-            )
+            return _forged()
         set_name = request.path_params["set_name"]
         try:
             layout.check_set_name(set_name)
@@ -280,18 +277,45 @@ class _Pages:
             return self._restore_form(request, set_name, what, typed, refusal=str(exc))
         return RedirectResponse(f"/restores/{job.id}", status_code=303, headers=_HEADERS)
 
+    async def restore_again(self, request: Request) -> Response:
+        """The same restore once more into the same folder: what is in place stays, and with a
+        tier (the person pressed one of the priced buttons) archived copies are asked for."""
+        form = await _form(request)
+        if form is None or not same_token(form.get("form_token", ""), _form_token(request)):
+            return _forged()
+        job = self.jobs.get(request.path_params["job_id"])
+        if job is None:
+            return self._page("problem.html", 404, message=_NO_SUCH_RESTORE)
+        tier = form.get("tier") or None
+        if tier not in (None, *archive.TIERS):
+            return self._page("problem.html", 400, message=f"no retrieval tier {tier!r}")
+        what = {"date": job.date, "path": job.under}
+        try:
+            again = self.jobs.start(
+                job.set_name,
+                job.date,
+                job.under,
+                job.target,
+                self._runner(job.set_name, what, tier),
+            )
+        except DocbackupError as exc:
+            return self._page("problem.html", 409, message=str(exc))
+        return RedirectResponse(f"/restores/{again.id}", status_code=303, headers=_HEADERS)
+
     def restore_page(self, request: Request) -> Response:
         job = self.jobs.get(request.path_params["job_id"])
         if job is None:
             return self._page("problem.html", 404, message=_NO_SUCH_RESTORE)
-        return self._page("restore.html", job=_job_view(job))
+        return self._page("restore.html", job=_job_view(job), form_token=_form_token(request))
 
     def restore_progress(self, request: Request) -> Response:
         """The part of the restore page that changes, for htmx to swap in every second."""
         job = self.jobs.get(request.path_params["job_id"])
         if job is None:
             return self._page("problem.html", 404, message=_NO_SUCH_RESTORE)
-        return self._page("restore_progress.html", job=_job_view(job))
+        return self._page(
+            "restore_progress.html", job=_job_view(job), form_token=_form_token(request)
+        )
 
     def _what(self, set_name: str, date: str, path: str) -> dict[str, Any]:
         night_date, rows, _ = browse.ls(self.store, set_name, date or "latest", path)
@@ -323,7 +347,9 @@ class _Pages:
             form_token=_form_token(request),
         )
 
-    def _runner(self, set_name: str, what: dict[str, Any]) -> Runner:
+    def _runner(
+        self, set_name: str, what: dict[str, Any], tier: RestoreTier | None = None
+    ) -> Runner:
         def run(target: str, progress: Progress) -> RestoreResult:
             # The same restore as the command line's, with its rules: nothing in the folder is
             # replaced, every file is checked against its SHA-256 before it takes its name.
@@ -335,6 +361,7 @@ class _Pages:
                 under=what["path"],
                 workers=RESTORE_WORKERS,
                 reporter=progress,
+                tier=tier,
             )
 
         return run
@@ -394,6 +421,14 @@ def _night_row(n: SnapshotInfo) -> dict[str, Any]:
         ),
         "finished": n.finished_at.strftime("%Y-%m-%d %H:%M") if n.finished_at else "",
     }
+
+
+def _forged() -> Response:
+    return PlainTextResponse(
+        "refused: this form did not come from this app's own page; open the page again",
+        status_code=403,
+        headers=_HEADERS,
+    )
 
 
 def _form_token(request: Request) -> str:
@@ -466,4 +501,18 @@ def _job_view(job: Progress) -> dict[str, Any]:
             "problems": [(p.path, p.reason) for p in result.failures] if result else [],
             "not_stored": [(p.path, p.reason) for p in result.not_stored] if result else [],
             "note": result.latest_note or "" if result else "",
+            "coming_back": result.coming_back if result else 0,
+            "already_there": result.already_there if result else 0,
+            "thaw": _thaw_view(result.thaw) if result and result.thaw else None,
         }
+
+
+def _thaw_view(plan: archive.ThawPlan) -> dict[str, Any]:
+    return {
+        "lines": plan.describe()[:2],
+        "tiers": [
+            {"tier": t, "wait": plan.wait(t), "usd": f"{plan.cost(t):.2f}"}
+            for t in archive.TIERS
+            if plan.to_ask and plan.offered(t)
+        ],
+    }

@@ -255,6 +255,7 @@ class S3Store:
             kms_key_id=resp.get("SSEKMSKeyId"),
             metadata=user_metadata(resp),
             storage_class=resp.get("StorageClass") or "STANDARD",
+            restore=_restore_state(resp.get("Restore")),
         )
 
     def request_restore(
@@ -337,3 +338,11 @@ def _listed(obj: Mapping[str, Any]) -> ObjectInfo:
         last_modified=obj["LastModified"],
         storage_class=obj.get("StorageClass") or "STANDARD",
     )
+
+
+def _restore_state(header: str | None) -> RestoreState | None:
+    """HEAD's x-amz-restore: `ongoing-request="true"` while S3 restores the copy, then
+    `ongoing-request="false", expiry-date="..."` while the temporary copy is there."""
+    if not header:
+        return None
+    return "in-progress" if 'ongoing-request="true"' in header else "ready"
