@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,23 +26,10 @@ from docbackup.cli.main import cli
 from docbackup.sandbox.rules.actors import StackActors
 from docbackup.sandbox.server import acting_as
 from tests.artefacts import artefact_dir
+from tests.browser import NEEDS_CHROMIUM, chromium
 from tests.days import yesterday
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (Debian package chromium); CI installs it"
-)
-# As the machine's notes say: without the background-networking flags Chromium keeps trying
-# Google's hosts, which this closed network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = NEEDS_CHROMIUM
 
 TREE = {
     "contracts/Lease 2026.pdf": b"%PDF the lease " * 4000,
@@ -96,14 +82,8 @@ def ui(
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @contextlib.contextmanager

@@ -293,8 +293,14 @@ def test_no_nights_yet() -> None:
     assert data["nights"] == [] and len(data["days"]) == 30
     summary = root.find(id="retention-summary")[0].text
     assert summary == "0 of the last 30 dates restore fully; oldest restorable: none"
+    # thirty dates without a run are one row and one card, not thirty
     rows = root.find(id="nights-table")[0].find(tag="tr")
-    assert len(rows) == 31 and all("no run" in r.all_text() for r in rows[1:])
+    assert len(rows) == 2 and "no run, 30 nights" in rows[1].all_text()
+    first, last = WINDOW[0].isoformat(), WINDOW[-1].isoformat()
+    assert f"{first} to {last}" in rows[1].all_text()
+    [card] = [n for n in root.find(tag="li") if "data-state" in n.attrs]
+    assert (card.attrs["data-date"], card.attrs["data-last"]) == (first, last)
+    assert card.attrs["data-nights"] == "30" and "no run, 30 nights" in card.all_text()
 
 
 INJECTED = "<script>alert(1)</script>"
@@ -399,3 +405,39 @@ def test_the_charts_draw_in_headless_chromium(tmp_path: Path) -> None:
         assert len([n for n in box.iter() if "marker" in n.classes]) == len(bad)
     # The hostile note stayed text: no script of its making ran or was added.
     assert [s.attrs.get("type") for s in root.find(tag="script")] == ["application/json", None]
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+    reason="chromium is not installed (Debian package chromium); CI installs it",
+)
+def test_the_day_cards_hold_their_text_at_1280_px_and_on_a_phone(tmp_path: Path) -> None:
+    from tests.artefacts import artefact_dir
+    from tests.browser import chromium
+
+    # the usual month, and one where the set stopped for a fortnight
+    stopped = [n for n in history() if not WINDOW[5] <= n.date <= WINDOW[19]]
+    for name, nights in (("report", history()), ("report-stopped", stopped)):
+        report = tmp_path / f"{name}.html"
+        report.write_text(page(nights, alarms={"NightFailed": "ALARM"}), encoding="utf-8")
+        with chromium() as browser:
+            for width in (1280, 390):
+                view = browser.new_page(viewport={"width": width, "height": 900})
+                view.goto(report.as_uri())
+                spilled = view.evaluate(
+                    """[...document.querySelectorAll('.timeline li')].filter(li =>
+                        li.scrollWidth > li.clientWidth ||
+                        [...li.children].some(c => c.getBoundingClientRect().right >
+                                                   li.getBoundingClientRect().right + 0.5)
+                    ).map(li => li.dataset.date)"""
+                )
+                assert spilled == [], (name, width)
+                assert view.evaluate("document.documentElement.scrollWidth <= innerWidth")
+                view.screenshot(
+                    path=str(artefact_dir("report") / f"{name}-{width}.png"), full_page=True
+                )
+                view.close()
+    root = parse(page(stopped))
+    cards = [n for n in root.find(tag="li") if "data-state" in n.attrs]
+    assert len(cards) == 30 - 16 + 1  # the fortnight and the GAP beside it: one card
+    assert "no run, 16 nights" in root.find(id="nights-table")[0].all_text()

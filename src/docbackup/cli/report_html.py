@@ -11,6 +11,7 @@ style and the script (`report.css`, `report.js`) inlined into it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -43,6 +44,9 @@ class Cell:
     state: str  # the css class: full, partial, gone, invalid or missing
     word: str
     until: str
+    # A run of dates with no run is one cell: its last date, and how many (1 for a day).
+    last: str = ""
+    nights: int = 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Row:
     classes: str = ""
     note: str = ""
     checked: str = ""
+    nights: int = 1  # several dates in a row with no run are one row
 
 
 def render(
@@ -78,7 +83,7 @@ def render(
     charted = [by_date[d] for d in days if d in by_date]
     verdict_ok, verdict = _verdict(nights, generated_at)
     window = [today - dt.timedelta(days=retention_days - 1 - i) for i in range(retention_days)]
-    cells = [_cell(d, by_date.get(d), today) for d in window]
+    cells = _summarised([_cell(d, by_date.get(d), today) for d in window])
     restorable = [n.date for n in nights if _day_state(n, today)[0] == "full"]
     page = templates().get_template("report.html.j2")
     return page.render(
@@ -92,7 +97,7 @@ def render(
         charted=bool(charted),
         retention_days=retention_days,
         cells=cells,
-        full=sum(c.state == "full" for c in cells),
+        full=sum(c.state == "full" for c in cells),  # a run of no-run dates is never full
         oldest=min(restorable).isoformat() if restorable else "none",
         alarms=None if alarms is None else sorted(alarms.items()),
         checked_line=_checked_line(nights),
@@ -254,10 +259,41 @@ def _cell(d: dt.date, n: SnapshotInfo | None, today: dt.date) -> Cell:
     )
 
 
+def _summarised(cells: list[Cell]) -> list[Cell]:
+    """Two or more dates in a row with no run become one cell, so that a set that stopped (or
+    has just begun) does not fill the page with the same word."""
+    out: list[Cell] = []
+    for cell in cells:
+        prev = out[-1] if out else None
+        if cell.state == "missing" and prev is not None and prev.state == "missing":
+            first = dt.date.fromisoformat(prev.date)
+            nights = prev.nights + 1
+            out[-1] = dataclasses.replace(
+                prev,
+                day=f"{first.strftime('%a %d %b')} to {cell.day}",
+                word=f"no run, {nights} nights",
+                last=cell.date,
+                nights=nights,
+            )
+        else:
+            out.append(cell)
+    return out
+
+
 def _rows(by_date: Mapping[dt.date, SnapshotInfo], days: Sequence[dt.date]) -> list[Row]:
-    # Every charted day appears, a missed one as "no run", so the table shows the gaps too.
+    # Every charted day appears, a missed one as "no run", so the table shows the gaps too;
+    # several in a row are one row.
     dates = sorted(set(by_date) | set(days), reverse=True)
-    return [_row(d, by_date.get(d)) for d in dates]
+    rows: list[Row] = []
+    for d in dates:
+        row = _row(d, by_date.get(d))
+        prev = rows[-1] if rows else None
+        if row.status is None and prev is not None and prev.status is None:
+            newest = prev.date.split(" to ")[-1]
+            rows[-1] = Row(f"{d.isoformat()} to {newest}", None, {}, nights=prev.nights + 1)
+        else:
+            rows.append(row)
+    return rows
 
 
 def _row(d: dt.date, n: SnapshotInfo | None) -> Row:
