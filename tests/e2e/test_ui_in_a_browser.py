@@ -163,14 +163,20 @@ def test_restore_a_folder_into_a_folder_of_ones_own(
         assert "Done: 3 document(s)" in page.inner_text("#outcome")
         shot(page, "restore-done")
 
-        # Again into the same folder: nothing there is replaced, and the page says why.
+        # Again into the same folder, after the person changed one of the restored documents:
+        # nothing there is replaced, and the page says why.
+        edited = to / "contracts/Lease 2026.pdf"
+        edited.write_bytes(b"the person's own changes")
         page.go_back()
         page.wait_for_selector("#restore-form")
         page.fill("#target", str(to))
         page.get_by_role("button", name="Restore").click()
         page.wait_for_selector("#outcome", timeout=60_000)
         assert "Nothing was written" in page.inner_text("#outcome")
+        assert "Lease 2026.pdf" in page.inner_text("#outcome")
         shot(page, "restore-refused")
+        assert edited.read_bytes() == b"the person's own changes"
+        edited.write_bytes(TREE["contracts/Lease 2026.pdf"])
 
     restored = {p.relative_to(to).as_posix(): p.read_bytes() for p in to.rglob("*") if p.is_file()}
     assert restored == {k: v for k, v in TREE.items() if k.startswith("contracts/")}
