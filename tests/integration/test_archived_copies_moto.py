@@ -374,3 +374,29 @@ def test_glacier_instant_retrieval_restores_directly(
         0,
     )
     assert tree_hashes(str(tmp_path / "b")) == tree_hashes(str(src))
+
+
+def test_restore_wait_gives_up_at_its_time_limit(
+    tmp_path: Path,
+    moto_bucket: tuple[str, str],
+    aws_env: LocalAWS,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bucket, key = moto_bucket
+    retention, transitions = CHOICES["glacier-after-30"]
+    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    src = tmp_path / "office"
+    write(str(src), "lease.pdf", os.urandom(LARGE))
+    first = cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json")
+    archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    monkeypatch.setattr("docbackup.cli.snapshots.WAIT_LIMIT_S", 0)
+
+    stopped = cli_run(
+        "restore", json.loads(first.stdout)["date"], "--to", str(tmp_path / "b"),
+        "--bucket", bucket, "--tier", "bulk", "--yes", "--wait", "--wait-poll", "0",
+    )  # fmt: skip
+
+    # past the limit: it says what is still coming back and exits 1, as a restore not done
+    assert stopped.exit_code == 1
+    assert "looking again" not in stopped.stderr
+    assert "run the same restore again" in stopped.stderr
