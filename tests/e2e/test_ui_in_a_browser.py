@@ -77,7 +77,11 @@ def ui(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert stack["aws"].requests.denied == []
+    # Within the restorer's policy, but for the stack's alarms (the config names the stack):
+    # RestorePolicy grants no CloudWatch, so the app asked once, said so, and asked no more.
+    denied = stack["aws"].requests.denied
+    assert [d.split()[1] for d in denied] == ["cloudwatch:DescribeAlarms"], denied
+    assert crew.restorer.arn.split("/")[-1] in denied[0]
 
 
 @pytest.fixture
@@ -118,6 +122,7 @@ def test_find_a_document_by_name_and_download_it(ui: dict[str, Any], browser: An
     with person(browser, ui["link"], viewport={"width": 1280, "height": 900}) as page:
         assert page.url == ui["base"] + "/"
         assert "Last night of office" in page.inner_text("#verdict")
+        assert "could not be read with these credentials" in page.inner_text("#alarms-unread")
         assert fits(page)
         shot(page, "home")
 

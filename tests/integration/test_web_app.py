@@ -376,3 +376,41 @@ def test_a_restore_that_meets_the_archive_offers_the_tiers_then_finishes(
         == 400
     )
     assert c.post(again.headers["location"] + "/again", data={"tier": "bulk"}).status_code == 403
+
+
+def test_the_alarms_show_when_they_can_be_read_and_say_so_when_not(
+    office: dict[str, object],
+) -> None:
+    from docbackup.errors import AccessDenied
+
+    bucket = str(office["bucket"])
+    store = compose.backup_store(bucket, workers=4)
+    states = {"office-BackupFailureAlarm-1X": "ALARM", "office-StaleSetsAlarm-2Y": "OK"}
+    settings = Settings(bucket, "documents", 30, alarms=lambda: states)
+    c = TestClient(
+        make_app(lambda: store, settings, token=TOKEN, port=PORT),
+        base_url=f"http://127.0.0.1:{PORT}",
+    )
+    page = c.get(f"/?token={TOKEN}").text
+    assert (
+        '<tr class="bad"><td>office-BackupFailureAlarm-1X</td><td data-label="state">ALARM' in page
+    )
+    assert "office-StaleSetsAlarm-2Y" in page
+
+    asked: list[int] = []
+
+    def refused() -> dict[str, str]:
+        asked.append(1)
+        raise AccessDenied("not authorized to perform: cloudwatch:DescribeAlarms")
+
+    settings = Settings(bucket, "documents", 30, alarms=refused)
+    c = TestClient(
+        make_app(lambda: store, settings, token=TOKEN, port=PORT),
+        base_url=f"http://127.0.0.1:{PORT}",
+    )
+    first = c.get(f"/?token={TOKEN}").text
+    again = c.get("/").text
+    for page in (first, again):
+        assert "could not be read with these credentials" in page and "DescribeAlarms" in page
+        assert "It can be restored in full." in page  # the rest of the page is there
+    assert asked == [1]  # asked once, not on every page

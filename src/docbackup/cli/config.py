@@ -139,7 +139,7 @@ class Config:
             "run": backup,
             "list": with_sets,
             "restore": with_sets,
-            "ui": {**with_sets, **retention},
+            "ui": {**with_sets, **stack, **retention},
             "verify": with_sets,
             "ls": with_sets,
             "find": with_sets,

@@ -6,12 +6,13 @@ import secrets
 import socket
 import sys
 import webbrowser
+from collections.abc import Callable
 
 import click
 
 from docbackup import layout
 from docbackup.cli.options import bucket_option, fail, open_store, retention_option, set_option
-from docbackup.errors import ConfigError, DocbackupError
+from docbackup.errors import ConfigError, DocbackupError, StoreError
 
 
 @click.command("ui")
@@ -22,8 +23,14 @@ from docbackup.errors import ConfigError, DocbackupError
 @bucket_option
 @set_option
 @retention_option
+@click.option("--stack-name", help="Also show the stack's alarms (from the config file if set).")
 def ui_cmd(
-    port: int, no_browser: bool, bucket: str | None, set_name: str, retention_days: int
+    port: int,
+    no_browser: bool,
+    bucket: str | None,
+    set_name: str,
+    retention_days: int,
+    stack_name: str | None,
 ) -> None:
     """A local web app to see how the backups stand, browse a night and download a document.
 
@@ -43,9 +50,13 @@ def ui_cmd(
         fail(exc)
     bound = listener.getsockname()[1]
     token = secrets.token_urlsafe(32)
-    app = make_app(
-        lambda: store, Settings(store.bucket, set_name, retention_days), token=token, port=bound
+    settings = Settings(
+        store.bucket,
+        set_name,
+        retention_days,
+        alarms=_alarm_reader(stack_name) if stack_name else None,
     )
+    app = make_app(lambda: store, settings, token=token, port=bound)
     link = f"http://127.0.0.1:{bound}/?token={token}"
     click.echo(f"docbackup ui: {link}")
     click.echo("(the link works once, in one browser; Ctrl-C stops the app)")
@@ -57,6 +68,26 @@ def ui_cmd(
     )
     server = uvicorn.Server(config)
     server.run(sockets=[listener])
+
+
+def _alarm_reader(stack_name: str) -> Callable[[], dict[str, str]]:
+    """The stack's alarm states, read each time the page is drawn; a refusal (the restorer's
+    and the office machine's policies grant no CloudWatch) is the page's to say."""
+    from docbackup import compose
+    from docbackup.cli.options import config_region
+    from docbackup.stack.status import stack_alarms
+
+    region = config_region()  # read now: the page is drawn outside click's context
+
+    def read() -> dict[str, str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return stack_alarms(compose.session(region), stack_name)
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(str(exc)) from None
+
+    return read
 
 
 def _listen(port: int) -> socket.socket:

@@ -61,6 +61,9 @@ class Settings:
     bucket: str
     set_name: str
     retention_days: int
+    # The stack's alarm states, when a stack is named (a DocbackupError when they cannot be
+    # read: the page says so and shows the rest).
+    alarms: Callable[[], dict[str, str]] | None = None
 
 
 def make_app(store_for: Callable[[], Store], settings: Settings, *, token: str, port: int) -> Guard:
@@ -111,6 +114,9 @@ class _Pages:
         self._store_for = store_for
         self.settings = settings
         self.jobs = Jobs()
+        # Why the alarms could not be read, once they could not: not asked again this run (a
+        # restorer's policy grants no CloudWatch; each page would be one more refusal).
+        self.alarms_refused = ""
 
     @functools.cached_property
     def store(self) -> Store:
@@ -133,6 +139,13 @@ class _Pages:
             watched = watch(self.store, now=now, retention_days=self.settings.retention_days)
         except DocbackupError as exc:
             return self._problem(exc)
+        alarms: list[tuple[str, str]] | None = None
+        if self.settings.alarms is not None and not self.alarms_refused:
+            try:
+                alarms = sorted(self.settings.alarms().items())
+            except DocbackupError as exc:
+                self.alarms_refused = str(exc) or type(exc).__name__
+        alarms_unread = self.alarms_refused
         return self._page(
             "home.html",
             set_name=set_name,
@@ -142,6 +155,8 @@ class _Pages:
             checked_at=watched.checked_at,
             retention_days=self.settings.retention_days,
             utc=dt.UTC,
+            alarms=alarms,
+            alarms_unread=alarms_unread,
         )
 
     def night(self, request: Request) -> Response:
