@@ -188,11 +188,13 @@ def test_restoring_an_archived_night_fails_those_documents_loudly_until_s3_has_t
     declined = restore(store, "documents", date, target, tier="bulk", confirm=no)
     assert seen == [
         [
-            f"1 stored copies are in the archive: 1 in GLACIER ({(LARGER_THAN + 1) / 1e6:.1f} MB).",
-            "bulk: about 5-12 hours, about $0.00 (retrieval, and the temporary copies kept 7 days)",
+            "1 stored copies are in the archive: 1 in GLACIER "
+            f"({(LARGER_THAN + 1) / 2**20:.1f} MiB).",
+            "bulk: about 5-12 hours, about $0.00 (retrieval, and the temporary copies kept 7 days; "
+            "the download itself is billed as any other)",
         ]
     ]
-    assert "declined" in declined.failures[0].reason
+    assert "not confirmed" in declined.failures[0].reason
     assert backend.requests["RestoreObject"] == 0
     # the document restored by the first run is in place: kept, not read from S3 again
     assert declined.already_there == 1
@@ -233,3 +235,33 @@ def test_deep_archive_has_no_expedited_retrieval(
 
 def _b64sha(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_a_document_found_in_place_then_changed_during_the_restore_is_not_called_restored(
+    tmp_path: Path, store: MemoryStore, office: Path
+) -> None:
+    first = backup(store, LocalSource(str(office)), OPTIONS)
+    target = tmp_path / "back"
+    assert restore(store, "documents", first.date.isoformat(), str(target)).status == "complete"
+
+    class EditsAtStart:
+        """The person saves over a document just after the plan judged it in place."""
+
+        def start(self, phase: str, documents: int, total_bytes: int) -> None:
+            (target / "notes.txt").write_bytes(b"the person's edit, same length!!!!!")
+
+        def advance(self, path: str, nbytes: int) -> None:
+            pass
+
+        def finish(self) -> None:
+            pass
+
+    again = restore(
+        store, "documents", first.date.isoformat(), str(target), reporter=EditsAtStart()
+    )
+
+    assert (again.status, again.already_there) == ("partial", 1)
+    assert [(p.path, "changed in the folder" in p.reason) for p in again.failures] == [
+        ("notes.txt", True)
+    ]
+    assert (target / "notes.txt").read_bytes() == b"the person's edit, same length!!!!!"

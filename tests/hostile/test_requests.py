@@ -420,7 +420,7 @@ def test_an_endpoint_gone_mid_restore_stops_it_with_one_line_naming_it(
     assert "Traceback" not in err and "WARNING" not in err, err
     # Said once, with what is left to do, not once per document not restored.
     assert len([x for x in err.splitlines() if proxy.url in x]) == 1, err
-    assert "not restored: run the same restore again" in err
+    assert "once S3 answers, run the same restore again into the same folder" in err
     assert not [p for p in target.rglob(".docbackup-*")]
     # Every document is counted: restored, or failed (those never tried included).
     counts = re.search(r"restored (\d+) documents .* (\d+) failed", ran.result.stdout)

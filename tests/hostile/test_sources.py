@@ -549,8 +549,13 @@ def test_without_folder_descriptors_a_night_still_backs_up_and_restores(
     assert tree_hashes(str(back)) == {
         p: h for p, h in tree_hashes(str(office)).items() if p != "link.txt"
     }
-    with pytest.raises(ConfigError, match="already exist"):  # and without --overwrite, kept
+    # run again: every document is found in place, byte for byte, and kept
+    again = restore(store, "documents", DATE.isoformat(), str(back))
+    assert (again.status, again.already_there) == ("complete", again.restored)
+    (back / "deep/er/still.txt").write_bytes(b"edited")  # a changed one stops it, kept
+    with pytest.raises(ConfigError, match="already exist"):
         restore(store, "documents", DATE.isoformat(), str(back))
+    assert (back / "deep/er/still.txt").read_bytes() == b"edited"
     overwritten = restore(store, "documents", DATE.isoformat(), str(back), overwrite=True)
     assert overwritten.status == "complete"
 

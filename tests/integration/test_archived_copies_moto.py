@@ -212,7 +212,7 @@ def test_restore_of_an_archived_night_through_the_cli(
     shown = cli_run("restore", *common, "--tier", "bulk")
     assert shown.exit_code == 1
     assert json.loads(shown.stdout)["restores_requested"] == 0
-    assert "1 stored copies are in the archive: 1 in GLACIER (0.2 MB)" in shown.stderr
+    assert "1 stored copies are in the archive: 1 in GLACIER (0.2 MiB)" in shown.stderr
     assert "bulk: about 5-12 hours, about $0.00" in shown.stderr
     assert "pass --yes" in shown.stderr
     plan = json.loads(shown.stdout)["archive"]

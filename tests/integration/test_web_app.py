@@ -349,7 +349,7 @@ def test_a_restore_that_meets_the_archive_offers_the_tiers_then_finishes(
 
     # THEN the page says what is in the archive and what each way back takes and costs
     assert "1 document(s) restored" in page and "1 could not be" in page
-    assert "1 in GLACIER (0.2 MB)" in page
+    assert "1 in GLACIER (0.2 MiB)" in page
     assert "Bulk: about 5-12 hours, about $0.00" in page
     assert "Expedited: about 1-5 minutes" in page
     assert tree(to) == {"scans/note.txt": b"small, stays in S3 Standard"}
@@ -359,6 +359,7 @@ def test_a_restore_that_meets_the_archive_offers_the_tiers_then_finishes(
     assert asked.status_code == 303
     page = finished(c, asked.headers["location"])
     assert "1 document(s) are on their way back" in page
+    assert "Bulk: about" not in page  # asked for: no tier offered (and paid) a second time
 
     # WHEN it is back and the person finishes the restore into the same folder
     again = c.post(asked.headers["location"] + "/again", data={"form_token": token})

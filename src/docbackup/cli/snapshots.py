@@ -102,15 +102,21 @@ def restore_cmd(
     Run again into the same folder, it keeps what an earlier run put there (same SHA-256) and
     restores the rest: so a restore that met archived copies finishes once they are back."""
 
+    answers: list[bool] = []  # one answer a command: --wait's later passes do not ask again
+
     def confirm(plan: ThawPlan, chosen: RestoreTier) -> bool:
         if yes:
             return True
+        if answers:
+            return answers[0]
         for line in plan.describe(chosen):
             click.echo(line, err=True)
         if not sys.stdin.isatty():
             click.echo("not asked for: pass --yes to ask S3 without a question", err=True)
-            return False
-        return click.confirm(f"Ask S3 for them with the {chosen} tier?", err=True)
+            answers.append(False)
+        else:
+            answers.append(click.confirm(f"Ask S3 for them with the {chosen} tier?", err=True))
+        return answers[0]
 
     try:
         if wait and tier is None:

@@ -37,6 +37,15 @@ _COST: dict[tuple[str, RestoreTier], tuple[float, float]] = {
     ("DEEP_ARCHIVE", "standard"): (0.02, 0.10),
     ("DEEP_ARCHIVE", "bulk"): (0.0025, 0.025),
 }
+# The longest each usually takes, in hours, to find the slowest of several classes.
+_HOURS: dict[tuple[str, RestoreTier], float] = {
+    ("GLACIER", "expedited"): 5 / 60,
+    ("GLACIER", "standard"): 5,
+    ("GLACIER", "bulk"): 12,
+    ("DEEP_ARCHIVE", "standard"): 12,
+    ("DEEP_ARCHIVE", "bulk"): 48,
+}
+_KNOWN = {"GLACIER", "DEEP_ARCHIVE"}
 STANDARD_GB_MONTH = 0.023
 GB = 2**30
 TIERS: tuple[RestoreTier, ...] = ("bulk", "standard", "expedited")
@@ -77,8 +86,9 @@ class ThawPlan:
         return out
 
     def offered(self, tier: RestoreTier) -> bool:
-        """Every class to ask for offers this tier (Deep Archive has no expedited)."""
-        return all((cls, tier) in _COST for cls in self.by_class())
+        """Every class to ask for offers this tier (Deep Archive has no expedited). A class S3
+        did not name is asked with the tier chosen: S3 itself refuses what it does not offer."""
+        return all((cls, tier) in _COST or cls not in _KNOWN for cls in self.by_class())
 
     def cost(self, tier: RestoreTier) -> float:
         """USD: retrieval, requests, and the temporary copies for RESTORE_DAYS."""
@@ -92,8 +102,10 @@ class ThawPlan:
 
     def wait(self, tier: RestoreTier) -> str:
         """The longest usual wait of the classes to ask for."""
-        waits = [_RETRIEVAL.get((cls, tier), "") for cls in sorted(self.by_class())]
-        return " or ".join(w for w in waits if w) or "unknown"
+        known = [(cls, tier) for cls in self.by_class() if (cls, tier) in _RETRIEVAL]
+        if not known:
+            return "an unknown time"
+        return _RETRIEVAL[max(known, key=lambda k: _HOURS[k])]
 
     def summary(self) -> dict[str, object]:
         return {
@@ -126,13 +138,15 @@ class ThawPlan:
             if self.to_ask and self.offered(t):
                 lines.append(
                     f"{t}: about {self.wait(t)}, about ${self.cost(t):.2f} (retrieval, and the "
-                    f"temporary copies kept {RESTORE_DAYS} days)"
+                    f"temporary copies kept {RESTORE_DAYS} days; the download itself is billed "
+                    "as any other)"
                 )
         return lines
 
 
 def _mb(nbytes: int) -> str:
-    return f"{nbytes / 1e6:.1f} MB"
+    # In the unit the prices are in (AWS bills binary gigabytes).
+    return f"{nbytes / GB:.2f} GB" if nbytes >= GB // 10 else f"{nbytes / 2**20:.1f} MiB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +211,7 @@ def ask_back(
         "restore again",
         requested=False,
         ready=True,
+        pending=True,  # one more pass reads it
     )
 
 
@@ -229,4 +244,4 @@ def not_asked(copy: Frozen, tier: RestoreTier | None, *, offered: bool = True) -
             f"stored copy is in {where}: not asked back, since other copies' class has no "
             f"{tier} retrieval: use --tier standard or bulk"
         )
-    return f"stored copy is in {where}: not asked back from the archive (declined)"
+    return f"stored copy is in {where}: not asked back from the archive (not confirmed)"

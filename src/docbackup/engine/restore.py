@@ -139,9 +139,10 @@ class _Restore:
         self.reporter, self.tier, self.confirm = reporter, tier, confirm
         self.frozen: list[archive.Frozen] = []
         # Documents an earlier run of this restore put in place, byte for byte: left as they are.
-        self.already: set[str] = set()
+        self.already: dict[str, tuple[int, int, int, int]] = {}  # path -> identity at plan
         self.plan_of_thaw: archive.ThawPlan | None = None
         self.coming = 0  # archived copies on their way back, asked for now or before
+        self.kept = 0  # of the restored: documents found in place, byte for byte
         self.folders: set[str] = set()  # every folder the chosen documents need, relative
         self.stale: list[str] = []
         self.seen: tuple[int, int] | None = None
@@ -191,8 +192,8 @@ class _Restore:
             elif os.path.lexists(os.path.join(self.root, *parts)):
                 # Put there by an earlier run of this restore (or as good as): kept, not read
                 # again from S3, with or without --overwrite.
-                if _same_bytes(os.path.join(self.root, *parts), entry):
-                    self.already.add(entry.path)
+                if (seen := _same_bytes(os.path.join(self.root, *parts), entry)) is not None:
+                    self.already[entry.path] = seen
                 elif not self.overwrite:
                     conflicts += 1
                     first_conflict = first_conflict or entry.path
@@ -262,8 +263,9 @@ class _Restore:
                 self.problems.append(
                     Problem(
                         "(stopped)",
-                        f"{self.gone}; {left} more document(s) not restored: run the same "
-                        "restore again with --overwrite once S3 answers",
+                        f"{self.gone}; {left} more document(s) not restored: once S3 answers, "
+                        "run the same restore again into the same folder (what is in place "
+                        "is kept)",
                     )
                 )
             if not target.still_there():
@@ -296,7 +298,7 @@ class _Restore:
             restores_requested=self.requested,
             not_stored=not_stored,
             stale_removed=removed,
-            already_there=len(self.already),
+            already_there=self.kept,
             thaw=self.plan_of_thaw,
             coming_back=self.coming,
         )
@@ -336,9 +338,16 @@ class _Restore:
             self.reporter.advance(entry.path, entry.size)
             return
         if entry.path in self.already:
-            with self.lock:
-                self.restored += 1
-                self.nbytes += entry.size
+            # Still the file judged at the plan (not edited, replaced or linked since)?
+            if _identity(os.path.join(self.root, *parts)) == self.already[entry.path]:
+                with self.lock:
+                    self.restored += 1
+                    self.nbytes += entry.size
+                    self.kept += 1
+            else:
+                reason = "changed in the folder during the restore: kept, not replaced"
+                with self.lock:
+                    self.problems.append(Problem(entry.path, reason))
             self.reporter.advance(entry.path, entry.size)
             return
         try:
@@ -393,7 +402,9 @@ class _Restore:
             entry.key,
             entry.version_id,
             entry.size,
-            exc.storage_class or (info.storage_class if info else ""),
+            # HEAD's class when S3's error named none; never STANDARD for an archived copy.
+            exc.storage_class
+            or (info.storage_class if info and info.storage_class != "STANDARD" else ""),
             thawing=info is not None and info.restore == "in-progress",
         )
 
@@ -404,6 +415,13 @@ class _Restore:
             return
         plan = archive.ThawPlan(tuple(sorted(self.frozen, key=lambda f: f.path)))
         self.plan_of_thaw = plan
+        if self.gone is not None:
+            # S3 stopped answering: nothing to ask of it, and no cost to put to the person.
+            for copy in plan.copies:
+                self.problems.append(
+                    Problem(copy.path, f"stored copy is in {copy.storage_class}; {self.gone}")
+                )
+            return
         tier = self.tier
         offered = tier is not None and plan.offered(tier)
         ask = offered and bool(plan.to_ask)
@@ -427,21 +445,46 @@ class _Restore:
 
         if ask:
             run_bounded(workers, one, iter(plan.to_ask), name="thaw")
+            # What the page and --json show from now on: those copies are on their way.
+            self.plan_of_thaw = archive.ThawPlan(
+                tuple(replace(c, thawing=True) for c in plan.copies)
+            )
 
     def _fill(self, entry: Entry, out: BinaryIO) -> None:
         fetch_verified(self.store, entry, out, stop=self.stop)
 
 
-def _same_bytes(path: str, entry: Entry) -> bool:
-    """A regular file (not a link) of the entry's size whose SHA-256 is the manifest's."""
+def _same_bytes(path: str, entry: Entry) -> tuple[int, int, int, int] | None:
+    """The identity of a regular file (never a link: O_NOFOLLOW; never a FIFO's wait:
+    O_NONBLOCK) of the entry's size whose SHA-256 is the manifest's; None if it is not one."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
-            return False
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+                return None
+            digest = hashlib.sha256()
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
+            after = os.fstat(f.fileno())
+        except OSError:
+            return None
+    seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if digest.hexdigest() != entry.sha256 or _key(after) != seen:
+        return None
+    return seen
+
+
+def _identity(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        return _key(os.lstat(path))
     except OSError:
-        return False
-    return digest.hexdigest() == entry.sha256
+        return None
+
+
+def _key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)

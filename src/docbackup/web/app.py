@@ -50,7 +50,8 @@ RESTORE_WORKERS = 8
 FORM_LIMIT = 64 * 1024
 _NO_SUCH_RESTORE = (
     "no restore of this run of the app has that number (a restore's page lasts as long as "
-    "the app that started it)"
+    "the app that started it): to finish one, restore the same folder or night into the same "
+    "folder again; what is already there is kept"
 )
 
 
@@ -474,6 +475,8 @@ async def _form(request: Request) -> dict[str, str] | None:
 def _target(typed: str) -> str:
     """The folder the person typed, `~` allowed; a relative path would land wherever the app
     happened to start, so it is refused."""
+    if "\0" in typed:
+        raise ConfigError("a folder's name cannot hold a NUL character")
     path = os.path.expanduser(typed.strip())
     if not path:
         raise ConfigError("name the folder to restore into")
@@ -512,6 +515,7 @@ def _job_view(job: Progress) -> dict[str, Any]:
             "seconds": round(job.seconds),
             "status": result.status if result else "",
             "restored": result.restored if result else 0,
+            "failed": result.failed if result else 0,
             "restored_bytes": result.bytes if result else 0,
             "problems": [(p.path, p.reason) for p in result.failures] if result else [],
             "not_stored": [(p.path, p.reason) for p in result.not_stored] if result else [],
