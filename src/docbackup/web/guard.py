@@ -5,9 +5,10 @@ requests from this app's own pages only.
   user of the machine, can send requests there. So every request needs this run's session:
   the link `docbackup ui` prints carries a token that works once (`/?token=...`); opening it
   sets a cookie with a session value of its own (HttpOnly, SameSite=Strict, named for this
-  port, so that a second run or another server on 127.0.0.1 neither replaces nor receives
-  another's) and leaves the address bar with `/`. A link seen later (in a process list, a
-  browser's history) opens nothing.
+  port, so that a second run of the app does not replace another's) and leaves the address
+  bar with `/`. A link seen later (in a process list, a browser's history) opens nothing.
+  Cookies are not scoped by port: the browser also sends this one to any other server on
+  127.0.0.1 it is led to, which could then act as the person (README, Limits).
 - A page on another name that resolves to 127.0.0.1 (DNS rebinding) would be same-origin to
   itself: the Host header must name this app, 127.0.0.1 or localhost on its port.
 - The browser says where a request comes from (Sec-Fetch-Site): anything but this app's own
