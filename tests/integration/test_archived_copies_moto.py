@@ -76,6 +76,28 @@ def cli_run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+def archived_night(
+    src: Path,
+    aws: LocalAWS,
+    bucket_and_key: tuple[str, str],
+    files: dict[str, bytes],
+    *,
+    retention: int = CHOICES["glacier-after-30"][0],
+    transitions: list[dict[str, Any]] = CHOICES["glacier-after-30"][1],
+    days: int = 40,
+) -> tuple[str, list[archive_aging.Moved]]:
+    """`files` backed up into `src`'s night under the stack's lifecycle (Glacier after 30 days
+    unless told), then `days` of lifecycle played: the night's date, and what moved."""
+    bucket, key = bucket_and_key
+    rules = configure(aws.client("s3"), bucket, retention, transitions)
+    for rel, data in files.items():
+        write(str(src), rel, data)
+    first = cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json")
+    assert first.exit_code == 0, first.output
+    moved = archive_aging.age(aws.client("s3"), bucket, days=days, rules=rules)
+    return json.loads(first.stdout)["date"], moved
+
+
 @pytest.mark.parametrize("choice", sorted(CHOICES))
 def test_the_refresh_night_of_archived_copies_sends_them_again_and_completes(
     tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS, choice: str
@@ -186,16 +208,10 @@ def test_the_nightly_function_no_longer_fails_on_archived_copies(
 def test_restore_of_an_archived_night_through_the_cli(
     tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
 ) -> None:
-    bucket, key = moto_bucket
-    retention, transitions = CHOICES["glacier-after-30"]
-    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    bucket = moto_bucket[0]
     src = tmp_path / "office"
-    write(str(src), "contracts/lease.pdf", os.urandom(LARGE))
-    write(str(src), "notes.txt", b"small")
-    first = cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json")
-    assert first.exit_code == 0, first.output
-    date = json.loads(first.stdout)["date"]
-    archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    files = {"contracts/lease.pdf": os.urandom(LARGE), "notes.txt": b"small"}
+    date, _ = archived_night(src, aws_env, moto_bucket, files)
     target = str(tmp_path / "back")
     common = (date, "--to", target, "--bucket", bucket, "--json")
 
@@ -235,15 +251,12 @@ def test_restore_of_an_archived_night_through_the_cli(
 def test_restore_from_deep_archive_refuses_the_expedited_tier(
     tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
 ) -> None:
-    bucket, key = moto_bucket
+    bucket = moto_bucket[0]
     retention, transitions = CHOICES["deep-archive-after-90"]
-    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
-    src = tmp_path / "office"
-    write(str(src), "lease.pdf", os.urandom(LARGE))
-    date = json.loads(
-        cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json").stdout
-    )["date"]
-    archive_aging.age(aws_env.client("s3"), bucket, days=100, rules=rules)
+    date, _ = archived_night(
+        tmp_path / "office", aws_env, moto_bucket, {"lease.pdf": os.urandom(LARGE)},
+        retention=retention, transitions=transitions, days=100,
+    )  # fmt: skip
 
     result = cli_run(
         "restore", date, "--to", str(tmp_path / "b"), "--bucket", bucket, "--tier", "expedited"
@@ -326,15 +339,10 @@ def test_a_night_whose_manifest_lifecycle_archived_through_the_cli(
 def test_restore_wait_asks_then_finishes_in_one_command(
     tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
 ) -> None:
-    bucket, key = moto_bucket
-    retention, transitions = CHOICES["glacier-after-30"]
-    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    bucket = moto_bucket[0]
     src = tmp_path / "office"
-    write(str(src), "contracts/lease.pdf", os.urandom(LARGE))
-    write(str(src), "notes.txt", b"small")
-    first = cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json")
-    date = json.loads(first.stdout)["date"]
-    archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    files = {"contracts/lease.pdf": os.urandom(LARGE), "notes.txt": b"small"}
+    date, _ = archived_night(src, aws_env, moto_bucket, files)
     target = str(tmp_path / "back")
 
     refused = cli_run("restore", date, "--to", target, "--bucket", bucket, "--wait")
@@ -354,16 +362,12 @@ def test_restore_wait_asks_then_finishes_in_one_command(
 def test_glacier_instant_retrieval_restores_directly(
     tmp_path: Path, moto_bucket: tuple[str, str], aws_env: LocalAWS
 ) -> None:
-    bucket, key = moto_bucket
-    rules = configure(
-        aws_env.client("s3"), bucket, 180, [{"Days": 30, "StorageClass": "GLACIER_IR"}]
-    )
+    bucket = moto_bucket[0]
     src = tmp_path / "office"
-    write(str(src), "contracts/lease.pdf", os.urandom(LARGE))
-    date = json.loads(
-        cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json").stdout
-    )["date"]
-    moved = archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    date, moved = archived_night(
+        src, aws_env, moto_bucket, {"contracts/lease.pdf": os.urandom(LARGE)},
+        retention=180, transitions=[{"Days": 30, "StorageClass": "GLACIER_IR"}],
+    )  # fmt: skip
     assert [m.storage_class for m in moved if m.key.endswith("lease.pdf")] == ["GLACIER_IR"]
 
     done = cli_run("restore", date, "--to", str(tmp_path / "b"), "--bucket", bucket, "--json")
@@ -382,17 +386,13 @@ def test_restore_wait_gives_up_at_its_time_limit(
     aws_env: LocalAWS,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    bucket, key = moto_bucket
-    retention, transitions = CHOICES["glacier-after-30"]
-    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
-    src = tmp_path / "office"
-    write(str(src), "lease.pdf", os.urandom(LARGE))
-    first = cli_run("backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json")
-    archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    bucket = moto_bucket[0]
+    files = {"lease.pdf": os.urandom(LARGE)}
+    date, _ = archived_night(tmp_path / "office", aws_env, moto_bucket, files)
     monkeypatch.setattr("docbackup.cli.snapshots.WAIT_LIMIT_S", 0)
 
     stopped = cli_run(
-        "restore", json.loads(first.stdout)["date"], "--to", str(tmp_path / "b"),
+        "restore", date, "--to", str(tmp_path / "b"),
         "--bucket", bucket, "--tier", "bulk", "--yes", "--wait", "--wait-poll", "0",
     )  # fmt: skip
 

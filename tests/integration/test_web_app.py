@@ -320,23 +320,14 @@ def test_a_restore_form_from_elsewhere_or_into_a_relative_folder_is_refused(
 def test_a_restore_that_meets_the_archive_offers_the_tiers_then_finishes(
     tmp_path: Path, aws_env: LocalAWS, moto_bucket: tuple[str, str]
 ) -> None:
-    import json
     import os
 
-    from docbackup.sandbox import archive_aging
-    from tests.integration.test_archived_copies_moto import CHOICES, LARGE, configure
+    from tests.integration.test_archived_copies_moto import LARGE, archived_night
 
-    bucket, key = moto_bucket
-    retention, transitions = CHOICES["glacier-after-30"]
-    rules = configure(aws_env.client("s3"), bucket, retention, transitions)
+    bucket = moto_bucket[0]
     src = tmp_path / "office"
-    write(str(src), "scans/lease.pdf", os.urandom(LARGE))
-    write(str(src), "scans/note.txt", b"small, stays in S3 Standard")
-    ran = CliRunner().invoke(
-        cli, ["backup", str(src), "--bucket", bucket, "--kms-key-id", key, "--json"]
-    )
-    date = json.loads(ran.stdout)["date"]
-    archive_aging.age(aws_env.client("s3"), bucket, days=40, rules=rules)
+    files = {"scans/lease.pdf": os.urandom(LARGE), "scans/note.txt": b"small, stays in S3 Standard"}
+    date, _ = archived_night(src, aws_env, moto_bucket, files)
     c = signed_in(bucket)
     to = tmp_path / "back"
     token = form_token(c.get("/sets/documents/restore", params={"date": date}).text)
