@@ -122,6 +122,19 @@ class ThawPlan:
 
     def describe(self, tier: RestoreTier | None = None) -> list[str]:
         """Lines for a person deciding: how many, where, how long and what each tier costs."""
+        lines = self.held()
+        tiers = (tier,) if tier else TIERS
+        for t in tiers:
+            if self.to_ask and self.offered(t):
+                lines.append(
+                    f"{t}: about {self.wait(t)}, about ${self.cost(t):.2f} (retrieval, and the "
+                    f"temporary copies kept {RESTORE_DAYS} days; the download itself is billed "
+                    "as any other)"
+                )
+        return lines
+
+    def held(self) -> list[str]:
+        """How many copies are where, and how many are already coming back."""
         lines = []
         held = ", ".join(
             f"{n} in {cls} ({_mb(b)})" for cls, (n, b) in sorted(self.by_class().items())
@@ -133,14 +146,6 @@ class ThawPlan:
                 f"{self.thawing} more are already coming back from an earlier request "
                 "(not asked for again)."
             )
-        tiers = (tier,) if tier else TIERS
-        for t in tiers:
-            if self.to_ask and self.offered(t):
-                lines.append(
-                    f"{t}: about {self.wait(t)}, about ${self.cost(t):.2f} (retrieval, and the "
-                    f"temporary copies kept {RESTORE_DAYS} days; the download itself is billed "
-                    "as any other)"
-                )
         return lines
 
 

@@ -12,7 +12,6 @@ tier, restore asks for it, and the same restore run again later proceeds to the 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import stat
 import threading
@@ -44,6 +43,7 @@ from docbackup.errors import (
     ManifestArchived,
     ObjectArchived,
 )
+from docbackup.hashing import HashingReader
 from docbackup.manifest import Entry, ManifestStream
 from docbackup.storage.base import RestoreTier, Store
 
@@ -467,14 +467,12 @@ def _same_bytes(path: str, entry: Entry) -> tuple[int, int, int, int] | None:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
                 return None
-            digest = hashlib.sha256()
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
+            sha256, _ = HashingReader(f).drain()
             after = os.fstat(f.fileno())
         except OSError:
             return None
-    seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    if digest.hexdigest() != entry.sha256 or _key(after) != seen:
+    seen = _key(st)
+    if sha256 != entry.sha256 or _key(after) != seen:
         return None
     return seen
 

@@ -272,8 +272,8 @@ class _Pages:
         return self._restore_form(request, set_name, what, _default_target(set_name, what))
 
     async def restore_start(self, request: Request) -> Response:
-        form = await _form(request)
-        if form is None or not same_token(form.get("form_token", ""), _form_token(request)):
+        form = await _own_form(request)
+        if form is None:
             return _forged()
         set_name = request.path_params["set_name"]
         try:
@@ -296,8 +296,8 @@ class _Pages:
     async def restore_again(self, request: Request) -> Response:
         """The same restore once more into the same folder: what is in place stays, and with a
         tier (the person pressed one of the priced buttons) archived copies are asked for."""
-        form = await _form(request)
-        if form is None or not same_token(form.get("form_token", ""), _form_token(request)):
+        form = await _own_form(request)
+        if form is None:
             return _forged()
         job = self.jobs.get(request.path_params["job_id"])
         if job is None:
@@ -454,8 +454,9 @@ def _form_token(request: Request) -> str:
     return token
 
 
-async def _form(request: Request) -> dict[str, str] | None:
-    """A urlencoded form of at most FORM_LIMIT bytes, first value of each field; None if not."""
+async def _own_form(request: Request) -> dict[str, str] | None:
+    """A urlencoded form of at most FORM_LIMIT bytes, first value of each field, carrying this
+    run's form token; None if it is not one of this app's forms."""
     if request.headers.get("content-type", "").split(";")[0].strip() != (
         "application/x-www-form-urlencoded"
     ):
@@ -469,7 +470,8 @@ async def _form(request: Request) -> dict[str, str] | None:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         return None
-    return {k: v[0] for k, v in fields.items()}
+    form = {k: v[0] for k, v in fields.items()}
+    return form if same_token(form.get("form_token", ""), _form_token(request)) else None
 
 
 def _target(typed: str) -> str:
@@ -528,7 +530,7 @@ def _job_view(job: Progress) -> dict[str, Any]:
 
 def _thaw_view(plan: archive.ThawPlan) -> dict[str, Any]:
     return {
-        "lines": plan.describe()[:2],
+        "lines": plan.held(),  # the tiers are the page's buttons
         "tiers": [
             {"tier": t, "wait": plan.wait(t), "usd": f"{plan.cost(t):.2f}"}
             for t in archive.TIERS
