@@ -237,3 +237,7 @@ def test_readable_on_a_phone(ui: dict[str, Any], browser: Any) -> None:
         page.wait_for_selector("#listing")
         assert fits(page)
         shot(page, "night-phone")
+        page.get_by_role("link", name="Restore this folder").click()
+        page.wait_for_selector("#restore-form")
+        assert fits(page)
+        shot(page, "restore-form-phone")

@@ -265,3 +265,26 @@ def test_a_document_found_in_place_then_changed_during_the_restore_is_not_called
         ("notes.txt", True)
     ]
     assert (target / "notes.txt").read_bytes() == b"the person's edit, same length!!!!!"
+
+
+def test_a_tier_one_of_the_classes_lacks_asks_for_none(
+    tmp_path: Path, store: MemoryStore, backend: MemoryBackend, clock: FakeClock, office: Path
+) -> None:
+    write(str(office), "scans/big.tif", os.urandom(2_000_000))
+    first = backup(store, LocalSource(str(office)), OPTIONS, clock=clock)
+    backend.transition("backups", days=0, storage_class="GLACIER", larger_than=LARGER_THAN)
+    backend.transition("backups", days=0, storage_class="DEEP_ARCHIVE", larger_than=1_000_000)
+    asked: list[str] = []
+
+    result = restore(
+        store, "documents", first.date.isoformat(), str(tmp_path / "b"), tier="expedited",
+        confirm=lambda plan, tier: asked.append(tier) or True,
+    )  # fmt: skip
+
+    reasons = {p.path: p.reason for p in result.failures}
+    assert "DEEP_ARCHIVE, which has no expedited retrieval" in reasons["scans/big.tif"]
+    assert "other copies' class has no expedited" in reasons["contracts/lease.pdf"]
+    assert backend.requests["RestoreObject"] == 0 and asked == []  # nor put to the person
+    assert result.thaw is not None and result.thaw.describe("expedited")[0].startswith(
+        "2 stored copies are in the archive: 1 in DEEP_ARCHIVE"
+    )

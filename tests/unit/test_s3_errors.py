@@ -155,3 +155,12 @@ def test_heads_restore_header_says_whether_a_restore_is_under_way() -> None:
         == "ready"
     )
     assert _restore_state(None) is None and _restore_state("") is None
+
+
+def test_restore_wait_looks_every_15_minutes_for_at_most_72_hours() -> None:
+    # As the README says (Restoring): the figures a person plans a wait around.
+    from docbackup.cli import snapshots
+
+    (poll,) = [p for p in snapshots.restore_cmd.params if p.name == "wait_poll"]
+    assert poll.default == 15 * 60
+    assert snapshots.WAIT_LIMIT_S == 72 * 3600
