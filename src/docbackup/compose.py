@@ -22,8 +22,9 @@ from docbackup.sources.exclude import Excluder
 from docbackup.sources.local import LocalSource
 from docbackup.sources.s3 import ObjectSource, parse_s3_url
 from docbackup.storage import deadline
-from docbackup.storage.crt import CrtUploader
+from docbackup.storage.crt import CrtClient
 from docbackup.storage.s3 import S3Store, TransferSettings
+from docbackup.storage.s3.wire import send_small_bodies_at_once
 
 CONNECT_TIMEOUT = 10
 # The slowest link a request's deadline allows for, shared by all of a client's connections
@@ -46,8 +47,9 @@ class RequestCounter:
         with self._lock:
             self.counts[event_name.rsplit(".", 1)[-1]] += 1
 
-    def count_crt_put(self) -> None:
-        self("before-send.s3.PutObject")
+    def count_crt(self, operation: str) -> None:
+        """A request the CRT fast path sent (botocore's events never see it)."""
+        self(f"before-send.s3.{operation}")
 
     @property
     def total(self) -> int:
@@ -90,6 +92,7 @@ def s3_client(
     region: str | None = None,
 ) -> Any:
     made = client("s3", region=region, core=core, connections=workers + PART_CONCURRENCY)
+    send_small_bodies_at_once(made)
     if counter is not None:
         made.meta.events.register("before-send.s3", counter)
     return made
@@ -214,13 +217,13 @@ def backup_store(
         fast = None
         if os.environ.get("DOCBACKUP_CRT", "1") != "0":
             fast = functools.partial(
-                CrtUploader.for_request,
+                CrtClient.for_request,
                 bucket=bucket,
                 credentials=core.get_credentials(),
                 connections=workers,
                 timeout_s=read_timeout(),
                 deadline=request_deadline(workers),
-                on_request=None if counter is None else counter.count_crt_put,
+                on_request=None if counter is None else counter.count_crt,
                 ca_bundle=core.get_config_variable("ca_bundle"),
             )
     except (BotoCoreError, ValueError) as exc:

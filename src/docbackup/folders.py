@@ -39,11 +39,16 @@ def descend(top: int, names: list[str], *, create: bool = False) -> int:
     fd = top
     try:
         for depth, name in enumerate(names, 1):
-            if create:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(name, 0o755, dir_fd=fd)
             try:
-                step = os.open(name, FOLDER, dir_fd=fd)
+                try:
+                    step = os.open(name, FOLDER, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    # Made only when missing: most documents go where others already went.
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(name, 0o755, dir_fd=fd)
+                    step = os.open(name, FOLDER, dir_fd=fd)
             except OSError as exc:
                 raise NotAFolder(depth, exc) from None
             if fd != top:

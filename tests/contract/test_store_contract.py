@@ -88,6 +88,31 @@ def test_versions_are_kept(pair: tuple[Store, Encryption, Store]) -> None:
         assert body.read() == b"two"
 
 
+def test_a_size_hint_reads_what_is_stored_whatever_it_says(
+    pair: tuple[Store, Encryption, Store], kind: str
+) -> None:
+    store, enc, _ = pair
+    store.check_access()  # on S3, what the CRT fast path is built from (as restore does)
+    one, two = b"one " * 1000, os.urandom(3000) + b"two"
+    v1 = store.put("a/k é.txt", one, sha256_b64=sha(one), metadata={}, encryption=enc)
+    store.put("a/k é.txt", two, sha256_b64=sha(two), metadata={}, encryption=enc)
+    empty = store.put("empty", b"", sha256_b64=sha(b""), metadata={}, encryption=enc)
+
+    for version, hint, expected in [
+        (v1.version_id, len(one), one),  # an older version, by its id
+        (None, len(two), two),
+        (v1.version_id, 10, one),  # a hint that is wrong either way reads it all the same
+        (None, 10**9, two),
+        (empty.version_id, 0, b""),
+    ]:
+        with store.open("a/k é.txt" if expected else "empty", version, size=hint) as body:
+            assert body.read() == expected
+    with pytest.raises(ObjectNotFound):
+        store.open("nope", size=10)
+    if kind == "s3":
+        assert isinstance(store, S3Store) and store._fast_path() is not None  # it was tried
+
+
 def test_missing_things(pair: tuple[Store, Encryption, Store], kind: str) -> None:
     store, enc, _ = pair
     assert store.head("nope") is None

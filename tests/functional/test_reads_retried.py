@@ -48,7 +48,7 @@ class Flaky(MemoryStore):
         self.breaks = breaks
         self.opened: dict[str, int] = {}
 
-    def open(self, key: str, version_id: str | None = None) -> Any:
+    def open(self, key: str, version_id: str | None = None, *, size: int | None = None) -> Any:
         body = super().open(key, version_id)
         if key.endswith(".pdf"):
             self.opened[key] = self.opened.get(key, 0) + 1

@@ -60,7 +60,7 @@ class Hooked:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def open(self, key: str, version_id: str | None = None) -> Any:
+    def open(self, key: str, version_id: str | None = None, *, size: int | None = None) -> Any:
         self._before(key)
         return self._inner.open(key, version_id)
 
@@ -486,7 +486,7 @@ class Slow:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def open(self, key: str, version_id: str | None = None) -> Any:
+    def open(self, key: str, version_id: str | None = None, *, size: int | None = None) -> Any:
         body = self._inner.open(key, version_id)
         if key.endswith(".manifest.json"):
             return body

@@ -3,6 +3,7 @@ the request deadline; a region passed in reaches the client without touching os.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from typing import Any
@@ -147,3 +148,40 @@ def test_the_config_files_region_reaches_a_commands_clients_as_an_argument(
         CliRunner().invoke(cli, ["--config", str(path), *args], catch_exceptions=False)
     assert seen == [REGION]
     assert dict(os.environ) == before
+
+
+class _Sent(Exception):
+    """Raised in place of sending: the test has seen the request."""
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "expects"),
+    [
+        ("put_object", b"x" * 10_000, False),
+        ("put_object", io.BytesIO(b"x" * 10_000), False),  # a file, as a folder's document
+        ("upload_part", io.BytesIO(b"x" * 10_000), False),
+        ("put_object", io.BytesIO(b"x" * (2 * 1024 * 1024)), True),
+        ("upload_part", io.BytesIO(b"x" * (8 * 1024 * 1024)), True),  # a multipart part
+    ],
+)
+def test_small_uploads_do_not_wait_a_round_trip_for_100_continue(
+    monkeypatch: pytest.MonkeyPatch, operation: str, body: Any, expects: bool
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    client = compose.s3_client(workers=1, region=REGION)
+    seen: dict[str, Any] = {}
+
+    def sent(request: Any, **_: Any) -> None:
+        seen.update(request.headers)
+        raise _Sent
+
+    client.meta.events.register("before-send.s3", sent)
+    args: dict[str, Any] = {"Bucket": "b", "Key": "k", "Body": body}
+    if operation == "upload_part":
+        args |= {"UploadId": "u", "PartNumber": 1}
+    with pytest.raises(_Sent):
+        getattr(client, operation)(**args)
+
+    assert (seen.get("Expect") == b"100-continue") is expects, seen

@@ -43,10 +43,13 @@ class CopyMismatch(DocbackupError):
         self.sha256 = sha256
 
 
-def hash_stored(store: Store, key: str, version_id: str | None) -> tuple[str, int]:
+def hash_stored(
+    store: Store, key: str, version_id: str | None, size: int | None = None
+) -> tuple[str, int]:
     """SHA-256 (hex) and size of a stored copy, read back: one attempt, for a copy just made
-    (a failure there fails the document, and the next night sends it again)."""
-    with store.open(key, version_id) as body:
+    (a failure there fails the document, and the next night sends it again). `size`: what
+    the copy should hold, if known (see Store.open)."""
+    with store.open(key, version_id, size=size) as body:
         return HashingReader(body).drain()
 
 
@@ -57,8 +60,8 @@ def fetch_verified(
     *,
     stop: threading.Event | None = None,
 ) -> None:
-    """Read the copy `entry` names, into `out` if given (flushed and synced to disk), and raise
-    CopyMismatch unless its size and SHA-256 are the manifest's.
+    """Read the copy `entry` names, into `out` if given (an empty file; flushed and synced to
+    disk), and raise CopyMismatch unless its size and SHA-256 are the manifest's.
 
     A body that breaks mid-read is read again from the start, `out` emptied first, up to
     DOWNLOAD_ATTEMPTS times; an archived copy is not retried (S3 must restore it first).
@@ -66,11 +69,11 @@ def fetch_verified(
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         if stop is not None and stop.is_set():
             raise Interrupted("interrupted")
-        if out is not None:
+        if out is not None and attempt > 1:
             out.seek(0)
             out.truncate()
         try:
-            with store.open(entry.key, entry.version_id) as body:
+            with store.open(entry.key, entry.version_id, size=entry.size) as body:
                 reader = HashingReader(body)
                 while chunk := reader.read(CHUNK):
                     if stop is not None and stop.is_set():

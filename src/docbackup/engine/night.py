@@ -291,7 +291,10 @@ class Night:
             return None
         # Multipart uploads and server-side copies learn their SHA-256 only after the fact:
         # reading the stored copy back costs a download, never an upload.
-        sha = meta.get(META_SHA256) or hash_stored(self.store, task.key, info.version_id)[0]
+        sha = (
+            meta.get(META_SHA256)
+            or hash_stored(self.store, task.key, info.version_id, info.size)[0]
+        )
         return Entry(
             path=task.doc.path,
             size=info.size,

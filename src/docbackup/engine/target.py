@@ -187,7 +187,8 @@ class Target:
             tmp = temp_name()
             fd = os.open(tmp, _NEW_FILE, 0o644, dir_fd=parent)
             try:
-                with os.fdopen(fd, "wb") as out:
+                # Unbuffered: the fill writes whole chunks, and a buffer would only copy them.
+                with open(fd, "wb", buffering=0) as out:
                     fill(out)
                     os.utime(out.fileno(), ns=(mtime_ns, mtime_ns))
                 _publish(tmp, name, parent, overwrite=overwrite)

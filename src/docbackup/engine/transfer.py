@@ -54,7 +54,7 @@ def store_document(
     if stored is not None:
         stored = confirmed(stored, encryption)
         if sha is None:
-            sha, size = hash_stored(store, key, stored.version_id)
+            sha, size = hash_stored(store, key, stored.version_id, outcome.size)
             if size != outcome.size:
                 raise DocumentChanged(
                     f"stored copy has {size} bytes, the source listed {outcome.size}"

@@ -189,9 +189,12 @@ class Store(Protocol):
         """Server-side copy; metadata None keeps the source's. ObjectArchived when the source
         is in an archive class and not restored."""
 
-    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+    def open(self, key: str, version_id: str | None = None, *, size: int | None = None) -> BinaryIO:
         """A stream of the object's bytes (ObjectNotFound if absent, ObjectArchived if it must
-        be restored from an archive class first)."""
+        be restored from an archive class first).
+
+        `size`: the length the caller expects (a manifest's, a listing's), which lets a store
+        fetch a small object in one go; the stream is what is stored, whatever its length."""
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
         """The object's size, encryption, metadata and storage class, or None if absent."""

@@ -1,12 +1,13 @@
-"""A fast path for one-request uploads, through the AWS Common Runtime's S3 client (awscrt).
+"""A fast path for one-request uploads and downloads, through the AWS Common Runtime's S3 client
+(awscrt).
 
-botocore spends about 3 ms of CPU on every PUT (building, signing and parsing in Python); the
-CRT client does the same in C on its own threads. On a first backup of many small documents
-that is most of the client's work. The fast path only ever answers "stored, with these response
-headers" or "not done": it makes one attempt, never retries, and on any error, refusal or
-timeout hands the document back to botocore, which sends it again with its own retry mode and
-turns whatever went wrong into docbackup's errors. So every failure is still botocore's to
-report, and only a clean first attempt is the CRT's.
+botocore spends about 3 ms of CPU on every PUT or GET (building, signing and parsing in Python);
+the CRT client does the same in C on its own threads. On a first backup, or a restore, of many
+small documents that is most of the client's work. The fast path only ever answers "done, with
+these response headers (and this body)" or "not done": it makes one attempt, never retries, and
+on any error, refusal or timeout hands the request back to botocore, which sends it again with
+its own retry mode and turns whatever went wrong into docbackup's errors. So every failure is
+still botocore's to report, and only a clean first attempt is the CRT's.
 
 The endpoint, addressing style (path or virtual host) and signing region are those of the
 bucket-level request (HeadBucket or GetBucketVersioning) botocore really sent at the start of
@@ -28,12 +29,12 @@ from urllib.parse import quote, urlsplit
 from docbackup.errors import StoreError
 from docbackup.storage.deadline import Deadline
 
-# The largest body sent through the fast path (see CrtUploader.put).
+# The largest body sent or fetched through the fast path (see CrtClient.put and .get).
 LARGEST = 1024 * 1024
 
 
-class CrtUploader:
-    """One-attempt PutObject requests through awscrt's S3 client."""
+class CrtClient:
+    """One-attempt PutObject and GetObject requests through awscrt's S3 client."""
 
     def __init__(
         self,
@@ -45,7 +46,7 @@ class CrtUploader:
         credentials: Any,
         connections: int,
         timeout_s: float,
-        on_request: Callable[[], None] | None = None,
+        on_request: Callable[[str], None] | None = None,
         ca_bundle: str | None = None,
         deadline: Deadline | None = None,
     ) -> None:
@@ -89,6 +90,10 @@ class CrtUploader:
             # One attempt: retries, and the reports of what failed, are botocore's.
             retry_config=s3.S3RetryConfig(retry_mode=s3.S3RetryMode.NONE),
             connect_timeout_ms=10_000,
+            # The CRT opens as many connections as its throughput target calls for (0.4 Gbit/s
+            # each: 25 at its 10 Gbit/s default), whatever the override: a target that
+            # follows the workers lets each of them have one.
+            throughput_target_gbps=max(10.0, connections * 0.4),
             max_active_connections_override=connections,
             tls_connection_options=tls_options,
         )
@@ -103,10 +108,10 @@ class CrtUploader:
         *,
         connections: int,
         timeout_s: float,
-        on_request: Callable[[], None] | None = None,
+        on_request: Callable[[str], None] | None = None,
         ca_bundle: str | None = None,
         deadline: Deadline | None = None,
-    ) -> CrtUploader | None:
+    ) -> CrtClient | None:
         """An uploader that sends where a botocore request for `bucket` (its URL and its
         Authorization header) went, or None when that cannot be read off it."""
         try:
@@ -171,7 +176,7 @@ class CrtUploader:
             done.set()
 
         if self._on_request is not None:
-            self._on_request()
+            self._on_request("PutObject")
         try:
             pending = self._client.make_request(
                 type=self._s3.S3RequestType.PUT_OBJECT,
@@ -181,24 +186,92 @@ class CrtUploader:
             )
         except Exception:
             return None
-        # The CRT has neither a read timeout nor a total one: a server that stops answering,
-        # or trickles its answer, must not hold the night. Past the same deadline a botocore
-        # request has, the request is cancelled and botocore sends the document instead.
-        ends = time.monotonic() + self._deadline.seconds(len(data))
+        if not self._finished(pending, done, len(data), key, upload=True):
+            return None
+        status = got.get("status")
+        if got.get("error") is not None or status is None or not 200 <= status < 300:
+            return None
+        result: dict[str, str] = got["headers"]
+        return result
+
+    def get(self, key: str, version_id: str | None, size: int) -> bytes | None:
+        """The whole body of `key` (at `version_id`), fetched once; None when not done (the
+        caller then asks botocore, which retries and reports).
+
+        Only for an object the caller expects to hold 1 to LARGEST bytes: the CRT hands a
+        single request's body over when it is complete, so it is held in memory whole. A body
+        of another length than the server's Content-Length is not done either."""
+        if not 0 < size <= LARGEST:
+            return None
+        path = self._prefix + quote(key, safe="/~")
+        if version_id:
+            path += "?versionId=" + quote(version_id, safe="")
+        request = self._http.HttpRequest(
+            "GET", path, self._http.HttpHeaders([("Host", self._host)])
+        )
+        got: dict[str, Any] = {}
+        chunks: list[bytes] = []
+        done = threading.Event()
+
+        def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
+            got["status"] = status_code
+            got["length"] = next(
+                (value for name, value in headers if name.lower() == "content-length"), None
+            )
+
+        def on_body(chunk: Any, **_: Any) -> None:
+            chunks.append(bytes(chunk))  # the CRT reuses its buffer once this returns
+
+        def on_done(error: BaseException | None = None, **_: Any) -> None:
+            got["error"] = error
+            done.set()
+
+        if self._on_request is not None:
+            self._on_request("GetObject")
+        try:
+            # DEFAULT, not GET_OBJECT: exactly the request botocore would send (no ranged
+            # parts, so an empty or a changed object reads as it is), and one request to count.
+            pending = self._client.make_request(
+                type=self._s3.S3RequestType.DEFAULT,
+                operation_name="GetObject",
+                request=request,
+                on_headers=on_headers,
+                on_body=on_body,
+                on_done=on_done,
+            )
+        except Exception:
+            return None
+        if not self._finished(pending, done, size, key, upload=False):
+            return None
+        status = got.get("status")
+        if got.get("error") is not None or status != 200:
+            return None
+        body = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        if got.get("length") != str(len(body)):
+            return None  # cut short, or an answer that said no length
+        return body
+
+    def _finished(
+        self, pending: Any, done: threading.Event, nbytes: int, key: str, *, upload: bool
+    ) -> bool:
+        """Wait for a request to end within the deadline a botocore request of `nbytes` has;
+        False if it had to be cancelled (the caller then leaves it to botocore).
+
+        The CRT has neither a read timeout nor a total one: a server that stops answering,
+        or trickles its answer, must not hold the night."""
+        ends = time.monotonic() + self._deadline.seconds(nbytes)
         while not done.wait(max(0.0, min(1.0, ends - time.monotonic()))):
             if time.monotonic() >= ends:
                 pending.cancel()
                 try:
                     pending.finished_future.exception(timeout=self._timeout_s)
                 except FutureTimeout:
-                    # Still in flight: sending it again could let this copy land after the new
-                    # one and become the current version. Fail the document instead.
-                    raise StoreError(
-                        f"{key}: an upload that stalled could not be stopped; not sent again"
-                    ) from None
-                return None
-        status = got.get("status")
-        if got.get("error") is not None or status is None or not 200 <= status < 300:
-            return None
-        result: dict[str, str] = got["headers"]
-        return result
+                    if upload:
+                        # Still in flight: sent again, this copy could land after the new one
+                        # and become the current version. Fail the document instead.
+                        raise StoreError(
+                            f"{key}: an upload that stalled could not be stopped; not sent again"
+                        ) from None
+                    # A download still in flight harms nothing: botocore reads it anew.
+                return False
+        return True

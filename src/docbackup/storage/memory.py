@@ -325,7 +325,7 @@ class MemoryStore:
             meta = src.metadata if metadata is None else metadata
             return _stored(key, self._backend._new_version(bucket, key, src.data, encryption, meta))
 
-    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+    def open(self, key: str, version_id: str | None = None, *, size: int | None = None) -> BinaryIO:
         with self._backend._lock:
             version = self._backend._find(
                 self._backend._bucket(self._name, "GetObject"), key, version_id

@@ -2,12 +2,14 @@
 
 What each operation sends and how it reads the answer. The failures it may meet are turned
 into docbackup's in `errors`, the values it sends and reads are translated in `wire`, and
-large objects go through `transfer`; the CRT fast path for small puts is `storage/crt.py`.
+large objects go through `transfer`; the CRT fast path for small puts and gets is
+`storage/crt.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -28,7 +30,7 @@ from docbackup.storage.base import (
     Stored,
     Versioning,
 )
-from docbackup.storage.crt import CrtUploader
+from docbackup.storage.crt import CrtClient
 from docbackup.storage.s3.errors import Body, source_errors, translated
 from docbackup.storage.s3.transfer import COPY_LIMIT, TransferSettings
 from docbackup.storage.s3.wire import managed_sse, put_headers, sse_args, stored, user_metadata
@@ -42,7 +44,7 @@ class S3Store:
         *,
         transfer: TransferSettings | None = None,
         kms_client: Callable[[], Any] | None = None,
-        fast: Callable[[str, str], CrtUploader | None] | None = None,
+        fast: Callable[[str, str], CrtClient | None] | None = None,
     ) -> None:
         self._client = client
         # Built on first use: a night that does not need to ask KMS never loads its client.
@@ -53,7 +55,7 @@ class S3Store:
         # request `check_access` or `versioning` sent: `fast` makes it from that request's URL
         # and signature.
         self._fast_factory = fast
-        self._fast: CrtUploader | None = None
+        self._fast: CrtClient | None = None
         self._seen: tuple[str, str] | None = None
         self._fast_lock = threading.Lock()
 
@@ -93,7 +95,7 @@ class S3Store:
         finally:
             events.unregister(event, unique_id="docbackup-seen")
 
-    def _fast_path(self) -> CrtUploader | None:
+    def _fast_path(self) -> CrtClient | None:
         if self._fast_factory is None or self._seen is None:
             return self._fast
         with self._fast_lock:
@@ -227,7 +229,14 @@ class S3Store:
                 )
         return stored(key, resp)
 
-    def open(self, key: str, version_id: str | None = None) -> BinaryIO:
+    def open(self, key: str, version_id: str | None = None, *, size: int | None = None) -> BinaryIO:
+        fast = self._fast_path() if size is not None else None
+        if fast is not None and size is not None:
+            data = fast.get(key, version_id, size)
+            if data is not None:
+                return io.BytesIO(data)
+            # Not done (too large, refused, failed, timed out): botocore reads it, retries,
+            # and reports.
         args = {"Bucket": self._bucket, "Key": key}
         if version_id:
             args["VersionId"] = version_id

