@@ -169,8 +169,9 @@ def _pair(
     return None
 
 
-def evaluate(sections: Sequence[Section]) -> list[Target]:
-    """The targets whose cases ran, from this run's own medians."""
+def evaluate(sections: Sequence[Section], documents: dict[str, int] | None = None) -> list[Target]:
+    """The targets whose cases ran, from this run's own medians; `documents`: each corpus's
+    count, for the per-document figures."""
     found: list[Target] = []
 
     def ratio_target(
@@ -222,6 +223,23 @@ def evaluate(sections: Sequence[Section]) -> list[Target]:
             )
         )
     ratio_target("restore docs, moto", "docs", "moto", RESTORE, "aws s3 sync", 0.90, "aws s3 cp")
+    for endpoint in ("moto", "rclone"):
+        label = f"restore many, {ENDPOINT_NAMES[endpoint]}"
+        ratio_target(label, "many", endpoint, RESTORE, "restic", 3.00, "restic")
+        ratio_target(label, "many", endpoint, RESTORE, "rclone copy", 1.20, "rclone")
+    for s in sections:
+        ours = s.summary(RESTORE, DOCBACKUP)
+        count = (documents or {}).get(s.corpus)
+        if s.corpus == "many" and ours is not None and count:
+            per = ours.cpu_s / count * 1000
+            found.append(
+                Target(
+                    f"client CPU per restored document, {s.title}",
+                    "<= 1.00 ms",
+                    f"{per:.2f} ms ({ours.cpu_s:.1f} s for {count:,})",
+                    per <= 1.0,
+                )
+            )
     return found
 
 

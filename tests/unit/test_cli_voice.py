@@ -12,11 +12,16 @@ from click.testing import CliRunner
 
 from docbackup.cli.main import cli
 
+# As click finds them (the top level loads each command's module on first use).
+_CTX = click.Context(cli)
+
 
 def commands(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     yield path
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
+        for name in sorted(command.list_commands(_CTX)):
+            sub = command.get_command(_CTX, name)
+            assert sub is not None, name
             yield from commands(sub, (*path, name))
 
 
@@ -24,7 +29,9 @@ def lookup(path: tuple[str, ...]) -> click.Command:
     command: click.Command = cli
     for name in path:
         assert isinstance(command, click.Group)
-        command = command.commands[name]
+        found = command.get_command(_CTX, name)
+        assert found is not None, name
+        command = found
     return command
 
 

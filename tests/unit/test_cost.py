@@ -13,8 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from docbackup import cost, nightly
-from docbackup.cost import STACK, Workload, estimate
+from docbackup import nightly
+from docbackup.cost.model import Estimate, LineItem, estimate
+from docbackup.cost.prices import PRICES, Price
+from docbackup.cost.stack import STACK
+from docbackup.cost.workload import Workload, parse_size
 from docbackup.errors import ConfigError
 from tests.costaudit import emitted_metric_names, shape_from_template
 
@@ -22,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE: dict[str, Any] = json.loads((ROOT / "lib" / "TapStack.json").read_text())
 
 
-def item(est: cost.Estimate, service: str, starts: str) -> cost.LineItem:
+def item(est: Estimate, service: str, starts: str) -> LineItem:
     (found,) = [i for i in est.items if i.service == service and i.item.startswith(starts)]
     return found
 
@@ -34,7 +37,7 @@ def test_the_stack_shape_is_what_the_template_and_the_function_declare() -> None
     emitted = emitted_metric_names(inspect.getsource(nightly))
 
     assert shape_from_template(TEMPLATE, emitted) == STACK, (
-        "lib/TapStack.yml or nightly.py changed a billed item: update docbackup.cost.STACK"
+        "lib/TapStack.yml or nightly.py changed a billed item: update docbackup.cost.stack.STACK"
     )
 
 
@@ -236,24 +239,24 @@ def test_a_negative_key_age_is_refused() -> None:
     ],
 )
 def test_sizes_are_read_in_bytes(text: str, size: int) -> None:
-    assert cost.parse_size(text) == size
+    assert parse_size(text) == size
 
 
 @pytest.mark.parametrize("text", ["", "abc", "200 XB", "-5KB", "0KB", "0.1"])
 def test_unreadable_or_empty_sizes_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match="size"):
-        cost.parse_size(text)
+        parse_size(text)
 
 
 # --- the price table ------------------------------------------------------------------------------
 
 
 def test_every_price_names_its_page_and_the_table_its_date() -> None:
-    values = [getattr(cost.PRICES, f.name) for f in fields(cost.PRICES)]
-    prices = [p for p in values if isinstance(p, cost.Price)]
+    values = [getattr(PRICES, f.name) for f in fields(PRICES)]
+    prices = [p for p in values if isinstance(p, Price)]
 
-    assert cost.PRICES.checked == "2026-11-22"
-    assert cost.PRICES.region == "us-east-1"
+    assert PRICES.checked == "2026-11-22"
+    assert PRICES.region == "us-east-1"
     assert len(prices) == 19
     for price in prices:
         assert price.source.startswith("https://aws.amazon.com/")

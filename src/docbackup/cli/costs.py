@@ -6,9 +6,11 @@ import sys
 
 import click
 
-from docbackup import cost
 from docbackup.cli import exitcodes, render
 from docbackup.cli.options import fail, json_option
+from docbackup.cost.model import Estimate, LineItem, estimate
+from docbackup.cost.prices import PRICES_CHECKED, REGION
+from docbackup.cost.workload import REFERENCE, Workload, parse_size
 from docbackup.errors import ConfigError
 
 
@@ -20,7 +22,7 @@ def _usd(value: float) -> str:
 @click.option(
     "--documents-per-day",
     type=int,
-    default=cost.REFERENCE.documents_per_day,
+    default=REFERENCE.documents_per_day,
     show_default=True,
     help="New or changed documents stored each night.",
 )
@@ -35,7 +37,7 @@ def _usd(value: float) -> str:
     "--retention-days",
     "retention_days",
     type=int,
-    default=cost.REFERENCE.retention_days,
+    default=REFERENCE.retention_days,
     show_default=True,
     help="Days each stored copy is kept (backup's --retention-days).",
 )
@@ -60,10 +62,10 @@ def cost_cmd(
     if retention_alias is not None:
         retention_days = retention_alias
     try:
-        workload = cost.Workload(
-            documents_per_day, cost.parse_size(average_size), retention_days, live_documents
+        workload = Workload(
+            documents_per_day, parse_size(average_size), retention_days, live_documents
         )
-        est = cost.estimate(workload)
+        est = estimate(workload)
     except ConfigError as exc:
         fail(exc, as_json)
     if as_json:
@@ -73,8 +75,8 @@ def cost_cmd(
     sys.exit(exitcodes.OK)
 
 
-def _as_json(est: cost.Estimate) -> dict[str, object]:
-    def line(i: cost.LineItem) -> dict[str, object]:
+def _as_json(est: Estimate) -> dict[str, object]:
+    def line(i: LineItem) -> dict[str, object]:
         return {
             "service": i.service,
             "item": i.item,
@@ -86,8 +88,8 @@ def _as_json(est: cost.Estimate) -> dict[str, object]:
         }
 
     return {
-        "prices_checked": cost.PRICES_CHECKED,
-        "region": cost.REGION,
+        "prices_checked": PRICES_CHECKED,
+        "region": REGION,
         "workload": {
             "documents_per_day": est.workload.documents_per_day,
             "average_size": est.workload.average_size,
@@ -105,7 +107,7 @@ def _as_json(est: cost.Estimate) -> dict[str, object]:
     }
 
 
-def _text(est: cost.Estimate) -> None:
+def _text(est: Estimate) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -114,7 +116,7 @@ def _text(est: cost.Estimate) -> None:
     title = (
         f"docbackup, a month of {w.documents_per_day:,} documents a day of "
         f"{render.human_bytes(w.average_size)}, kept {w.retention_days} days "
-        f"({cost.REGION} list prices of {cost.PRICES_CHECKED})"
+        f"({REGION} list prices of {PRICES_CHECKED})"
     )
     for heading, items, total in (
         (title, est.items, est.total),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -19,7 +20,44 @@ from docbackup.errors import DocbackupError
 _WITHOUT_CONFIG = frozenset({"cost", "demo", "schedule"})
 
 
+# The commands, each module one thing a person does (`--help` lists them A to Z): by name,
+# the module and the function. A command's module is imported only when that command runs (or
+# help lists them all): a night imports neither the report's, the cost model's nor the web
+# app's code, which was a tenth of its start-up.
+_COMMANDS = {
+    "backup": ("backing_up", "backup_cmd"),  # backing up
+    "list": ("snapshots", "list_cmd"),  # the snapshots
+    "restore": ("snapshots", "restore_cmd"),
+    "verify": ("snapshots", "verify_cmd"),
+    "deploy": ("stack_commands", "deploy_cmd"),  # the stack
+    "status": ("stack_commands", "status_cmd"),
+    "demo": ("stack_commands", "demo_cmd"),
+    "init": ("agent", "init_cmd"),  # the office machine
+    "run": ("agent", "run_cmd"),
+    "ls": ("browse", "ls_cmd"),  # browsing a night
+    "find": ("browse", "find_cmd"),
+    "diff": ("browse", "diff_cmd"),
+    "cat": ("browse", "cat_cmd"),
+    "report": ("report", "report_cmd"),
+    "cost": ("costs", "cost_cmd"),
+    "schedule": ("schedule", "schedule"),
+    "set": ("sets", "set_group"),
+    "ui": ("ui", "ui_cmd"),  # the local web app
+}
+
+
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module, name = _COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(f"docbackup.cli.{module}"), name)
+            _name_environment(command)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         given = list(args)  # click's parser consumes the list it is given
         rest = super().parse_args(ctx, args)
@@ -70,44 +108,6 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
         ctx.default_map = config.default_map()
 
 
-def _attach() -> None:
-    """The commands, each module one thing a person does (`--help` lists them A to Z)."""
-    from docbackup.cli.agent import init_cmd, run_cmd
-    from docbackup.cli.backing_up import backup_cmd
-    from docbackup.cli.browse import cat_cmd, diff_cmd, find_cmd, ls_cmd
-    from docbackup.cli.costs import cost_cmd
-    from docbackup.cli.report import report_cmd
-    from docbackup.cli.schedule import schedule
-    from docbackup.cli.sets import set_group
-    from docbackup.cli.snapshots import list_cmd, restore_cmd, verify_cmd
-    from docbackup.cli.stack_commands import demo_cmd, deploy_cmd, status_cmd
-    from docbackup.cli.ui import ui_cmd
-
-    commands = (
-        backup_cmd,  # backing up
-        list_cmd,  # the snapshots
-        restore_cmd,
-        verify_cmd,
-        deploy_cmd,  # the stack
-        status_cmd,
-        demo_cmd,
-        init_cmd,  # the office machine
-        run_cmd,
-        ls_cmd,  # browsing a night
-        find_cmd,
-        diff_cmd,
-        cat_cmd,
-        report_cmd,
-        cost_cmd,
-        schedule,
-        set_group,
-        ui_cmd,  # the local web app
-    )
-    for command in commands:
-        cli.add_command(command)
-    _name_environment(cli)
-
-
 def _name_environment(command: click.Command) -> None:
     """Every option an environment variable can set names it in its help, wherever the
     option was written: a user learns DOCBACKUP_SET from `--help`, not from the source."""
@@ -119,7 +119,7 @@ def _name_environment(command: click.Command) -> None:
             _name_environment(sub)
 
 
-_attach()
+_name_environment(cli)  # the group's own options; each command's when it is loaded
 
 
 def main() -> None:

@@ -1,26 +1,7 @@
 """What the stack costs a month for a workload: a pure model over a dated price table.
 
-The names the command line and its tests use, gathered from the modules that hold them.
+`model` (the estimate), `prices` (the dated table), `stack` (what the template deploys),
+`workload` (what an office stores) and `measured` (what the benchmarks measured). Nothing is
+imported here: the config file reads sizes with `workload.parse_size` on every command, and
+must not load the model with it.
 """
-
-from docbackup.cost.model import Estimate, LineItem, Night, estimate
-from docbackup.cost.prices import PRICES, PRICES_CHECKED, REGION, Price, Prices
-from docbackup.cost.stack import STACK, StackShape
-from docbackup.cost.workload import REFERENCE, Workload, parse_size
-
-__all__ = [
-    "PRICES",
-    "PRICES_CHECKED",
-    "REFERENCE",
-    "REGION",
-    "STACK",
-    "Estimate",
-    "LineItem",
-    "Night",
-    "Price",
-    "Prices",
-    "StackShape",
-    "Workload",
-    "estimate",
-    "parse_size",
-]
