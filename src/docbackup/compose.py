@@ -25,6 +25,7 @@ from docbackup.storage import deadline
 from docbackup.storage.crt import CrtClient
 from docbackup.storage.s3 import S3Store, TransferSettings
 from docbackup.storage.s3.wire import send_small_bodies_at_once
+from docbackup.storage.throttle import Throttle
 
 CONNECT_TIMEOUT = 10
 # The slowest link a request's deadline allows for, shared by all of a client's connections
@@ -62,11 +63,13 @@ def client(
     region: str | None = None,
     core: Any = None,
     connections: int | None = None,
+    throttle: Throttle | None = None,
 ) -> Any:
     """A client for `service` with the retry mode, the timeouts and the request deadline.
 
     `core`: the botocore session to build it from (its region then stands, not `region`);
-    `connections`: the pool, for a client that threads share (botocore's own otherwise).
+    `connections`: the pool, for a client that threads share (botocore's own otherwise);
+    `throttle`: the cap its connections' sends share (`--limit-upload`).
     """
     from botocore.config import Config
 
@@ -80,7 +83,7 @@ def client(
     )
     made = (core or core_session(region)).create_client(service, config=config)
     # A client used one request at a time gets the whole of the slowest link's share.
-    deadline.install(made, request_deadline(connections or 1))
+    deadline.install(made, request_deadline(connections or 1, throttle), throttle)
     return made
 
 
@@ -90,8 +93,11 @@ def s3_client(
     counter: RequestCounter | None = None,
     core: Any = None,
     region: str | None = None,
+    throttle: Throttle | None = None,
 ) -> Any:
-    made = client("s3", region=region, core=core, connections=workers + PART_CONCURRENCY)
+    made = client(
+        "s3", region=region, core=core, connections=workers + PART_CONCURRENCY, throttle=throttle
+    )
     send_small_bodies_at_once(made)
     if counter is not None:
         made.meta.events.register("before-send.s3", counter)
@@ -154,10 +160,11 @@ def read_timeout() -> float:
     return _number("DOCBACKUP_READ_TIMEOUT", 60.0)
 
 
-def request_deadline(connections: int) -> deadline.Deadline:
+def request_deadline(connections: int, throttle: Throttle | None = None) -> deadline.Deadline:
     """Each attempt of a request: the read timeout, plus its bytes with `connections` sharing
-    the slowest link allowed for."""
-    return deadline.Deadline(read_timeout(), LINK_BYTES_PER_S / max(connections, 1))
+    the slowest link allowed for, or the upload cap where that is slower."""
+    link = LINK_BYTES_PER_S if throttle is None else min(LINK_BYTES_PER_S, throttle.rate)
+    return deadline.Deadline(read_timeout(), link / max(connections, 1))
 
 
 def retry_settings() -> dict[str, Any]:
@@ -208,12 +215,15 @@ def backup_store(
     multipart_threshold: int = MULTIPART_THRESHOLD,
     counter: RequestCounter | None = None,
     region: str | None = None,
+    limit_upload: float | None = None,
 ) -> S3Store:
+    """`limit_upload`: at most this many bytes a second sent, by both upload paths."""
     from botocore.exceptions import BotoCoreError
 
+    throttle = None if limit_upload is None else Throttle(limit_upload)
     try:
         core = core_session(region)
-        client = s3_client(workers=workers, counter=counter, core=core)
+        client = s3_client(workers=workers, counter=counter, core=core, throttle=throttle)
         fast = None
         if os.environ.get("DOCBACKUP_CRT", "1") != "0":
             fast = functools.partial(
@@ -222,7 +232,8 @@ def backup_store(
                 credentials=core.get_credentials(),
                 connections=workers,
                 timeout_s=read_timeout(),
-                deadline=request_deadline(workers),
+                deadline=request_deadline(workers, throttle),
+                throttle=throttle,
                 on_request=None if counter is None else counter.count_crt,
                 ca_bundle=core.get_config_variable("ca_bundle"),
             )

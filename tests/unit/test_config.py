@@ -59,6 +59,9 @@ def test_a_saved_config_reads_back_the_same(tmp_path: Path) -> None:
         ("[notify]\non_failure = true\n", r"in \[notify\]"),
         ("[stack]\nread_back = 'lots'\n", r"stack.read_back: unreadable size 'lots'"),
         ("[stack]\nread_back = 500\n", "stack.read_back must be a str"),
+        ("[stack]\nlimit_upload = 'fast'\n", r"stack.limit_upload: unreadable upload limit"),
+        ("[stack]\nlimit_upload = '10 bytes/s'\n", r"stack.limit_upload: unreadable"),
+        ("[stack]\nlimit_upload = '500/s'\n", r"stack.limit_upload: .* below 1 KB/s"),
     ],
 )
 def test_a_bad_file_is_one_line_and_exit_2(tmp_path: Path, text: str, message: str) -> None:

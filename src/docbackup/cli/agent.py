@@ -13,7 +13,13 @@ from docbackup import compose, layout
 from docbackup.agent import Office, Outcome, SetBackedUp, SetFailed, run_sets
 from docbackup.cli import config as cfg
 from docbackup.cli import exitcodes, interrupt, render
-from docbackup.cli.options import config_region, json_option, reporter, workers_option
+from docbackup.cli.options import (
+    config_region,
+    json_option,
+    limit_upload_option,
+    reporter,
+    workers_option,
+)
 from docbackup.errors import ConfigError, DocbackupError
 
 
@@ -99,6 +105,7 @@ def build_config(
         # The user's own choice, not the stack's: kept as the file had it.
         allow_unversioned=old.allow_unversioned if old else False,
         read_back=old.read_back if old else None,
+        limit_upload=old.limit_upload if old else None,
     )
 
 
@@ -154,6 +161,7 @@ def init_cmd(ctx: click.Context, stack_name: str, sets: tuple[str, ...]) -> None
     help="Back up each set's folder even if the set's last night came from another "
     "(config: allow_new_source in the set's section).",
 )
+@limit_upload_option
 @json_option
 @click.pass_context
 def run_cmd(
@@ -161,6 +169,7 @@ def run_cmd(
     workers: int,
     allow_unversioned: bool,
     allow_new_source: bool,
+    limit_upload: str | None,
     as_json: bool,
 ) -> None:
     """Back up every set of the config file that runs on this machine (what the schedule runs)."""
@@ -173,7 +182,10 @@ def run_cmd(
         if not mine:
             raise ConfigError(f"{config.path} names no set for this machine; see `init --set`")
         store = compose.backup_store(
-            _need(config.bucket, "bucket"), workers=workers, region=config.region
+            _need(config.bucket, "bucket"),
+            workers=workers,
+            region=config.region,
+            limit_upload=cfg.upload_rate(limit_upload),
         )
     except DocbackupError as exc:
         click.echo(f"docbackup: error: {exc}", err=True)

@@ -16,6 +16,7 @@ from docbackup.cli.options import (
     finish,
     json_option,
     kms_key_option,
+    limit_upload_option,
     open_store,
     reporter,
     retention_option,
@@ -72,6 +73,7 @@ from docbackup.storage.base import Encryption
     help="Read back and re-hash up to SIZE (500MB, 2GiB) of stored copies tonight, each copy "
     "once per retention period; a damaged one is sent again [default: 0, none].",
 )
+@limit_upload_option
 @json_option
 @click.pass_context
 def backup_cmd(
@@ -92,6 +94,7 @@ def backup_cmd(
     exclude: tuple[str, ...],
     no_default_excludes: bool,
     read_back: str,
+    limit_upload: str | None,
     as_json: bool,
 ) -> None:
     """Back up SOURCE (a folder or s3://bucket/prefix) as tonight's snapshot.
@@ -132,7 +135,7 @@ def backup_cmd(
             check_clock=True,
             read_back_bytes=cfg.read_back_bytes(read_back),
         )
-        store = open_store(bucket, workers, counter)
+        store = open_store(bucket, workers, counter, limit_upload=cfg.upload_rate(limit_upload))
         result = backup(
             store,
             compose.source_for(source, store, exclude=exclude, default_excludes=default_excludes),

@@ -17,6 +17,7 @@ from docbackup import atomic, layout, places
 from docbackup.cost.workload import parse_size
 from docbackup.engine.options import MIN_RETENTION_DAYS
 from docbackup.errors import ConfigError
+from docbackup.storage.throttle import parse_rate
 
 ENV = "DOCBACKUP_CONFIG"
 
@@ -70,6 +71,8 @@ class Config:
     # Stored bytes to read back and re-hash each night (`backup` and `run`), as --read-back:
     # off unless set, since the office's uplink pays for the reads.
     read_back: str | None = None
+    # A cap on the bytes a backup sends a second (`backup` and `run`), as --limit-upload.
+    limit_upload: str | None = None
 
     def to_toml(self) -> dict[str, Any]:
         stack = {
@@ -82,6 +85,7 @@ class Config:
             "alarm_topic_arn": self.alarm_topic_arn,
             "allow_unversioned": self.allow_unversioned or None,
             "read_back": self.read_back,
+            "limit_upload": self.limit_upload,
         }
         return {
             "stack": {k: v for k, v in stack.items() if v is not None},
@@ -126,6 +130,8 @@ class Config:
             backup["allow_unversioned"] = True
         if self.read_back:
             backup["read_back"] = self.read_back
+        if self.limit_upload:
+            backup["limit_upload"] = self.limit_upload
         retention = {"retention_days": self.retention_days} if self.retention_days else {}
         # The default set: the first this machine backs up, else the first there is.
         ordered = sorted(self.sets.values(), key=lambda s: not s.here)
@@ -162,6 +168,7 @@ _STACK_KEYS = {
     "alarm_topic_arn",
     "allow_unversioned",
     "read_back",
+    "limit_upload",
 }
 _SET_KEYS = {"source", "exclude", "default_excludes", "here", "allow_new_source"}
 
@@ -245,6 +252,12 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
             read_back_bytes(read_back)
         except ConfigError as exc:
             raise ConfigError(f"config file {path}: stack.read_back: {exc}") from None
+    limit_upload = typed(stack.get("limit_upload"), str, "stack.limit_upload")
+    if limit_upload is not None:
+        try:
+            upload_rate(limit_upload)
+        except ConfigError as exc:
+            raise ConfigError(f"config file {path}: stack.limit_upload: {exc}") from None
     return Config(
         path=path,
         stack_name=typed(stack.get("name"), str, "stack.name"),
@@ -260,6 +273,7 @@ def parse(raw: Mapping[str, Any], path: str) -> Config:
             stack.get("allow_unversioned", False), bool, "stack.allow_unversioned"
         ),
         read_back=read_back,
+        limit_upload=limit_upload,
     )
 
 
@@ -268,6 +282,13 @@ def read_back_bytes(text: str) -> int:
     if text.strip().lower() in ("0", "off", "none"):
         return 0
     return parse_size(text)
+
+
+def upload_rate(text: str | None) -> float | None:
+    """The upload cap in bytes a second: None for none ("", "0", "off"), else a rate."""
+    if text is None or text.strip().lower() in ("", "0", "off", "none"):
+        return None
+    return parse_rate(text)
 
 
 def save(config: Config, *, now: dt.datetime) -> None:

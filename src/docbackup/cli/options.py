@@ -154,11 +154,29 @@ def need_bucket(bucket: str | None) -> str:
 
 
 def open_store(
-    bucket: str | None, workers: int, counter: compose.RequestCounter | None = None
+    bucket: str | None,
+    workers: int,
+    counter: compose.RequestCounter | None = None,
+    *,
+    limit_upload: float | None = None,
 ) -> S3Store:
     return compose.backup_store(
-        need_bucket(bucket), workers=workers, counter=counter, region=config_region()
+        need_bucket(bucket),
+        workers=workers,
+        counter=counter,
+        region=config_region(),
+        limit_upload=limit_upload,
     )
+
+
+def limit_upload_option(f: F) -> F:
+    return click.option(
+        "--limit-upload",
+        envvar="DOCBACKUP_LIMIT_UPLOAD",
+        metavar="RATE",
+        help="Send at most RATE (500KB/s, 2MB/s, 10Mbit/s) in all, so the office's uplink "
+        "stays usable; config: [stack] limit_upload [default: no limit].",
+    )(f)
 
 
 def finish(

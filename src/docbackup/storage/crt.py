@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 
 from docbackup.errors import StoreError
 from docbackup.storage.deadline import Deadline
+from docbackup.storage.throttle import Throttle, ThrottledBody
 
 # The largest body sent or fetched through the fast path (see CrtClient.put and .get).
 LARGEST = 1024 * 1024
@@ -49,6 +50,7 @@ class CrtClient:
         on_request: Callable[[str], None] | None = None,
         ca_bundle: str | None = None,
         deadline: Deadline | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         from awscrt import auth, http, s3
         from awscrt import io as crt_io
@@ -62,6 +64,7 @@ class CrtClient:
         self._deadline = deadline or Deadline(timeout_s, 125_000 / max(connections, 1))
         self._on_request = on_request
         self._connections = connections
+        self._throttle = throttle
 
         def frozen() -> Any:
             # botocore refreshes temporary credentials (roles, SSO) as they near expiry.
@@ -111,6 +114,7 @@ class CrtClient:
         on_request: Callable[[str], None] | None = None,
         ca_bundle: str | None = None,
         deadline: Deadline | None = None,
+        throttle: Throttle | None = None,
     ) -> CrtClient | None:
         """An uploader that sends where a botocore request for `bucket` (its URL and its
         Authorization header) went, or None when that cannot be read off it."""
@@ -143,6 +147,7 @@ class CrtClient:
                 on_request=on_request,
                 ca_bundle=ca_bundle,
                 deadline=deadline,
+                throttle=throttle,
             )
         except Exception:  # any surprise: the botocore path serves every request
             return None
@@ -162,7 +167,8 @@ class CrtClient:
             self._http.HttpHeaders(
                 [("Host", self._host), ("Content-Length", str(len(data))), *headers.items()]
             ),
-            io.BytesIO(data),
+            # Under a cap, the CRT reads the body as the throttle lets it.
+            io.BytesIO(data) if self._throttle is None else ThrottledBody(data, self._throttle),
         )
         got: dict[str, Any] = {}
         done = threading.Event()

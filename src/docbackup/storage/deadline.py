@@ -30,6 +30,8 @@ from botocore.awsrequest import (
     AWSHTTPSConnectionPool,
 )
 
+from docbackup.storage.throttle import Throttle
+
 # What S3 may spend on a server-side copy or a multipart completion before its answer ends.
 SLOW_S = 600.0
 # Sends go out in blocks of this size, so that the deadline is checked between blocks.
@@ -100,9 +102,12 @@ class _TimedSocket:
     """The connection's socket as http.client and urllib3 use it, every read and write of it
     bounded by the budget; anything else goes to the socket itself."""
 
-    def __init__(self, sock: socket.socket, budget: _Budget) -> None:
+    def __init__(
+        self, sock: socket.socket, budget: _Budget, throttle: Throttle | None = None
+    ) -> None:
         self._sock = sock
         self._budget = budget
+        self._throttle = throttle
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -114,19 +119,23 @@ class _TimedSocket:
     def sendall(self, data: Any) -> None:
         view = memoryview(data).cast("B")
         for at in range(0, len(view), _SEND_BLOCK):
+            block = view[at : at + _SEND_BLOCK]
+            if self._throttle is not None:
+                self._throttle.take(len(block))
             self._budget.arm(self._sock)
-            self._sock.sendall(view[at : at + _SEND_BLOCK])
+            self._sock.sendall(block)
 
 
 class _Timed:
     """Mixin for botocore's connection classes: a budget started by each request."""
 
     deadline: Deadline
+    throttle: Throttle | None = None
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
         this: Any = self
-        this.sock = _TimedSocket(this.sock, self._budget())
+        this.sock = _TimedSocket(this.sock, self._budget(), self.throttle)
 
     def _budget(self) -> _Budget:
         this: Any = self
@@ -169,8 +178,9 @@ def _as_bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
-def install(client: Any, deadline: Deadline) -> None:
-    """Give every connection `client` opens from now on this deadline.
+def install(client: Any, deadline: Deadline, throttle: Throttle | None = None) -> None:
+    """Give every connection `client` opens from now on this deadline, and its sends this
+    throttle (`--limit-upload`), if any.
 
     botocore has no setting for a total timeout and no public way to choose its connection
     classes, so this replaces the classes its HTTP session hands to urllib3 (the pool manager
@@ -183,6 +193,7 @@ def install(client: Any, deadline: Deadline) -> None:
         pass
 
     Connection.deadline = SecureConnection.deadline = deadline
+    Connection.throttle = SecureConnection.throttle = throttle
 
     class Pool(AWSHTTPConnectionPool):  # type: ignore[misc]
         ConnectionCls = Connection
