@@ -231,13 +231,12 @@ def run_round(
 
 def versions(peers: list[Peer]) -> dict[str, str]:
     found = {peer.name: peer.version() for peer in peers}
+    named = {"awscli": "aws s3 sync", "rclone": "rclone copy", "restic": "restic"}
     return {
         "docbackup": found[DOCBACKUP],
         "moto": importlib.metadata.version("moto"),
         "boto3": importlib.metadata.version("boto3"),
-        "awscli": found["aws s3 sync"],
-        "rclone": found["rclone copy"],
-        "restic": found["restic"],
+        **{shown: found[tool] for shown, tool in named.items() if tool in found},
     }
 
 

@@ -33,7 +33,11 @@ def shape_from_template(template: Mapping[str, Any], metric_names: Collection[st
     `metric_names` are the custom metrics the function emits (see `emitted_metric_names`); the
     template says under which namespace and dimensions. Conditional resources count as present.
     """
-    resources: Mapping[str, Mapping[str, Any]] = template["Resources"]
+    # The fan-out (FanOut) is opt-in and billed per night it runs, not as a fixed item: its
+    # resources are left out here (the README prices it per item).
+    resources: Mapping[str, Mapping[str, Any]] = {
+        name: r for name, r in template["Resources"].items() if r.get("Condition") != "UseFanOut"
+    }
 
     def props(kind: str) -> list[Mapping[str, Any]]:
         return [r.get("Properties", {}) for r in resources.values() if r["Type"] == kind]

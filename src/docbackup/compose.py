@@ -255,6 +255,7 @@ def source_for(
     *,
     exclude: tuple[str, ...] = (),
     default_excludes: bool = True,
+    top_level_only: bool = False,
 ) -> LocalSource | ObjectSource:
     """A folder, or s3://bucket/prefix read through the same client as the backup bucket,
     leaving out what `exclude` (gitignore syntax) and, unless turned off, the office suites'
@@ -262,5 +263,9 @@ def source_for(
     rules = Excluder(exclude, defaults=default_excludes)
     if spec.startswith("s3://"):
         bucket, prefix = parse_s3_url(spec)
-        return ObjectSource(store.other_bucket(bucket), prefix, exclude=rules)
+        return ObjectSource(
+            store.other_bucket(bucket), prefix, exclude=rules, top_level_only=top_level_only
+        )
+    if top_level_only:
+        raise ConfigError("only an S3 source can be backed up at its top level only")
     return LocalSource(spec, exclude=rules)

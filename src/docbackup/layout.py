@@ -19,6 +19,7 @@ holds a dot, so it is no set's own folder, and digits, so it is neither a manife
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 
 from docbackup.errors import ConfigError
@@ -43,6 +44,17 @@ def check_set_name(name: str) -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+def set_for_prefix(prefix: str) -> str:
+    """The set that holds one top-level prefix of a fanned-out source: its name made fit for a
+    set (lowercase, other characters as '-') and a digest of the prefix itself, so that two
+    prefixes that read alike ("Invoices/" and "invoices/") never share a set, and the same
+    prefix names the same set every night."""
+    name = prefix.rstrip("/").rsplit("/", 1)[-1].lower()
+    readable = re.sub(r"[^a-z0-9_-]+", "-", name).strip("-_")[:40] or "prefix"
+    digest = hashlib.sha256(prefix.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return check_set_name(f"{readable}-{digest}")
 
 
 def parse_date(text: str) -> dt.date:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -42,6 +43,8 @@ ALLOW_UNVERSIONED = "ALLOW_UNVERSIONED"
 # Megabytes (10^6 bytes) of stored copies read back and re-hashed each night (the stack's
 # ReadBackMBPerNight; a template cannot multiply, so the unit is the parameter's).
 READ_BACK_MB = "READ_BACK_MB"
+# The fan-out's items at once (the stack's FanOutConcurrency): the plan hands it to the map.
+FAN_OUT_CONCURRENCY = "FAN_OUT_CONCURRENCY"
 # What the template sets (WORKERS is an optional tuning knob with a measured default).
 STACK_SETTINGS = (
     BACKUP_BUCKET,
@@ -56,9 +59,17 @@ STACK_SETTINGS = (
     NOTIFY_ON_SUCCESS,
     TIME_RESERVE_SECONDS,
     READ_BACK_MB,
+    FAN_OUT_CONCURRENCY,
 )
 
 _MANUAL_KEYS = {"date", "dry_run"}
+# The state machine's events (FanOut in the stack): "plan" asks for the items, "fan-out" is
+# one item's night, "watch" looks at every set once after the items.
+PLAN, FAN_OUT, WATCH = "plan", "fan-out", "watch"
+_ITEM_KEYS = {"trigger", "scheduled_time", "set", "prefix", "top_level_only"}
+# A state's input and output are at most 256 KiB in Step Functions: a plan whose items would
+# not fit is refused, loudly, rather than cut short.
+MAX_PLAN_BYTES = 200_000
 
 
 class MetricsSink(Protocol):
@@ -80,6 +91,16 @@ class Settings:
     notify_on_success: bool
     allow_unversioned: bool = False
     read_back_bytes: int = 0
+    fan_out_concurrency: int = 1
+
+    @property
+    def source_bucket(self) -> str:
+        return self.source.removeprefix("s3://").split("/", 1)[0]
+
+    @property
+    def source_prefix(self) -> str:
+        prefix = self.source.removeprefix("s3://").partition("/")[2]
+        return prefix + "/" if prefix else ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -106,11 +127,14 @@ class Settings:
                 allow_unversioned=env.get(ALLOW_UNVERSIONED, "false").lower() == "true",
                 # CloudFormation's Number takes 2.5 as readily as 2.
                 read_back_bytes=round(float(env.get(READ_BACK_MB, "0")) * 1_000_000),
+                fan_out_concurrency=int(env.get(FAN_OUT_CONCURRENCY, "1")),
             )
         except (ValueError, OverflowError) as exc:
             raise ConfigError(f"bad setting in the environment: {exc}") from None
         if settings.read_back_bytes < 0:
             raise ConfigError(f"environment variable {READ_BACK_MB} must not be negative")
+        if settings.fan_out_concurrency < 1:
+            raise ConfigError(f"environment variable {FAN_OUT_CONCURRENCY} must be at least 1")
         if settings.retention_days < MIN_RETENTION_DAYS:
             # Checked with the other settings, not left for the backup to refuse every night.
             raise ConfigError(
@@ -124,16 +148,53 @@ class Settings:
 class Request:
     date: dt.date | None
     dry_run: bool
+    # One item of a fan-out: the set and source prefix it names, instead of the stack's.
+    item: Item | None = None
 
 
-def parse_event(event: object, timezone: str) -> Request:
-    """The schedule's event (with its scheduled time), or a manual {"date", "dry_run"} event.
+@dataclass(frozen=True, slots=True)
+class Item:
+    set_name: str
+    prefix: str  # the whole key prefix in the source bucket, ending in '/' (or empty)
+    top_level_only: bool
+
+
+def trigger(event: object) -> str | None:
+    return event.get("trigger") if isinstance(event, dict) else None
+
+
+def _item(event: dict[str, object], settings: Settings) -> Item:
+    """A fan-out item, checked against the stack's own source: an item can narrow the night to
+    a part of the source prefix, never reach outside it."""
+    if unknown := set(event) - _ITEM_KEYS:
+        raise ConfigError(f"unknown fan-out item field(s) {sorted(unknown)}")
+    set_name, prefix = event.get("set"), event.get("prefix")
+    top = event.get("top_level_only", False)
+    if not isinstance(set_name, str) or not isinstance(prefix, str) or not isinstance(top, bool):
+        raise ConfigError("a fan-out item needs set and prefix strings (top_level_only: bool)")
+    own = settings.source_prefix
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    if not prefix.startswith(own):
+        raise ConfigError(f"fan-out item prefix {prefix!r} is outside the source prefix {own!r}")
+    return Item(layout.check_set_name(set_name), prefix, top)
+
+
+def parse_event(event: object, timezone: str, settings: Settings | None = None) -> Request:
+    """The schedule's event (with its scheduled time), a fan-out item (the same, with the set
+    and prefix it names), or a manual {"date", "dry_run"} event.
 
     The night is taken from the scheduled time, not the clock, so a retry after midnight still
     completes the night it was meant for.
     """
     if not isinstance(event, dict):
         raise ConfigError(f"event must be a JSON object, got {type(event).__name__}")
+    if event.get("trigger") == FAN_OUT:
+        if settings is None or "scheduled_time" not in event:
+            raise ConfigError("a fan-out item needs the stack's settings and a scheduled_time")
+        item = _item(event, settings)
+        night = parse_event({"scheduled_time": event["scheduled_time"]}, timezone)
+        return replace(night, item=item)
     scheduled = event.get("scheduled_time") or (
         event.get("time") if event.get("source") == "aws.events" else None
     )
@@ -173,7 +234,13 @@ def run(
     request = Request(None, dry_run=True)  # until the event is read: nothing to watch for
     try:
         settings = Settings.from_env(os.environ if env is None else env)
-        request = parse_event(event, settings.timezone)
+        request = parse_event(event, settings.timezone, settings)
+        if request.item is not None:
+            settings = replace(
+                settings,
+                set_name=request.item.set_name,
+                source=f"s3://{settings.source_bucket}/{request.item.prefix}",
+            )
         store = compose.backup_store(settings.bucket, workers=settings.workers)
         options = BackupOptions(
             set_name=settings.set_name,
@@ -191,14 +258,24 @@ def run(
         )
         # Everything under the source prefix, as before exclude patterns existed: the office
         # suites' lock files are a desktop's, and the function has no one to tell what it left.
-        source = compose.source_for(settings.source, store, default_excludes=False)
+        source = compose.source_for(
+            settings.source,
+            store,
+            default_excludes=False,
+            top_level_only=request.item is not None and request.item.top_level_only,
+        )
         result = backup(store, source, options)
     except Exception:
         metrics.add_metric("BackupFailure", "Count", 1)
         metrics.add_metric(
             "BackupDuration", "Seconds", (dt.datetime.now(dt.UTC) - started).total_seconds()
         )
-        if store is not None and settings is not None and not request.dry_run:
+        if (
+            store is not None
+            and settings is not None
+            and not request.dry_run
+            and request.item is None  # the fan-out watches once, after every item
+        ):
             # The other sets are watched even when this one's night fails; nothing of that
             # may take the place of the night's own error.
             with contextlib.suppress(Exception):
@@ -206,7 +283,8 @@ def run(
         raise
     if result.dry_run:
         return result  # nothing was stored: neither a good night nor a bad one
-    result = _watch_every_set(store, settings, result, metrics)
+    if request.item is None:
+        result = _watch_every_set(store, settings, result, metrics)
     ok = result.status == "complete"
     metrics.add_metric("BackupSuccess", "Count", 1 if ok else 0)
     metrics.add_metric("BackupFailure", "Count", 0 if ok else 1)
@@ -257,19 +335,59 @@ def _look(
     return watched, None
 
 
-def _tell_stale(settings: Settings, watched: WatchResult | None, error: str | None) -> None:
+def _tell_stale(
+    settings: Settings,
+    watched: WatchResult | None,
+    error: str | None,
+    after: str | None = None,
+) -> None:
     """After a night that failed: its own failure raises the alarms, but stale sets of other
-    machines are said too, as a good night would."""
+    machines are said too, as a good night would (and after a fan-out, for every set)."""
     if not settings.notify_topic_arn:
         return
     lines = [f"STALE {s.said(watched.checked_at)}" for s in watched.stale] if watched else []
     lines += [error] if error else []
     if lines:
+        when = after or f"{settings.set_name}'s night failed"
         compose.publish(
             settings.notify_topic_arn,
-            f"docbackup: stale sets ({settings.set_name}'s night failed)"[: notices.SUBJECT_LIMIT],
+            f"docbackup: stale sets ({when})"[: notices.SUBJECT_LIMIT],
             "\n".join(lines),
         )
+
+
+def plan(env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The fan-out's items: one set for each "folder" directly under the source prefix, and
+    the stack's own set for the documents beside them (so nothing under the prefix is left to
+    no set). Read fresh each night: a folder made today is a set tonight."""
+    settings = Settings.from_env(os.environ if env is None else env)
+    store = compose.backup_store(settings.bucket, workers=settings.workers)
+    folders = store.other_bucket(settings.source_bucket).folders(settings.source_prefix)
+    items: list[dict[str, object]] = [
+        {"set": settings.set_name, "prefix": settings.source_prefix, "top_level_only": True}
+    ]
+    items += [
+        {"set": layout.set_for_prefix(f), "prefix": f, "top_level_only": False} for f in folders
+    ]
+    size = len(json.dumps(items))
+    if size > MAX_PLAN_BYTES:
+        raise ConfigError(
+            f"{len(items)} fan-out items take {size:,} bytes, more than a state's input holds "
+            f"({MAX_PLAN_BYTES:,}): point SourcePrefix one level down, or split the stack"
+        )
+    return {"items": items, "concurrency": settings.fan_out_concurrency}
+
+
+def watch_once(metrics: MetricsSink, env: Mapping[str, str] | None = None) -> WatchResult:
+    """After a fan-out's items: every set looked at once (StaleSets), stale ones told. Raises
+    when the bucket cannot be read, so the execution fails and its alarm says so."""
+    settings = Settings.from_env(os.environ if env is None else env)
+    store = compose.backup_store(settings.bucket, workers=settings.workers)
+    watched, error = _look(store, settings, metrics)
+    if watched is None:
+        raise ConfigError(error or "could not look at the bucket's sets")
+    _tell_stale(settings, watched, None, after="the fan-out's nights")
+    return watched
 
 
 def environment() -> str:

@@ -35,6 +35,7 @@ TAGGABLE = {
     "AWS::Lambda::Function",
     "AWS::SNS::Topic",
     "AWS::CloudWatch::Alarm",
+    "AWS::StepFunctions::StateMachine",
 }
 # These types have no Tags property in CloudFormation.
 UNTAGGABLE = {
@@ -54,7 +55,11 @@ def of_type(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = policy["Statement"]
+    """Every statement the policy can hold, both branches of a condition's Fn::If included."""
+    found: list[dict[str, Any]] = []
+    for statement in policy["Statement"]:
+        branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+        found += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
     return found
 
 
@@ -108,6 +113,7 @@ def test_the_function_role_has_exactly_what_the_code_uses() -> None:
         "RestorePolicy",
         "SchedulerRole",
         "SourceKeyPolicy",
+        "FanOutRole",
     ],
 )
 def test_no_identity_can_delete_or_overwrite_acls_or_use_wildcards(name: str) -> None:
@@ -213,6 +219,7 @@ def test_backup_bucket_is_encrypted_private_and_logged() -> None:
 def test_every_alarm_reaches_the_topic() -> None:
     alarms = of_type("AWS::CloudWatch::Alarm")
     assert set(alarms) == {
+        "FanOutFailedAlarm",
         "BackupFailureAlarm",
         "NoSuccessfulBackupAlarm",
         "NearTimeoutAlarm",
@@ -242,7 +249,10 @@ def test_function_runtime_schedule_and_settings() -> None:
     version = tuple(int(p) for p in fn["Runtime"].removeprefix("python").split("."))
     assert version >= (3, 12)
     assert fn["Handler"] == "docbackup.handler.handler"
-    assert fn["ReservedConcurrentExecutions"] == 1
+    # One night at a time, or with FanOut as many as the map runs at once.
+    assert fn["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["UseFanOut", {"Ref": "FanOutConcurrency"}, 1]
+    }
     assert "ZipFile" not in fn["Code"]
     schedule = of_type("AWS::Scheduler::Schedule")["DailyBackupSchedule"]["Properties"]
     assert schedule["ScheduleExpression"] == "cron(0 2 * * ? *)"
@@ -265,3 +275,83 @@ def test_seed_outputs_are_present() -> None:
 def test_bucket_name_parameter_leaves_room_for_its_suffixes() -> None:
     longest_suffix = len("-logs-") + 12 + len("-") + len("staging")
     assert T["Parameters"]["BackupBucketName"]["MaxLength"] + longest_suffix <= 63
+
+
+def fan_out_definition() -> str:
+    """The state machine's definition as Step Functions receives it: the template's
+    substitutions put in (placeholder ARNs; only their shape matters here)."""
+    props = RES["FanOutStateMachine"]["Properties"]
+    text = json.dumps(props["Definition"])
+    values = {
+        "Function": "arn:aws:lambda:us-east-1:123456789012:function:nightly",
+        "Invoke": "arn:aws:states:::lambda:invoke",
+    }
+    assert set(props["DefinitionSubstitutions"]) == set(values)
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    assert "${" not in text
+    return text
+
+
+def test_the_fan_out_definition_parses_as_amazon_states_language() -> None:
+    """cfn-lint (make scan) checks the definition against Step Functions' schema; here it goes
+    through an ASL parser too (moto's, from LocalStack), and a broken one is refused."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    # The parser's grammar takes the percentage only as a decimal number (Step Functions and
+    # cfn-lint's schema take the integer the template gives); the rest is parsed as written.
+    parsed = json.loads(fan_out_definition())
+    parsed["States"]["EachSet"]["ToleratedFailurePercentage"] = float(
+        parsed["States"]["EachSet"]["ToleratedFailurePercentage"]
+    )
+    definition = json.dumps(parsed)
+    AmazonStateLanguageParser.parse(definition)
+    broken = json.loads(definition)
+    broken["States"]["EachSet"]["ItemProcessor"]["ProcessorConfig"]["Mode"] = "EVERYWHERE"
+    with pytest.raises(Exception, match="EVERYWHERE"):
+        AmazonStateLanguageParser.parse(json.dumps(broken))
+
+
+def test_the_fan_out_runs_every_item_watches_once_and_fails_loudly() -> None:
+    states = json.loads(fan_out_definition())["States"]
+    plan, each, watch = states["Plan"], states["EachSet"], states["Watch"]
+    assert (states_after := [plan["Next"], each["Next"], watch["Next"]]) == [
+        "EachSet",
+        "Watch",
+        "Outcome",
+    ], states_after
+    assert plan["Parameters"]["Payload"] == {"trigger": "plan"}
+    assert each["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert each["MaxConcurrencyPath"] == "$.plan.concurrency"
+    selector = each["ItemSelector"]
+    assert selector["trigger"] == "fan-out"
+    assert {"set.$", "prefix.$", "top_level_only.$", "scheduled_time.$"} <= set(selector)
+    night = each["ItemProcessor"]["States"]["Night"]
+    assert night["Retry"][0]["MaxAttempts"] >= 2  # a retry resumes the set's night
+    # A map that fails still has every set watched, then the execution fails (its alarm).
+    assert each["Catch"][0]["Next"] == "Watch"
+    assert states["Outcome"]["Choices"][0]["Next"] == "SomeSetsFailed"
+    assert states["SomeSetsFailed"]["Type"] == "Fail"
+    assert watch["Parameters"]["Payload"] == {"trigger": "watch"}
+
+
+def test_with_fan_out_the_schedule_starts_the_state_machine_and_nothing_more() -> None:
+    target = RES["DailyBackupSchedule"]["Properties"]["Target"]
+    assert target["Arn"] == {
+        "Fn::If": [
+            "UseFanOut",
+            {"Ref": "FanOutStateMachine"},
+            {"Fn::GetAtt": ["BackupLambdaFunction", "Arn"]},
+        ]
+    }
+    (policy,) = RES["FanOutRole"]["Properties"]["Policies"]
+    granted = {a for s in statements(policy["PolicyDocument"]) for a in actions(s)}
+    assert granted == {
+        "lambda:InvokeFunction",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:StopExecution",
+    }
+    for name in ("FanOutRole", "FanOutStateMachine", "FanOutFailedAlarm"):
+        assert RES[name]["Condition"] == "UseFanOut", name
+    assert T["Parameters"]["FanOut"]["Default"] == "none"

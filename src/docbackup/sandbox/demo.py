@@ -33,7 +33,7 @@ from typing import Any
 
 from docbackup import compose, tuning
 from docbackup.engine import BackupOptions, Catalog, backup, restore, verify
-from docbackup.sandbox import alarms, sample
+from docbackup.sandbox import alarms, fan_out, sample
 from docbackup.sandbox.moto_gaps import MotoGaps
 from docbackup.sandbox.rules import actors
 from docbackup.sandbox.rules.actors import Actor
@@ -93,6 +93,41 @@ def _invoke(
         alarms.put_emf(aws, printed.getvalue())
     result["metrics"] = _emf(printed.getvalue())
     return result
+
+
+def run_fan_out(
+    aws: LocalAWS,
+    stack_name: str,
+    outputs: dict[str, str],
+    event: dict[str, Any],
+    function: Actor,
+    invoke: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> fan_out.Execution:
+    """The 02:00 schedule with FanOut: the schedule's role starts the deployed state machine,
+    whose role invokes the function for the plan, each set and the watch (both asked of AWS's
+    rules), the handler running here as the function's role for each (or `invoke`)."""
+    gateway = aws.gateway
+    if gateway is None:
+        raise RuntimeError("the local AWS is not running")
+    machine = outputs["FanOutStateMachineArn"]
+    schedule = aws.client("scheduler").get_schedule(Name=outputs["EventBridgeRuleName"])
+    if schedule["Target"]["Arn"] != machine:
+        raise RuntimeError(f"the schedule starts {schedule['Target']['Arn']}, not {machine}")
+    scheduler = actors.role_session(aws, schedule["Target"]["RoleArn"], "scheduler", "02-00")
+    if not gateway.authorize(scheduler.credentials, "states:StartExecution", machine).allowed:
+        raise RuntimeError(f"the schedule's role may not start {machine}")
+    described = aws.client("stepfunctions").describe_state_machine(stateMachineArn=machine)
+    states = actors.role_session(aws, described["roleArn"], "fan-out", "execution")
+
+    def allowed(function_arn: str) -> bool:
+        decision = gateway.authorize(states.credentials, "lambda:InvokeFunction", function_arn)
+        return decision.allowed
+
+    def night(item: dict[str, Any]) -> dict[str, Any]:
+        return _invoke(aws, outputs["BackupLambdaArn"], item, function)
+
+    definition = json.loads(described["definition"])
+    return fan_out.run(definition, event, invoke or night, allowed)
 
 
 def _emf(printed: str) -> dict[str, Any]:

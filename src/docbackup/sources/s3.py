@@ -31,13 +31,24 @@ class ObjectSource:
     """`exclude` defaults to the built-in exclusions (office lock and temporary files); the
     prefix's own .docbackupignore object is added to it at each scan."""
 
-    def __init__(self, store: Store, prefix: str, *, exclude: Excluder | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        prefix: str,
+        *,
+        exclude: Excluder | None = None,
+        top_level_only: bool = False,
+    ) -> None:
         self.bucket_store = store
         self.prefix = prefix
         self.exclude = Excluder() if exclude is None else exclude
+        # Only the objects directly under the prefix, not those in its "folders": a fanned-out
+        # source's own set, when each folder is a set of its own.
+        self.top_level_only = top_level_only
 
     def describe(self) -> str:
-        return f"s3://{self.bucket_store.bucket}/{self.prefix}"
+        where = f"s3://{self.bucket_store.bucket}/{self.prefix}"
+        return where + (" (top level only)" if self.top_level_only else "")
 
     def check(self) -> None:
         try:
@@ -101,7 +112,12 @@ class ObjectSource:
         skipped = found.skipped
         passed_over: str | None = None  # the excluded folder the listing is inside
         # S3 lists keys in UTF-8 byte order, which is the order of the paths as strings.
-        for obj in self.bucket_store.objects(self.prefix):
+        listed = (
+            iter(self.bucket_store.level(self.prefix).objects)
+            if self.top_level_only
+            else self.bucket_store.objects(self.prefix)
+        )
+        for obj in listed:
             path = obj.key[len(self.prefix) :]
             # The keys under a folder share its prefix, so they come one after another: the
             # folder is counted once, as the local walk counts the folder it does not open.

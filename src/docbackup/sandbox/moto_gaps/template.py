@@ -68,6 +68,19 @@ def for_moto(template: dict[str, Any], stack_name: str) -> dict[str, Any]:
     for name in skipped:
         del resources[name]
     for resource in resources.values():
+        if (
+            resource["Type"] == "AWS::StepFunctions::StateMachine"
+            and "Definition" in resource["Properties"]
+        ):
+            # moto's CloudFormation reads DefinitionString only: the same definition, as the
+            # JSON text Step Functions makes of Definition, its substitutions put in by Fn::Sub
+            # in its one-string form (the list form runs through string.Template, which turns
+            # the definition's "$$" context paths into "$").
+            props = resource["Properties"]
+            text = json.dumps(props.pop("Definition"))
+            for key, value in props.pop("DefinitionSubstitutions", {}).items():
+                text = text.replace("${" + key + "}", _as_sub(value))
+            props["DefinitionString"] = {"Fn::Sub": text}
         if resource["Type"] == "AWS::KMS::Key":
             # moto needs a policy, given as a string; the template's own replaces it after.
             resource["Properties"].pop("Tags", None)
@@ -83,6 +96,19 @@ def for_moto(template: dict[str, Any], stack_name: str) -> dict[str, Any]:
         outputs[key] = output
     created["Outputs"] = outputs
     return created
+
+
+def _as_sub(value: Any) -> str:
+    """A substitution's value as Fn::Sub's own syntax says it."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+    if isinstance(value, dict) and "Ref" in value:
+        return "${" + str(value["Ref"]) + "}"
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        return str(value["Fn::Sub"])
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"a DefinitionSubstitutions value the sandbox cannot give moto: {value}")
 
 
 def physical_name(stack_name: str, logical: str) -> str:

@@ -31,11 +31,15 @@ class StackActors:
 
 def function_role(aws: Any, function_arn: str) -> Actor:
     config = aws.client("lambda").get_function_configuration(FunctionName=function_arn)
-    role_arn = config["Role"]
-    assumed = aws.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="nightly")
+    return role_session(aws, config["Role"], "function", "nightly")
+
+
+def role_session(aws: Any, role_arn: str, name: str, session: str) -> Actor:
+    """A session of a role, as the service that the role trusts would assume it."""
+    assumed = aws.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session)
     creds = assumed["Credentials"]
     return Actor(
-        "function",
+        name,
         assumed["AssumedRoleUser"]["Arn"],
         {
             "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],

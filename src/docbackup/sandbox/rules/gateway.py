@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from docbackup.sandbox.rules.actions import Request, UnknownRequest, asks
-from docbackup.sandbox.rules.policy import Decision, Principal, Unmodelled, evaluate
+from docbackup.sandbox.rules.policy import Ask, Decision, Principal, Unmodelled, evaluate
 from docbackup.sandbox.rules.state import MotoState
 
 ROOT_KEY = "sandbox"  # the sandbox's own credentials: the account's root user
@@ -135,6 +135,21 @@ class Gateway:
         if "RAW_URI" not in environ and "REQUEST_URI" in environ:
             environ["RAW_URI"] = environ["REQUEST_URI"]
         return self.app(environ, start_response)
+
+    def authorize(self, credentials: dict[str, str], action: str, resource: str) -> Decision:
+        """What AWS decides when a service acts with these credentials (a state machine's role
+        invoking a function): evaluated and logged as a request through here would be."""
+        token = credentials.get("AWS_SESSION_TOKEN")
+        headers = {"x-amz-security-token": token} if token else {}
+        principal, identity = self._caller(credentials["AWS_ACCESS_KEY_ID"], headers)
+        base = {
+            "aws:securetransport": ["true"],
+            "aws:principalarn": [principal.role_arn],
+            "aws:principalaccount": [self.state.account],
+        }
+        decision = evaluate(principal, identity, Ask(action, resource, base))
+        self.log.record(principal.arn, [decision])
+        return decision
 
     def _caller(
         self, access_key: str, headers: dict[str, str]

@@ -42,5 +42,6 @@ _MAPPERS: dict[str, Mapper] = {
     "logs": services.json_service("logs"),
     "events": services.json_service("events"),
     "lambda": services.lambda_function,
+    "states": services.json_service("states"),
     "scheduler": services.scheduler,
 }
