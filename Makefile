@@ -54,14 +54,21 @@ browser:
 	command -v chromium >/dev/null || apt-get install -y chromium \
 		|| (apt-get update && apt-get install -y chromium) || sudo apt-get install -y chromium
 
-# Side by side with aws s3 sync, rclone, restic and a boto3 loop (bench/results.md), the
-# no-change night at 1,000 to 100,000 documents (bench/scaling.md), and the Lambda handler.
-# About two hours on 2 cores; restic comes from Debian's packages (needs root or sudo).
+# Side by side with aws s3 sync, rclone, restic and a boto3 loop (bench/latest.md), the same
+# over a 20 ms round trip (bench/latest-20ms.md; bench/latency.py, a delay proxy that needs no
+# root; the runs behind the README are gathered in bench/results.md and bench/results-20ms.md), the no-change night at 1,000 to 100,000 documents (bench/scaling.md), the Lambda
+# handler, what one item of a fanned-out night costs, and the rate under --limit-upload.
+# About two and a half hours on 2 cores; restic comes from Debian's packages (needs root or
+# sudo).
 bench: $(STAMP) $(BENCH_STAMP)
 	command -v restic >/dev/null || apt-get install -y restic || sudo apt-get install -y restic
-	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/compare.py --out bench/latest.md
+	$(BIN)/python bench/compare.py --only many --many 5000 --endpoint rclone --rtt-ms 20 \
+		--out bench/latest-20ms.md
 	$(BIN)/python bench/compare.py --scaling
 	$(BIN)/python bench/handler_night.py
+	$(BIN)/python bench/fan_out_cost.py
+	$(BIN)/python bench/upload_cap.py
 
 clean:
 	rm -rf $(VENV) $(SCAN) $(BENCH) .pytest_cache .mypy_cache .ruff_cache

@@ -37,9 +37,9 @@ import report
 import scaling
 from backup_scale import free_port
 from endpoints import ROOT, Endpoint, running, s3_total
-from peers import TOOLS, Docbackup, Peer, Place, all_peers
+from peers import TOOLS, AwsSync, Docbackup, Peer, Place, all_peers
 from report import CHANGED, DOCBACKUP, FIRST, NO_CHANGE, RESTORE, VERIFY, Section
-from timing import Run, measure
+from timing import Command, Run, measure
 
 from docbackup.sandbox import sample
 
@@ -152,6 +152,31 @@ def through(server: Endpoint, rtt_ms: float) -> Iterator[Endpoint]:
     port = free_port()
     with latency.delayed(server.port, port, rtt_ms):
         yield Endpoint(server.kind, server.process, port, server.env, server.log)
+
+
+def floor_lines(peers: list[Peer]) -> list[str]:
+    """What a no-change night cannot go below: the interpreter's start and the command's
+    imports, with no request at all (medians of 5, beside aws's own start)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DOCBACKUP_"))}
+    ours = next(p for p in peers if isinstance(p, Docbackup))
+    starts = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "docbackup backup --help": [ours.bin, "backup", "--help"],
+    }
+    aws = next((p for p in peers if isinstance(p, AwsSync)), None)
+    if aws is not None:
+        starts["aws --version"] = [aws.bin, "--version"]
+    shown = []
+    for label, argv in starts.items():
+        walls = sorted(measure("floor", label, Command(argv, env), None).wall_s for _ in range(5))
+        shown.append(f"{label} {walls[2]:.2f} s")
+    return [
+        "## Start-up floor",
+        "",
+        "No request at all, medians of 5: " + "; ".join(shown) + ". A no-change night is this "
+        "plus its requests (see the requests column: ceil(N/1000) + D + 5 of them).",
+        "",
+    ]
 
 
 def set_aside(path: str, work: str) -> None:
@@ -285,8 +310,8 @@ def method_lines(args: argparse.Namespace, peers: list[Peer]) -> list[str]:
                 f"- A {args.rtt_ms:g} ms round trip between every tool and the server: "
                 "bench/latency.py, a TCP proxy in its own process that hands every byte on "
                 "half a round trip later each way and makes a new connection wait one round "
-                "trip (this kernel has no netem); bandwidth is not limited. rclone runs with "
-                "--transfers 32 here."
+                "trip (it needs neither root nor netem); bandwidth is not limited. rclone runs "
+                "with --transfers 32 here."
             ]
             if args.rtt_ms
             else []
@@ -356,6 +381,7 @@ def compare(args: argparse.Namespace, peers: list[Peer], work: str) -> str:
     lines += report.targets_table(report.evaluate(sections, counts))
     for section in sections:
         lines += report.section_table(section, display)
+    lines += floor_lines(peers)
     lines += method_lines(args, peers)
     lines.append(f"Whole run: {(time.perf_counter() - started) / 60:.1f} min.")
     return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 """A round trip's latency between the benchmark's clients and its loopback server.
 
-This machine's kernel has no netem (CONFIG_NET_SCH_NETEM is not set: `tc qdisc ... netem`
-answers "Specified qdisc kind is unknown"), so the delay is a TCP proxy in its own process on
+netem needs root and a kernel built with it (without CONFIG_NET_SCH_NETEM, `tc qdisc ...
+netem` answers "Specified qdisc kind is unknown"), so the delay is a TCP proxy in its own process on
 127.0.0.1, in front of the server: every byte is handed on half a round trip after it arrived,
 in each direction, and a new connection waits one round trip before its first byte moves (the
 handshake a real link would cost). Only the benchmark's own traffic goes through it: the tools

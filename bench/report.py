@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import platform
 import statistics
@@ -204,8 +205,14 @@ def evaluate(sections: Sequence[Section], documents: dict[str, int] | None = Non
             n = s3_total(quiet.requests)
             kms = quiet.requests.get(KMS, 0)
             figure = f"{n} S3 requests" + (f" (+ {kms} KMS)" if kms else "")
+            # The README's budget (Speed): six fixed requests and the versions listings that
+            # confirm the copies, at most ceil(N/1000) + D + 5 for N copies stored over D
+            # nights (here D = 1: every copy was stored by the first night).
+            count = (documents or {}).get(s.corpus)
+            limit = math.ceil(count / 1000) + 1 + 5 if count else 5
+            shown = f"<= ceil(N/1000) + D + 5 = {limit}" if count else "<= 5"
             found.append(
-                Target(f"requests of a no-change night, {s.title}", "<= 5", figure, n <= 5)
+                Target(f"requests of a no-change night, {s.title}", shown, figure, n <= limit)
             )
     worst: tuple[float, str] | None = None
     for s in sections:

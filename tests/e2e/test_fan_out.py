@@ -102,6 +102,10 @@ def test_a_fanned_out_night_backs_up_every_prefix_in_its_own_set(
     assert sorted(e["set"] for e in execution.invocations[1:-1]) == sorted(EXPECTED_SETS)
     assert all(outcome == "SUCCEEDED" for _, outcome in execution.items)
     assert not aws.requests.denied, aws.requests.denied
+    # What the README prices: two transitions an item (its child started, its night), and five
+    # for the parent (Plan, EachSet, Watch, Outcome, Done).
+    assert execution.item_transitions == 2 * len(EXPECTED_SETS)
+    assert execution.transitions - execution.item_transitions == 5
 
     # What a user finds: each set restores its part, and together they are the source prefix.
     whole: dict[str, bytes] = {}

@@ -27,7 +27,9 @@ def test_rates_read_as_written(text: str, rate: float) -> None:
     assert parse_rate(text) == pytest.approx(rate)
 
 
-@pytest.mark.parametrize("text", ["fast", "", "2 MB/h", "-1MB/s", "500", "1KiB/s extra", "10Mbps"])
+@pytest.mark.parametrize(
+    "text", ["fast", "", "2 MB/h", "-1MB/s", "500", "1KiB/s extra", "10Mbps", "10Mb/s", "500kb"]
+)
 def test_an_unreadable_or_useless_rate_is_a_config_error(text: str) -> None:
     with pytest.raises(ConfigError):
         parse_rate(text)

@@ -63,6 +63,7 @@ class Execution:
     cause: str = ""
     output: Any = None
     transitions: int = 0  # states entered, as Step Functions bills them
+    item_transitions: int = 0  # of those, billed to the map's items (child executions)
     invocations: list[dict[str, Any]] = field(default_factory=list)  # each event the function got
     waits_s: list[float] = field(default_factory=list)  # retry intervals Step Functions would wait
     items: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (item, outcome)
@@ -103,8 +104,7 @@ def _machine(
         kind = state["Type"]
         if kind not in _KNOWN_FIELDS or set(state) - _KNOWN_FIELDS[kind]:
             raise UnknownState(f"state {name}: {kind} with {sorted(set(state))}")
-        with execution.lock:
-            execution.transitions += 1
+        _bill(execution, context)
         if kind == "Succeed":
             return data
         if kind == "Fail":
@@ -183,7 +183,7 @@ def _task(
             wait = retrier.get("IntervalSeconds", 1) * retrier.get("BackoffRate", 2.0) ** done
             with execution.lock:
                 execution.waits_s.append(wait)
-                execution.transitions += 1  # a retry is billed as a transition
+            _bill(execution, context)  # a retry is billed as a transition
 
 
 def _map(
@@ -213,8 +213,10 @@ def _map(
         selected = (
             _fill(state["ItemSelector"], data, item_context) if "ItemSelector" in state else item
         )
-        # Each item is a child execution of its own: its input is the selected item.
+        # Each item is a child execution of its own: its input is the selected item. Starting
+        # it is billed as one transition, beside the states it enters.
         child = {**item_context, "Execution": {"Input": selected}}
+        _bill(execution, child)
         try:
             out = _machine(processor, selected, invoke, allowed, execution, child)
         except StateFailed as exc:
@@ -236,6 +238,15 @@ def _map(
             f"{failed} of {len(items)} items failed (tolerated: {tolerated:g}%)",
         )
     return results
+
+
+def _bill(execution: Execution, context: dict[str, Any]) -> None:
+    """One state transition, and whose: a child execution's (its context names its item) or
+    the parent's."""
+    with execution.lock:
+        execution.transitions += 1
+        if "Map" in context:
+            execution.item_transitions += 1
 
 
 def _choose(state: dict[str, Any], data: Any) -> str:

@@ -17,7 +17,8 @@ from docbackup.errors import ConfigError
 
 # Sent at once after a pause: a small burst keeps a lone request from waiting on an idle link.
 BURST_S = 0.25
-# "/s" only: "Mbps" is megabits to some and megabytes to others, so it is refused.
+# "/s" only: "Mbps" is megabits to some and megabytes to others, so it is refused; and so is a
+# lowercase "b" ("10Mb/s"), bits in networking's spelling: B is a byte, bit is spelt out.
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(i)?)?(b|bit)?(?:/s)?\s*$", re.IGNORECASE)
 _POWERS = {"k": 1, "m": 2, "g": 3}
 
@@ -26,7 +27,7 @@ def parse_rate(text: str) -> float:
     """Bytes a second in '500KB/s', '2MB/s', '1.5MiB/s' or '10Mbit/s' ('/s' may be left out;
     KB, MB and GB are powers of 1,000, KiB, MiB and GiB of 1,024, bit is an eighth of a byte)."""
     found = _RATE.match(text)
-    if found is None or (found[4] or "").lower() not in ("b", "bit", ""):
+    if found is None or found[4] == "b" or (found[4] or "").lower() not in ("b", "bit", ""):
         raise ConfigError(
             f"unreadable upload limit {text!r}: give bytes a second, such as 500KB/s, 2MB/s, "
             "1.5MiB/s or 10Mbit/s"
