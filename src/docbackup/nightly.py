@@ -242,7 +242,18 @@ def run(
                 source=f"s3://{settings.source_bucket}/{request.item.prefix}",
             )
         store = compose.backup_store(settings.bucket, workers=settings.workers)
+        item = request.item
+        top_level_only = item is not None and item.top_level_only
+        # The documents beside the folders may well be none, when everything lives in folders:
+        # an empty night then, not a failure. With no folders either, the prefix is wrong or the
+        # share empty, and the night is refused as without the fan-out.
+        allow_empty = (
+            item is not None
+            and item.top_level_only
+            and bool(store.other_bucket(settings.source_bucket).folders(item.prefix))
+        )
         options = BackupOptions(
+            allow_empty=allow_empty,
             set_name=settings.set_name,
             date=request.date,
             timezone=settings.timezone,
@@ -262,7 +273,7 @@ def run(
             settings.source,
             store,
             default_excludes=False,
-            top_level_only=request.item is not None and request.item.top_level_only,
+            top_level_only=top_level_only,
         )
         result = backup(store, source, options)
     except Exception:

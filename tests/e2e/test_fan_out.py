@@ -171,3 +171,27 @@ def test_more_than_half_failing_fails_the_execution_after_one_look_at_every_set(
     execution = demo.run_fan_out(aws, fanned["name"], out, schedule_event(), crew.function, invoke)
     assert (execution.status, execution.error) == ("FAILED", "SomeSetsFailed")
     assert execution.invocations[-1] == {"trigger": "watch"}
+
+
+def test_a_source_kept_entirely_in_folders_has_an_empty_set_beside_them_not_a_failure(
+    fanned: dict[str, Any],
+) -> None:
+    """Every document in a folder: the set of the documents beside the folders holds none. Its
+    night is an empty one, not a failure retried three times and counted as a BackupFailure."""
+    aws, out, crew = fanned["aws"], fanned["outputs"], fanned["crew"]
+    aws.client("s3").delete_object(Bucket=f"{fanned['name']}-office", Key="docs/memo.docx")
+    failures: dict[str, float] = {}
+    counted: dict[str, object] = {}
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        result = demo._invoke(aws, out["BackupLambdaArn"], event, crew.function)
+        if event.get("trigger") == "fan-out":
+            failures[event["set"]] = result["metrics"]["BackupFailure"]
+            counted[event["set"]] = result.get("documents")
+        return result
+
+    execution = demo.run_fan_out(aws, fanned["name"], out, schedule_event(), crew.function, invoke)
+    assert execution.status == "SUCCEEDED", (execution.cause, execution.caught)
+    assert [o for _, o in execution.items] == ["SUCCEEDED"] * len(EXPECTED_SETS)
+    assert failures == dict.fromkeys(EXPECTED_SETS, 0.0)
+    assert counted["documents"] == 0  # an empty night of its own
